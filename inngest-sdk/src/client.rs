@@ -1,0 +1,273 @@
+//! The Inngest client: sends events and calls the Inngest API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::{Config, Mode};
+use crate::event::Event;
+use crate::signature::SigningKey;
+
+/// The SDK's identity, sent as `X-Inngest-SDK` and `User-Agent`.
+pub const SDK_HEADER_VALUE: &str = concat!("rust:v", env!("CARGO_PKG_VERSION"));
+
+const SEND_ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Why events could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Cloud mode needs an event key.
+    #[error("no event key configured (set INNGEST_EVENT_KEY)")]
+    MissingEventKey,
+    /// An event the server would refuse.
+    #[error("invalid event {name:?}: {reason}")]
+    InvalidEvent {
+        /// The event name.
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The event could not be serialized.
+    #[error("event does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The event API refused the events.
+    #[error("Inngest event API answered {status}: {message}")]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The server's error message.
+        message: String,
+    },
+    /// The event API could not be reached, after retries.
+    #[error("Inngest event API unreachable after {attempts} attempts: {source}")]
+    Unreachable {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last transport error.
+        source: reqwest::Error,
+    },
+}
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A transport failure.
+    #[error("Inngest API unreachable: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// A non-success answer.
+    #[error("Inngest API answered {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The body, as text.
+        body: String,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Sends events and talks to the Inngest API. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+struct ClientInner {
+    config: Config,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for `config`.
+    pub fn new(config: Config) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(SDK_HEADER_VALUE)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            inner: Arc::new(ClientInner { config, http }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Sends one event; returns its id.
+    pub async fn send<T: Serialize>(&self, event: &Event<T>) -> Result<String, SendError> {
+        let mut ids = self.send_many(std::slice::from_ref(event)).await?;
+        ids.pop().ok_or(SendError::Rejected {
+            status: 200,
+            message: "no event id in the response".to_owned(),
+        })
+    }
+
+    /// Sends events in one request; returns their ids in order. Retries 5xx answers and
+    /// transport errors with backoff, with the same `x-inngest-event-id-seed`, so a retried
+    /// request produces the same ids and Inngest does not store the events twice.
+    pub async fn send_many<T: Serialize>(&self, events: &[Event<T>]) -> Result<Vec<String>, SendError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        for event in events {
+            validate_event(&event.name)?;
+        }
+        let key = match (&self.inner.config.event_key, &self.inner.config.mode) {
+            (Some(key), _) => key.expose().to_owned(),
+            (None, Mode::Dev) => "NO_EVENT_KEY_SET".to_owned(),
+            (None, Mode::Cloud) => return Err(SendError::MissingEventKey),
+        };
+        let body = serde_json::to_vec(events)?;
+        let url = join_url(&self.inner.config.event_api_base_url, &format!("e/{key}"));
+        let seed = event_id_seed();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        loop {
+            let mut request = self
+                .inner
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-inngest-sdk", SDK_HEADER_VALUE)
+                .header("x-inngest-event-id-seed", &seed)
+                .body(body.clone());
+            if let Some(env) = &self.inner.config.env {
+                request = request.header("x-inngest-env", env);
+            }
+            let retry = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        let parsed: SendResponse =
+                            serde_json::from_str(&text).map_err(|_| SendError::Rejected {
+                                status: status.as_u16(),
+                                message: format!("unreadable response: {}", truncate(&text)),
+                            })?;
+                        return Ok(parsed.ids);
+                    }
+                    let message = serde_json::from_str::<SendResponse>(&text)
+                        .ok()
+                        .and_then(|r| r.error)
+                        .unwrap_or_else(|| truncate(&text));
+                    let rejected = SendError::Rejected {
+                        status: status.as_u16(),
+                        message,
+                    };
+                    if !status.is_server_error() || attempt >= SEND_ATTEMPTS {
+                        return Err(rejected);
+                    }
+                    rejected.to_string()
+                }
+                Err(source) => {
+                    if attempt >= SEND_ATTEMPTS {
+                        return Err(SendError::Unreachable {
+                            attempts: attempt,
+                            source,
+                        });
+                    }
+                    source.to_string()
+                }
+            };
+            tracing::warn!(attempt, error = %retry, "sending events failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            attempt += 1;
+        }
+    }
+
+    /// GETs an API path with the hashed signing key, retrying once with the fallback key on
+    /// 401/403.
+    pub(crate) async fn api_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let url = join_url(&self.inner.config.api_base_url, path);
+        let keys: Vec<&SigningKey> = self.inner.config.signing_keys();
+        let mut last = None;
+        for key in keys.iter().map(Some).chain(keys.is_empty().then_some(None)) {
+            let mut request = self
+                .inner
+                .http
+                .get(&url)
+                .header("x-inngest-sdk", SDK_HEADER_VALUE);
+            if let Some(key) = key {
+                request = request.bearer_auth(key.hashed());
+            }
+            if let Some(env) = &self.inner.config.env {
+                request = request.header("x-inngest-env", env);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response.json().await?);
+            }
+            let body = truncate(&response.text().await.unwrap_or_default());
+            last = Some(ApiError::Status {
+                status: status.as_u16(),
+                body,
+            });
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                break;
+            }
+        }
+        Err(last.unwrap_or(ApiError::Status {
+            status: 0,
+            body: "no request made".to_owned(),
+        }))
+    }
+}
+
+fn validate_event(name: &str) -> Result<(), SendError> {
+    let invalid = |reason| SendError::InvalidEvent {
+        name: name.to_owned(),
+        reason,
+    };
+    if name.trim().is_empty() {
+        return Err(invalid("the name is empty"));
+    }
+    if name.starts_with("inngest/") {
+        return Err(invalid("names starting with inngest/ are reserved"));
+    }
+    Ok(())
+}
+
+/// `<unix millis>,<base64 of 10 random bytes>`, from which Inngest derives event ids.
+fn event_id_seed() -> String {
+    let mut entropy = [0u8; 10];
+    rand::rng().fill_bytes(&mut entropy);
+    format!(
+        "{},{}",
+        chrono::Utc::now().timestamp_millis(),
+        base64::engine::general_purpose::STANDARD.encode(entropy)
+    )
+}
+
+pub(crate) fn join_url(base: &url::Url, path: &str) -> String {
+    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+fn truncate(text: &str) -> String {
+    const MAX: usize = 500;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}

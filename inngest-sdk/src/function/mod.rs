@@ -1,0 +1,180 @@
+//! Functions: typed handlers with their options, type-erased for the serve handler.
+
+mod opts;
+mod trigger;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+pub use opts::{
+    Batch, Cancel, Concurrency, Debounce, FunctionConfigError, FunctionOpts, RateLimit, Scope,
+    SingletonMode, Throttle,
+};
+pub use trigger::Trigger;
+
+use crate::error::{Error, StepError};
+use crate::event::Event;
+use crate::step::{FunctionRef, Step};
+
+/// Facts about the run a request belongs to.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    /// The run id.
+    pub run_id: String,
+    /// The attempt, from 0.
+    pub attempt: u32,
+    /// The composite function id.
+    pub function_id: String,
+}
+
+/// What a function body receives.
+pub struct Ctx<E, S> {
+    /// The triggering event (the first of a batch).
+    pub event: Event<E>,
+    /// Every event of a batch (one element otherwise).
+    pub events: Vec<Event<E>>,
+    /// The step tools.
+    pub step: Step,
+    /// The app's shared state (database pools, clients...).
+    pub state: S,
+    /// The run.
+    pub run: RunInfo,
+}
+
+/// The data of `inngest/function.failed`, which triggers an `on_failure` handler.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionFailed<E> {
+    /// The composite id of the function that failed.
+    pub function_id: String,
+    /// The failed run.
+    pub run_id: String,
+    /// The final error.
+    pub error: StepError,
+    /// The event that triggered the failed run.
+    pub event: Event<E>,
+}
+
+/// The raw request parts a function is started with.
+pub(crate) struct RawCall<'a> {
+    pub event: &'a RawValue,
+    pub events: &'a [Box<RawValue>],
+}
+
+type Handler<S> = dyn Fn(RawCall<'_>, Step, S, RunInfo) -> Result<BoxFuture<'static, Result<Box<RawValue>, Error>>, Error>
+    + Send
+    + Sync;
+
+/// A function ready to serve: options plus a type-erased handler over app state `S`.
+pub struct Function<S> {
+    pub(crate) opts: FunctionOpts,
+    pub(crate) handler: Arc<Handler<S>>,
+    pub(crate) on_failure: Option<Box<Function<S>>>,
+}
+
+impl<S> Clone for Function<S> {
+    fn clone(&self) -> Self {
+        Self {
+            opts: self.opts.clone(),
+            handler: self.handler.clone(),
+            on_failure: self.on_failure.clone(),
+        }
+    }
+}
+
+fn decode_event<E: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<Event<E>, Error> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::non_retriable(format!(
+            "{what} does not match the function's event type at `{path}`: {}",
+            e.inner()
+        ))
+        .with_name("EventDecodeError")
+    })
+}
+
+impl<S: Clone + Send + Sync + 'static> Function<S> {
+    /// A function whose body takes a [`Ctx`] with events of type `E` and returns `O`.
+    ///
+    /// An event whose payload does not deserialize into `E` ends the run as non-retriable,
+    /// with the field named in the message.
+    pub fn new<E, O, F, Fut>(opts: FunctionOpts, body: F) -> Self
+    where
+        E: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(Ctx<E, S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, Error>> + Send + 'static,
+    {
+        let handler = move |call: RawCall<'_>, step: Step, state: S, run: RunInfo| {
+            let event: Event<E> = decode_event(call.event, "the event")?;
+            let events = call
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, raw)| decode_event(raw, &format!("event {i} of the batch")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let fut = body(Ctx {
+                event,
+                events,
+                step,
+                state,
+                run,
+            });
+            Ok(async move {
+                let output = fut.await?;
+                serde_json::value::to_raw_value(&output).map_err(|e| {
+                    Error::non_retriable(format!("the function's result does not serialize: {e}"))
+                })
+            }
+            .boxed())
+        };
+        Self {
+            opts,
+            handler: Arc::new(handler),
+            on_failure: None,
+        }
+    }
+
+    /// Adds a handler that runs once this function has failed for good (all retries spent).
+    /// It is synced as its own function, `<id>-failure`, triggered by `inngest/function.failed`.
+    pub fn on_failure<E, O, F, Fut>(mut self, body: F) -> Self
+    where
+        E: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(Ctx<FunctionFailed<E>, S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, Error>> + Send + 'static,
+    {
+        let id = format!("{}-failure", self.opts.id);
+        let name = format!("{} (failure)", self.opts.name.as_deref().unwrap_or(&self.opts.id));
+        let mut opts = FunctionOpts::new(id).with_name(name);
+        if let Some(retries) = self.opts.retries {
+            opts = opts.with_retries(retries);
+        }
+        self.on_failure = Some(Box::new(Function::new(opts, body)));
+        self
+    }
+
+    /// The options.
+    pub fn opts(&self) -> &FunctionOpts {
+        &self.opts
+    }
+
+    /// A typed reference for `step.invoke`, given the app id this function is served under.
+    pub fn reference<I, O>(&self, app_id: &str) -> FunctionRef<I, O> {
+        FunctionRef::new(app_id, &self.opts.id)
+    }
+
+    /// Binds the failure handler's trigger to this function's composite id.
+    pub(crate) fn failure_handler(&self, app_id: &str) -> Option<Function<S>> {
+        let mut handler = (**self.on_failure.as_ref()?).clone();
+        let expression = format!("event.data.function_id == '{app_id}-{}'", self.opts.id);
+        handler.opts.triggers = vec![Trigger::event("inngest/function.failed").with_if(expression)];
+        Some(handler)
+    }
+}

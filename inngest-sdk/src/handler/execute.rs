@@ -1,0 +1,246 @@
+//! POST: run a function for one request (protocol §6–7): memoize, run or report steps, answer.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tracing::Instrument;
+
+use super::{ServeHandler, error_response, headers, json_response, set_header, to_json_response};
+use crate::error::Error;
+use crate::function::{RawCall, RunInfo};
+use crate::signature::sign;
+use crate::step::{Outcome, RunSettings, RunState, Step, drive};
+
+#[derive(Deserialize)]
+struct CallRequest {
+    #[serde(default)]
+    event: Option<Box<RawValue>>,
+    #[serde(default)]
+    events: Vec<Box<RawValue>>,
+    #[serde(default)]
+    steps: HashMap<String, Box<RawValue>>,
+    ctx: CallCtx,
+    #[serde(default)]
+    use_api: bool,
+}
+
+#[derive(Deserialize)]
+struct CallCtx {
+    run_id: String,
+    #[serde(default)]
+    attempt: u32,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    disable_immediate_execution: bool,
+    #[serde(default)]
+    use_api: bool,
+}
+
+/// A call with its event and memoized state loaded.
+struct LoadedCall {
+    event: Box<RawValue>,
+    events: Vec<Box<RawValue>>,
+    memo: HashMap<String, Box<RawValue>>,
+    ctx: CallCtx,
+}
+
+/// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
+fn is_unfinished(raw: &RawValue) -> bool {
+    raw.get().trim_start().starts_with(r#"{"input""#)
+}
+
+impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
+    pub(super) async fn execute(
+        &self,
+        request_headers: &HeaderMap,
+        query: &HashMap<String, String>,
+        body: &Bytes,
+    ) -> Response<Bytes> {
+        let verified = match self.check_signature(request_headers, body) {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(error = %e, "refused an unsigned or badly signed request");
+                return error_response(StatusCode::UNAUTHORIZED, &e.to_string());
+            }
+        };
+        if query.get("probe").is_some_and(|p| p == "trust") {
+            let mut response = json_response(StatusCode::OK, b"{}".to_vec());
+            if let Some(key) = self.response_key(verified) {
+                let signature = sign(key, b"{}", chrono::Utc::now().timestamp());
+                set_header(&mut response, headers::SIGNATURE, &signature);
+            }
+            return response;
+        }
+        let Some(fn_id) = query.get("fnId") else {
+            let mut response =
+                error_response(StatusCode::BAD_REQUEST, "missing fnId query parameter");
+            set_header(&mut response, headers::NO_RETRY, "true");
+            return response;
+        };
+        let Some(function) = self.function(fn_id) else {
+            return error_response(StatusCode::GONE, &format!("function not found: {fn_id}"));
+        };
+        let call: CallRequest = match serde_json::from_slice(body) {
+            Ok(call) => call,
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("malformed request body: {e}"),
+                );
+            }
+        };
+        let step_id = query
+            .get("stepId")
+            .filter(|s| !s.is_empty() && s.as_str() != "step")
+            .cloned();
+        let span = tracing::info_span!(
+            "inngest.execute",
+            function = %fn_id,
+            run_id = %call.ctx.run_id,
+            attempt = call.ctx.attempt,
+            step = step_id.as_deref().unwrap_or("step"),
+        );
+        let max_attempts = call
+            .ctx
+            .max_attempts
+            .unwrap_or(function.opts.retries() + 1);
+        let function = function.clone();
+        async move {
+            let loaded = match self.load_state(call).await {
+                Ok(loaded) => loaded,
+                Err(response) => return response,
+            };
+            let state = Arc::new(RunState::new(
+                loaded.memo,
+                RunSettings {
+                    target: step_id,
+                    immediate: !loaded.ctx.disable_immediate_execution,
+                    attempt: loaded.ctx.attempt,
+                    max_attempts,
+                },
+                self.inner.client.clone(),
+            ));
+            let run = RunInfo {
+                run_id: loaded.ctx.run_id,
+                attempt: loaded.ctx.attempt,
+                function_id: self.inner.client.config().composite_id(&function.opts.id),
+            };
+            let raw = RawCall {
+                event: &loaded.event,
+                events: &loaded.events,
+            };
+            let started = catch_unwind(AssertUnwindSafe(|| {
+                (function.handler)(raw, Step::new(state.clone()), self.inner.state.clone(), run)
+            }));
+            let outcome = match started {
+                Ok(Ok(body)) => drive(body, state).await,
+                Ok(Err(err)) => Outcome::Failed(err),
+                Err(_) => Outcome::Panicked("the function panicked before its first await".into()),
+            };
+            respond(outcome)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The event, the batch and the memoized steps: from the body, or from the API when the
+    /// state was too large to send (`use_api`).
+    async fn load_state(
+        &self,
+        call: CallRequest,
+    ) -> Result<LoadedCall, Response<Bytes>> {
+        let (mut events, mut steps) = (call.events, call.steps);
+        if call.use_api || call.ctx.use_api {
+            let run_id = &call.ctx.run_id;
+            let client = &self.inner.client;
+            let (batch_path, actions_path) = (
+                format!("v0/runs/{run_id}/batch"),
+                format!("v0/runs/{run_id}/actions"),
+            );
+            let fetched = tokio::try_join!(
+                client.api_get::<Vec<Box<RawValue>>>(&batch_path),
+                client.api_get::<HashMap<String, Box<RawValue>>>(&actions_path),
+            );
+            match fetched {
+                Ok((batch, actions)) => {
+                    events = batch;
+                    steps = actions;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not load the run state from Inngest");
+                    return Err(error_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &format!("could not load the run state: {e}"),
+                    ));
+                }
+            }
+        }
+        let event = match call.event.or_else(|| events.first().cloned()) {
+            Some(event) => event,
+            None => {
+                return Err(error_response(StatusCode::BAD_REQUEST, "the request has no event"));
+            }
+        };
+        if events.is_empty() {
+            events.push(event.clone());
+        }
+        let memo = steps
+            .into_iter()
+            .filter(|(_, raw)| !is_unfinished(raw))
+            .collect();
+        Ok(LoadedCall {
+            event,
+            events,
+            memo,
+            ctx: call.ctx,
+        })
+    }
+}
+
+fn respond(outcome: Outcome) -> Response<Bytes> {
+    match outcome {
+        Outcome::Complete(value) => {
+            tracing::info!("run completed");
+            json_response(StatusCode::OK, value.get().as_bytes().to_vec())
+        }
+        Outcome::Ops { ops, retry_after } => {
+            tracing::info!(ops = ops.len(), "reporting steps");
+            let mut response = to_json_response(StatusCode::PARTIAL_CONTENT, &ops);
+            if let Some(retry_after) = retry_after {
+                set_header(&mut response, "retry-after", &retry_after);
+            }
+            response
+        }
+        Outcome::Failed(err) => error_outcome(&err),
+        Outcome::Panicked(message) => {
+            tracing::error!(%message, "function panicked");
+            error_outcome(&Error::new(message).with_name("Panic"))
+        }
+    }
+}
+
+fn error_outcome(err: &Error) -> Response<Bytes> {
+    let retriable = err.is_retriable();
+    tracing::warn!(error = %err, retriable, "run failed");
+    let status = if retriable {
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut response = to_json_response(status, &err.to_wire());
+    set_header(
+        &mut response,
+        headers::NO_RETRY,
+        if retriable { "false" } else { "true" },
+    );
+    if let Some(retry_after) = err.retry_after_header() {
+        set_header(&mut response, "retry-after", &retry_after);
+    }
+    response
+}

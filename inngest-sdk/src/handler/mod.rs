@@ -1,0 +1,195 @@
+//! The serve handler: one endpoint answering Inngest's GET (introspection), PUT (sync) and
+//! POST (execution), independent of any web framework.
+
+mod execute;
+mod introspect;
+mod sync;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use serde::Serialize;
+
+use crate::client::{Client, SDK_HEADER_VALUE};
+use crate::config::Mode;
+use crate::function::{Function, FunctionConfigError};
+use crate::signature::{SignatureError, SigningKey, verify};
+
+/// Request and response header names.
+pub mod headers {
+    /// The SDK's identity.
+    pub const SDK: &str = "x-inngest-sdk";
+    /// The request/response protocol version.
+    pub const REQ_VERSION: &str = "x-inngest-req-version";
+    /// `t=<unix secs>&s=<hex hmac>`.
+    pub const SIGNATURE: &str = "x-inngest-signature";
+    /// `true` when Inngest must not retry.
+    pub const NO_RETRY: &str = "x-inngest-no-retry";
+    /// `in_band` or `out_of_band`.
+    pub const SYNC_KIND: &str = "x-inngest-sync-kind";
+    /// `dev` or `cloud`, sent by the server on sync.
+    pub const SERVER_KIND: &str = "x-inngest-server-kind";
+    /// Echo of the server kind on `/fn/register`.
+    pub const EXPECTED_SERVER_KIND: &str = "x-inngest-expected-server-kind";
+    /// The Inngest environment.
+    pub const ENV: &str = "x-inngest-env";
+}
+
+/// The protocol version this SDK speaks.
+pub const REQ_VERSION: &str = "2";
+
+/// Serves a set of functions over app state `S`. Cheap to clone.
+pub struct ServeHandler<S> {
+    inner: Arc<Inner<S>>,
+    framework: &'static str,
+}
+
+impl<S> Clone for ServeHandler<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            framework: self.framework,
+        }
+    }
+}
+
+struct Inner<S> {
+    client: Client,
+    state: S,
+    /// By composite id, in registration order for sync.
+    functions: Vec<Function<S>>,
+    by_id: HashMap<String, usize>,
+}
+
+impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
+    /// Validates and registers `functions` (each `on_failure` handler becomes a function of
+    /// its own). A rule Inngest would refuse, or a duplicate id, is an error naming the function.
+    pub fn new(
+        client: Client,
+        state: S,
+        functions: impl IntoIterator<Item = Function<S>>,
+    ) -> Result<Self, FunctionConfigError> {
+        let app_id = client.config().app_id().to_owned();
+        let mut all = Vec::new();
+        for function in functions {
+            let failure = function.failure_handler(&app_id);
+            all.push(function);
+            all.extend(failure);
+        }
+        let mut by_id = HashMap::new();
+        for (index, function) in all.iter().enumerate() {
+            function.opts.validate()?;
+            let composite = client.config().composite_id(&function.opts.id);
+            if by_id.insert(composite, index).is_some() {
+                return Err(FunctionConfigError {
+                    function: function.opts.id.clone(),
+                    rule: "another function has the same id".into(),
+                });
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                state,
+                functions: all,
+                by_id,
+            }),
+            framework: "rust",
+        })
+    }
+
+    /// Names the web framework in sync payloads (the axum adapter sets `axum`).
+    pub fn with_framework(mut self, framework: &'static str) -> Self {
+        self.framework = framework;
+        self
+    }
+
+    /// The client the functions send events with.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The registered functions, failure handlers included.
+    pub fn functions(&self) -> &[Function<S>] {
+        &self.inner.functions
+    }
+
+    /// Answers one request to the endpoint.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let (parts, body) = request.into_parts();
+        let query: HashMap<String, String> = parts
+            .uri
+            .query()
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        match parts.method {
+            Method::GET => self.introspect(&parts.headers),
+            Method::PUT => self.sync(&parts, &body).await,
+            Method::POST => self.execute(&parts.headers, &query, &body).await,
+            _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or POST"),
+        }
+    }
+
+    fn function(&self, id: &str) -> Option<&Function<S>> {
+        let inner = &self.inner;
+        inner
+            .by_id
+            .get(id)
+            .or_else(|| inner.by_id.get(&inner.client.config().composite_id(id)))
+            .map(|&index| &inner.functions[index])
+    }
+
+    fn is_dev(&self) -> bool {
+        *self.inner.client.config().mode() == Mode::Dev
+    }
+
+    /// Checks the request signature. `Ok(None)` in dev mode, where the dev server signs nothing.
+    fn check_signature(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Option<&SigningKey>, SignatureError> {
+        if self.is_dev() {
+            return Ok(None);
+        }
+        let header = headers.get(headers::SIGNATURE).and_then(|v| v.to_str().ok());
+        let keys = self.inner.client.config().signing_keys();
+        verify(header, body, &keys, chrono::Utc::now().timestamp()).map(Some)
+    }
+
+    /// The key a response is signed with: the one that verified the request, else the primary.
+    fn response_key<'a>(&'a self, verified: Option<&'a SigningKey>) -> Option<&'a SigningKey> {
+        verified.or(self.inner.client.config().signing_key.as_ref())
+    }
+}
+
+/// A JSON response with the headers every SDK response carries.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(headers::SDK, HeaderValue::from_static(SDK_HEADER_VALUE));
+    headers.insert(headers::REQ_VERSION, HeaderValue::from_static(REQ_VERSION));
+    response
+}
+
+pub(crate) fn to_json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => json_response(status, bytes),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// `{"message": ...}` with the standard headers.
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Bytes> {
+    to_json_response(status, &serde_json::json!({ "message": message }))
+}
+
+pub(crate) fn set_header(response: &mut Response<Bytes>, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}

@@ -1,0 +1,342 @@
+//! The step tools a function body uses: `run`, `sleep`, `sleep_until`, `wait_for_event`,
+//! `invoke` and `send_event`.
+//!
+//! Each call either returns Inngest's memoized result at once or, the first time it is reached,
+//! records itself for the driver and never resolves in this request: the function pauses there
+//! and the request reports what it found. Join step futures (`futures::join!`, `join_all`) to
+//! run steps in parallel; they are reported together.
+
+mod driver;
+pub mod op;
+mod state;
+
+use std::future::{Future, pending, poll_fn};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use serde_json::value::RawValue;
+
+pub(crate) use driver::{Outcome, drive};
+pub use state::hash_step_id;
+pub(crate) use state::{RunSettings, RunState};
+
+use crate::duration::format_duration;
+use crate::error::{Error, StepError};
+use crate::event::Event;
+use op::{Op, OpCode, OpData};
+use state::{Executed, Found};
+
+/// The step tools of one run. Cheap to clone.
+#[derive(Clone)]
+pub struct Step {
+    state: Arc<RunState>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResultMemo<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<StepError>,
+}
+
+fn decode<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
+    let mut de = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        StepError::new(
+            "DeserializationError",
+            format!("memoized result of step {step:?} does not match its type: {e}"),
+        )
+    })
+}
+
+/// Reads `{"data": X}` or `{"error": E}`, the memo of `run` and `invoke`.
+fn decode_result<T: DeserializeOwned>(raw: &RawValue, step: &str) -> Result<T, StepError> {
+    let memo: ResultMemo<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+        StepError::new(
+            "DeserializationError",
+            format!("memoized state of step {step:?} is malformed: {e}"),
+        )
+    })?;
+    if let Some(error) = memo.error {
+        return Err(error);
+    }
+    decode(memo.data.map_or("null", RawValue::get), step)
+}
+
+impl Step {
+    pub(crate) fn new(state: Arc<RunState>) -> Self {
+        Self { state }
+    }
+
+    /// Runs `f` once, durably: Inngest stores its result and later requests get it back without
+    /// running `f` again. An error is retried per the function's retries; a non-retriable error
+    /// or the last attempt's error is final, and `run` then returns it as a [`StepError`].
+    pub async fn run<T, E, F, Fut>(&self, id: &str, f: F) -> Result<T, StepError>
+    where
+        T: Serialize + DeserializeOwned,
+        E: Into<Error>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let hash = self.state.next_hash(id);
+        if let Some(raw) = self.state.memoized(&hash) {
+            return decode_result(raw, id);
+        }
+        self.state.report(Found {
+            hash: hash.clone(),
+            op: Op::new(OpCode::StepPlanned, &hash, id),
+            is_run: true,
+        });
+        poll_fn(|cx| self.state.poll_chosen(&hash, cx)).await;
+        tracing::debug!(step = id, %hash, "running step");
+        let result = f().await.map_err(Into::into);
+        let executed = self.step_outcome(&hash, id, result);
+        self.state.finish(executed);
+        pending().await
+    }
+
+    fn step_outcome<T: Serialize>(&self, hash: &str, id: &str, result: Result<T, Error>) -> Executed {
+        let result = result.and_then(|value| {
+            serde_json::value::to_raw_value(&value).map_err(|e| {
+                Error::non_retriable(format!("result of step {id:?} does not serialize: {e}"))
+            })
+        });
+        match result {
+            Ok(raw) => Executed {
+                op: Op::new(OpCode::StepRun, hash, id).with_data(OpData::Raw(raw)),
+                retry_after: None,
+            },
+            Err(err) => {
+                let code = if err.is_retriable() && !self.state.is_last_attempt() {
+                    OpCode::StepError
+                } else {
+                    OpCode::StepFailed
+                };
+                tracing::warn!(step = id, error = %err, final = code == OpCode::StepFailed, "step failed");
+                Executed {
+                    op: Op::new(code, hash, id).with_error(err.to_wire()),
+                    retry_after: err.retry_after_header(),
+                }
+            }
+        }
+    }
+
+    /// Reports an async op the server carries out, and pauses this request.
+    async fn pause<T>(&self, hash: String, op: Op) -> T {
+        self.state.report(Found {
+            hash,
+            op,
+            is_run: false,
+        });
+        pending().await
+    }
+
+    /// Sleeps for `duration` (at most about a year), without holding a process.
+    pub async fn sleep(&self, id: &str, duration: Duration) {
+        let hash = self.state.next_hash(id);
+        if self.state.memoized(&hash).is_some() {
+            return;
+        }
+        let op = Op::new(OpCode::Sleep, &hash, id)
+            .with_opts(json!({ "duration": format_duration(duration) }))
+            .with_data(OpData::Null);
+        self.pause(hash, op).await
+    }
+
+    /// Sleeps until `until`. A time already past completes at once without a round trip.
+    pub async fn sleep_until(&self, id: &str, until: DateTime<Utc>) {
+        let hash = self.state.next_hash(id);
+        if self.state.memoized(&hash).is_some() || until <= Utc::now() {
+            return;
+        }
+        let op = Op::new(OpCode::Sleep, &hash, id)
+            .with_opts(json!({
+                "duration": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }))
+            .with_data(OpData::Null);
+        self.pause(hash, op).await
+    }
+
+    /// Waits for an event matching `wait`; `None` when the timeout passes first.
+    pub async fn wait_for_event<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        wait: WaitForEvent,
+    ) -> Result<Option<Event<T>>, StepError> {
+        let hash = self.state.next_hash(id);
+        if let Some(raw) = self.state.memoized(&hash) {
+            return match raw.get().trim() {
+                "null" => Ok(None),
+                event => decode(event, id).map(Some),
+            };
+        }
+        let mut opts = json!({
+            "event": wait.event,
+            "timeout": format_duration(wait.timeout),
+        });
+        if let Some(expr) = wait.if_expression {
+            opts["if"] = json!(expr);
+        }
+        let op = Op::new(OpCode::WaitForEvent, &hash, id)
+            .with_opts(opts)
+            .with_data(OpData::Null);
+        self.pause(hash, op).await
+    }
+
+    /// Invokes another function and waits for its result (or error).
+    pub async fn invoke<I: Serialize, O: DeserializeOwned>(
+        &self,
+        id: &str,
+        invocation: Invocation<I, O>,
+    ) -> Result<O, StepError> {
+        let hash = self.state.next_hash(id);
+        if let Some(raw) = self.state.memoized(&hash) {
+            return decode_result(raw, id);
+        }
+        let data = serde_json::to_value(&invocation.data).map_err(|e| {
+            StepError::new(
+                "SerializationError",
+                format!("invoke payload of step {id:?} does not serialize: {e}"),
+            )
+        })?;
+        let mut payload = json!({ "data": data });
+        if let Some(user) = invocation.user {
+            payload["user"] = user;
+        }
+        let mut opts = json!({
+            "function_id": invocation.function.id,
+            "payload": payload,
+        });
+        if let Some(timeout) = invocation.timeout {
+            opts["timeout"] = json!(format_duration(timeout));
+        }
+        let op = Op::new(OpCode::InvokeFunction, &hash, id).with_opts(opts);
+        self.pause(hash, op).await
+    }
+
+    /// Sends events durably: the send is a step, so a replay does not send again. Returns the
+    /// event ids Inngest assigned.
+    pub async fn send_event<T: Serialize>(
+        &self,
+        id: &str,
+        events: Vec<Event<T>>,
+    ) -> Result<Vec<String>, StepError> {
+        let client = self.state.client.clone();
+        let sent: SentEvents = self
+            .run(id, || async move {
+                client
+                    .send_many(&events)
+                    .await
+                    .map(|ids| SentEvents { ids })
+            })
+            .await?;
+        Ok(sent.ids)
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct SentEvents {
+    ids: Vec<String>,
+}
+
+/// What `wait_for_event` waits for.
+#[derive(Debug, Clone)]
+pub struct WaitForEvent {
+    event: String,
+    timeout: Duration,
+    if_expression: Option<String>,
+}
+
+impl WaitForEvent {
+    /// Waits up to `timeout` for an event named `event`.
+    pub fn new(event: impl Into<String>, timeout: Duration) -> Self {
+        Self {
+            event: event.into(),
+            timeout,
+            if_expression: None,
+        }
+    }
+
+    /// Only an event for which this CEL expression holds; `event` is the triggering event and
+    /// `async` the candidate, e.g. `async.data.id == event.data.id`.
+    pub fn with_if(mut self, expression: impl Into<String>) -> Self {
+        self.if_expression = Some(expression.into());
+        self
+    }
+
+    /// Only an event whose `field` equals the triggering event's (e.g. `data.clerkId`).
+    pub fn matching(self, field: &str) -> Self {
+        self.with_if(format!("event.{field} == async.{field}"))
+    }
+}
+
+/// A typed reference to a function that can be invoked: its composite id
+/// (`<app id>-<function id>`), its input data type and its output type.
+#[derive(Debug)]
+pub struct FunctionRef<I, O> {
+    id: String,
+    _types: PhantomData<fn(I) -> O>,
+}
+
+impl<I, O> Clone for FunctionRef<I, O> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<I, O> FunctionRef<I, O> {
+    /// A reference by app id and function id.
+    pub fn new(app_id: &str, function_id: &str) -> Self {
+        Self {
+            id: format!("{app_id}-{function_id}"),
+            _types: PhantomData,
+        }
+    }
+
+    /// The composite id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A call of another function through `step.invoke`.
+#[derive(Debug)]
+pub struct Invocation<I, O> {
+    function: FunctionRef<I, O>,
+    data: I,
+    user: Option<serde_json::Value>,
+    timeout: Option<Duration>,
+}
+
+impl<I, O> Invocation<I, O> {
+    /// Invokes `function` with `data` as its event data.
+    pub fn new(function: &FunctionRef<I, O>, data: I) -> Self {
+        Self {
+            function: function.clone(),
+            data,
+            user: None,
+            timeout: None,
+        }
+    }
+
+    /// Sets the event's `user` object.
+    pub fn with_user(mut self, user: serde_json::Value) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    /// Gives up after `timeout` (Inngest's default is a year).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}

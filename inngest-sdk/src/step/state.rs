@@ -1,0 +1,209 @@
+//! Per-request run state shared by every step future of one execution.
+//!
+//! Steps look their memoized result up by hash (one map lookup, no rescans); new steps are
+//! recorded as `found` for the driver, which decides whether one of them runs now.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use serde_json::value::RawValue;
+use sha1::{Digest, Sha1};
+
+use super::op::Op;
+use crate::client::Client;
+
+/// The lowercase hex SHA-1 Inngest keys steps by. The n-th repeat of an id (n ≥ 1) hashes
+/// `id:n`.
+pub fn hash_step_id(id: &str, repeat: u32) -> String {
+    let digest = if repeat == 0 {
+        Sha1::digest(id.as_bytes())
+    } else {
+        Sha1::digest(format!("{id}:{repeat}").as_bytes())
+    };
+    hex::encode(digest)
+}
+
+/// A step reached in this request that Inngest has not seen completed.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub hash: String,
+    /// The op to report if the step does not run now (`StepPlanned` for runs).
+    pub op: Op,
+    pub is_run: bool,
+}
+
+/// The op produced by the step this request executed, and its retry hint.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    pub op: Op,
+    pub retry_after: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    counters: HashMap<String, u32>,
+    found: Vec<Found>,
+    executing: Option<String>,
+    wakers: HashMap<String, Waker>,
+    executed: Option<Executed>,
+    memo_hits: usize,
+}
+
+/// Everything a step needs to know about the request it runs in.
+pub(crate) struct RunState {
+    memo: HashMap<String, Box<RawValue>>,
+    target: Option<String>,
+    immediate: bool,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub client: Client,
+    inner: Mutex<Inner>,
+}
+
+/// How the request was made, for the step decisions.
+pub(crate) struct RunSettings {
+    pub target: Option<String>,
+    pub immediate: bool,
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+impl RunState {
+    pub fn new(memo: HashMap<String, Box<RawValue>>, settings: RunSettings, client: Client) -> Self {
+        Self {
+            memo,
+            target: settings.target,
+            immediate: settings.immediate,
+            attempt: settings.attempt,
+            max_attempts: settings.max_attempts.max(1),
+            client,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Claims the next hash for `id` in this request.
+    pub fn next_hash(&self, id: &str) -> String {
+        let mut inner = self.lock();
+        let counter = inner.counters.entry(id.to_owned()).or_insert(0);
+        let hash = hash_step_id(id, *counter);
+        *counter += 1;
+        hash
+    }
+
+    /// The memoized state for `hash`, if Inngest sent one.
+    pub fn memoized(&self, hash: &str) -> Option<&RawValue> {
+        let found = self.memo.get(hash).map(|raw| raw.as_ref());
+        if found.is_some() {
+            self.lock().memo_hits += 1;
+        }
+        found
+    }
+
+    /// Records a new step for the driver.
+    pub fn report(&self, found: Found) {
+        self.lock().found.push(found);
+    }
+
+    /// Whether the last attempt of a step is running, so a failure is final.
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt + 1 >= self.max_attempts
+    }
+
+    /// Ready once the driver chose `hash` to execute in this request; pending forever otherwise.
+    pub fn poll_chosen(&self, hash: &str, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.lock();
+        if inner.executing.as_deref() == Some(hash) {
+            Poll::Ready(())
+        } else {
+            inner.wakers.insert(hash.to_owned(), cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    /// Stores the op of the step that ran.
+    pub fn finish(&self, executed: Executed) {
+        self.lock().executed = Some(executed);
+    }
+
+    pub fn take_executed(&self) -> Option<Executed> {
+        self.lock().executed.take()
+    }
+
+    pub fn is_executing(&self) -> bool {
+        self.lock().executing.is_some()
+    }
+
+    pub fn memo_len(&self) -> usize {
+        self.memo.len()
+    }
+
+    pub fn memo_hits(&self) -> usize {
+        self.lock().memo_hits
+    }
+
+    /// Decides what to do with the steps found since the last poll.
+    pub fn decide(&self) -> Decision {
+        let mut inner = self.lock();
+        if inner.found.is_empty() {
+            return Decision::Wait;
+        }
+        let found = std::mem::take(&mut inner.found);
+        let chosen = match &self.target {
+            Some(target) => match found.iter().find(|f| f.is_run && &f.hash == target) {
+                Some(f) => Some(f.hash.clone()),
+                None => return Decision::TargetMissing,
+            },
+            None if self.immediate && found.len() == 1 && found[0].is_run => {
+                Some(found[0].hash.clone())
+            }
+            None => None,
+        };
+        match chosen {
+            Some(hash) => {
+                if let Some(waker) = inner.wakers.remove(&hash) {
+                    waker.wake();
+                }
+                inner.executing = Some(hash);
+                Decision::Execute
+            }
+            None => Decision::Report(found.into_iter().map(|f| f.op).collect()),
+        }
+    }
+}
+
+/// What the driver does after the function paused.
+pub(crate) enum Decision {
+    /// Nothing new was found: the function awaits something else; wait for its waker.
+    Wait,
+    /// A step was chosen; poll again so it runs.
+    Execute,
+    /// Report these ops (206).
+    Report(Vec<Op>),
+    /// The request targets a step this code did not reach.
+    TargetMissing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_match_the_protocol_vectors() {
+        let vectors = [
+            ("my-step-id", 0, "e7d8a2f140845095749d60246ff1110c9d01d76a"),
+            ("my-step-id", 1, "f47c6228c581af870aa285200cf95ec3ac59bb6a"),
+            ("first step", 0, "98bf98df193bcce7c33e6bc50927cf2ac21206cb"),
+            ("sleep", 0, "c3ca5f787365eae0dea86250e27d476406956478"),
+            ("second step", 0, "764e20ec975d4ef820d0f42e6a5833384bd7ee36"),
+            ("wait", 0, "daaad336276d15594d0e765f96c17cd746bf4971"),
+        ];
+        for (id, repeat, want) in vectors {
+            assert_eq!(hash_step_id(id, repeat), want, "{id}:{repeat}");
+        }
+    }
+}
