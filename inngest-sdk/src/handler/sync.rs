@@ -223,6 +223,9 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
 
     fn apply_overrides(&self, raw: &str) -> String {
         let config = self.inner.client.config();
+        if config.serve_origin.is_none() && config.serve_path.is_none() {
+            return raw.to_owned();
+        }
         let Ok(mut url) = url::Url::parse(raw) else {
             return raw.to_owned();
         };

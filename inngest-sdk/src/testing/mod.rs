@@ -1,0 +1,471 @@
+//! Testing support: an in-process executor that runs a registered function through the real
+//! serve handler the way Inngest does (memoized state fed back, sleeps played instantly, events
+//! delivered to `wait_for_event` or timed out, retries per the function's config, `invoke`
+//! answered) and returns the whole run for assertions. Enable with the `testing` feature.
+//!
+//! ```no_run
+//! # async fn demo(handler: inngest_sdk::ServeHandler<()>) {
+//! use inngest_sdk::Event;
+//! use inngest_sdk::testing::TestEngine;
+//! let engine = TestEngine::new(handler);
+//! let run = engine
+//!     .run("welcome", Event::new("user/signed.up", serde_json::json!({"email": "a@b.c"})))
+//!     .execute()
+//!     .await;
+//! assert!(run.result.is_ok());
+//! # }
+//! ```
+
+mod event_api;
+mod expression;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+pub use event_api::{EventApi, ReceivedBatch};
+pub use expression::{ExpressionError, matches};
+
+use crate::duration::parse_duration;
+use crate::error::WireError;
+use crate::event::Event;
+use crate::handler::ServeHandler;
+use crate::signature::sign;
+
+/// The most requests one run may take before the executor calls it stuck.
+const MAX_REQUESTS: usize = 500;
+
+/// One op the function reported, as the executor handled it.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    /// The opcode (`StepRun`, `StepError`, `StepFailed`, `StepPlanned`, `Sleep`, ...).
+    pub op: String,
+    /// The user's step id.
+    pub name: String,
+    /// The hashed id.
+    pub hash: String,
+    /// The attempt of the request that reported it.
+    pub attempt: u32,
+    /// The op's options (durations, awaited event, invoked function).
+    pub opts: Option<Value>,
+    /// The result of a `StepRun`, or the event/result given to a wait or invoke.
+    pub data: Option<Value>,
+    /// The error of a `StepError` / `StepFailed`.
+    pub error: Option<WireError>,
+}
+
+/// One request the executor made.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    /// `step` or the targeted hash.
+    pub step_id: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// The response status.
+    pub status: u16,
+    /// The response body.
+    pub body: Value,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The function's result, or its final error.
+    pub result: Result<Value, WireError>,
+    /// Every op in the order it was handled.
+    pub steps: Vec<StepRecord>,
+    /// Every request, in order.
+    pub requests: Vec<RequestRecord>,
+    /// The memoized state at the end, by hash.
+    pub state: HashMap<String, Value>,
+}
+
+impl RunOutcome {
+    /// The result decoded into `T`; panics with the error when the run failed (for tests).
+    pub fn output<T: DeserializeOwned>(&self) -> T {
+        match &self.result {
+            Ok(value) => serde_json::from_value(value.clone())
+                .unwrap_or_else(|e| panic!("run output {value} does not decode: {e}")),
+            Err(err) => panic!("run failed: {}: {}", err.name, err.message),
+        }
+    }
+
+    /// The final error; panics when the run succeeded (for tests).
+    pub fn error(&self) -> &WireError {
+        match &self.result {
+            Ok(value) => panic!("run succeeded with {value}"),
+            Err(err) => err,
+        }
+    }
+
+    /// Ops with this opcode, in order.
+    pub fn ops(&self, op: &str) -> Vec<&StepRecord> {
+        self.steps.iter().filter(|s| s.op == op).collect()
+    }
+
+    /// How many times the step `name` ran to success.
+    pub fn times_ran(&self, name: &str) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.name == name && s.op == "StepRun")
+            .count()
+    }
+
+    /// The durations of the sleeps, as `(step id, duration string)`.
+    pub fn sleeps(&self) -> Vec<(String, String)> {
+        self.ops("Sleep")
+            .into_iter()
+            .map(|s| {
+                let duration = s
+                    .opts
+                    .as_ref()
+                    .and_then(|o| o["duration"].as_str())
+                    .unwrap_or_default();
+                (s.name.clone(), duration.to_owned())
+            })
+            .collect()
+    }
+}
+
+/// Runs functions of one serve handler the way Inngest does.
+pub struct TestEngine<S> {
+    handler: ServeHandler<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
+    /// An executor for `handler`'s functions.
+    pub fn new(handler: ServeHandler<S>) -> Self {
+        Self { handler }
+    }
+
+    /// Prepares a run of `function_id` (bare or composite) triggered by `event`.
+    pub fn run<T: Serialize>(&self, function_id: &str, event: Event<T>) -> TestRun<'_, S> {
+        TestRun {
+            engine: self,
+            function_id: function_id.to_owned(),
+            event: to_event_value(event),
+            incoming: Vec::new(),
+            invoke_results: HashMap::new(),
+            run_id: format!("test-run-{}", rand::random::<u64>()),
+            max_attempts: None,
+        }
+    }
+}
+
+fn to_event_value<T: Serialize>(event: Event<T>) -> Value {
+    let mut value = serde_json::to_value(event).unwrap_or_else(|e| panic!("event does not serialize: {e}"));
+    if let Some(obj) = value.as_object_mut() {
+        obj.entry("id").or_insert_with(|| json!(format!("test-event-{}", rand::random::<u64>())));
+        obj.entry("ts").or_insert_with(|| json!(chrono::Utc::now().timestamp_millis()));
+        obj.entry("user").or_insert_with(|| json!({}));
+    }
+    value
+}
+
+/// A run being prepared; `.execute().await` (or `.await`) runs it.
+pub struct TestRun<'a, S> {
+    engine: &'a TestEngine<S>,
+    function_id: String,
+    event: Value,
+    incoming: Vec<Value>,
+    invoke_results: HashMap<String, Result<Value, WireError>>,
+    run_id: String,
+    max_attempts: Option<u32>,
+}
+
+impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
+    /// An event that arrives during the run: the first `wait_for_event` it matches (name and
+    /// `if` expression) receives it; a wait nothing matches times out.
+    pub fn with_incoming<T: Serialize>(mut self, event: Event<T>) -> Self {
+        self.incoming.push(to_event_value(event));
+        self
+    }
+
+    /// Answers `invoke` of `function_id` (composite) with this result instead of running it.
+    pub fn with_invoke_result(mut self, function_id: &str, result: Result<Value, WireError>) -> Self {
+        self.invoke_results.insert(function_id.to_owned(), result);
+        self
+    }
+
+    /// Sets the run id.
+    pub fn with_run_id(mut self, run_id: &str) -> Self {
+        self.run_id = run_id.to_owned();
+        self
+    }
+
+    /// Overrides the attempts per step (default: the function's retries + 1).
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Runs to completion or final failure.
+    pub async fn execute(self) -> RunOutcome {
+        let mut incoming = self.incoming.clone();
+        Box::pin(execute(self.engine, &self.function_id, self.event.clone(), &mut incoming, &self.invoke_results, &self.run_id, self.max_attempts)).await
+    }
+}
+
+impl<'a, S: Clone + Send + Sync + 'static> IntoFuture for TestRun<'a, S> {
+    type Output = RunOutcome;
+    type IntoFuture = Pin<Box<dyn Future<Output = RunOutcome> + Send + 'a>>;
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.execute())
+    }
+}
+
+struct Run<'e, S> {
+    engine: &'e TestEngine<S>,
+    composite: String,
+    event: Value,
+    run_id: String,
+    max_attempts: u32,
+    memo: Map<String, Value>,
+    stack: Vec<String>,
+    outcome_steps: Vec<StepRecord>,
+    requests: Vec<RequestRecord>,
+}
+
+fn execute<'e, S: Clone + Send + Sync + 'static>(
+    engine: &'e TestEngine<S>,
+    function_id: &'e str,
+    event: Value,
+    incoming: &'e mut Vec<Value>,
+    invoke_results: &'e HashMap<String, Result<Value, WireError>>,
+    run_id: &'e str,
+    max_attempts: Option<u32>,
+) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + 'e>> {
+    Box::pin(async move {
+        let config = engine.handler.client().config();
+        let function = engine
+            .handler
+            .functions()
+            .iter()
+            .find(|f| f.opts.id == function_id || config.composite_id(&f.opts.id) == function_id)
+            .unwrap_or_else(|| panic!("no function {function_id:?} is registered"));
+        let mut run = Run {
+            engine,
+            composite: config.composite_id(&function.opts.id),
+            event,
+            run_id: run_id.to_owned(),
+            max_attempts: max_attempts.unwrap_or(function.opts.retries() + 1),
+            memo: Map::new(),
+            stack: Vec::new(),
+            outcome_steps: Vec::new(),
+            requests: Vec::new(),
+        };
+        let result = run.drive(incoming, invoke_results).await;
+        RunOutcome {
+            result,
+            steps: run.outcome_steps,
+            requests: run.requests,
+            state: run.memo.into_iter().collect(),
+        }
+    })
+}
+
+impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
+    async fn drive(
+        &mut self,
+        incoming: &mut Vec<Value>,
+        invoke_results: &HashMap<String, Result<Value, WireError>>,
+    ) -> Result<Value, WireError> {
+        let mut planned: VecDeque<String> = VecDeque::new();
+        let mut attempt = 0;
+        let mut force_plan = false;
+        let mut current = "step".to_owned();
+        for _ in 0..MAX_REQUESTS {
+            let (status, body, no_retry) = self.request(&current, attempt, force_plan).await;
+            let retry_allowed = attempt + 1 < self.max_attempts;
+            match status {
+                StatusCode::OK => return Ok(body),
+                StatusCode::PARTIAL_CONTENT => {
+                    let ops = body.as_array().cloned().unwrap_or_default();
+                    if ops.len() > 1 {
+                        force_plan = true;
+                    }
+                    let mut retry_same = false;
+                    for op in &ops {
+                        let record = self.record(op, attempt);
+                        match record.op.as_str() {
+                            "StepRun" => self.memoize(&record.hash, json!({ "data": record.data })),
+                            "StepError" if retry_allowed => retry_same = true,
+                            "StepError" | "StepFailed" => {
+                                self.memoize(&record.hash, json!({ "error": record.error }))
+                            }
+                            "StepPlanned" => planned.push_back(record.hash.clone()),
+                            "Sleep" => self.memoize(&record.hash, Value::Null),
+                            "WaitForEvent" => {
+                                let matched = self.match_wait(&record, incoming);
+                                self.memoize(&record.hash, matched);
+                            }
+                            "InvokeFunction" => {
+                                let result = self.invoke(&record, invoke_results).await;
+                                self.memoize(&record.hash, result);
+                            }
+                            other => panic!("the executor does not know op {other}"),
+                        }
+                        self.outcome_steps.push(record);
+                    }
+                    if retry_same {
+                        attempt += 1;
+                        continue;
+                    }
+                    attempt = 0;
+                    if ops.is_empty() && planned.is_empty() && current == "step" {
+                        return Err(WireError {
+                            name: "Stuck".into(),
+                            message: "the function reported nothing to do".into(),
+                            stack: None,
+                        });
+                    }
+                    current = match planned.pop_front() {
+                        Some(hash) => hash,
+                        None => {
+                            force_plan = false;
+                            "step".to_owned()
+                        }
+                    };
+                }
+                _ => {
+                    let error: WireError = serde_json::from_value(body.clone()).unwrap_or(WireError {
+                        name: "Error".into(),
+                        message: body.to_string(),
+                        stack: None,
+                    });
+                    if !no_retry && retry_allowed {
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Err(WireError {
+            name: "Stuck".into(),
+            message: format!("no result after {MAX_REQUESTS} requests"),
+            stack: None,
+        })
+    }
+
+    fn memoize(&mut self, hash: &str, value: Value) {
+        self.memo.insert(hash.to_owned(), value);
+        self.stack.push(hash.to_owned());
+    }
+
+    fn record(&self, op: &Value, attempt: u32) -> StepRecord {
+        StepRecord {
+            op: op["op"].as_str().unwrap_or_default().to_owned(),
+            name: op["name"].as_str().unwrap_or_default().to_owned(),
+            hash: op["id"].as_str().unwrap_or_default().to_owned(),
+            attempt,
+            opts: op.get("opts").filter(|o| !o.is_null()).cloned(),
+            data: op.get("data").filter(|d| !d.is_null()).cloned(),
+            error: op.get("error").and_then(|e| serde_json::from_value(e.clone()).ok()),
+        }
+    }
+
+    fn match_wait(&self, record: &StepRecord, incoming: &mut Vec<Value>) -> Value {
+        let opts = record.opts.clone().unwrap_or_default();
+        let name = opts["event"].as_str().unwrap_or_default();
+        if let Some(timeout) = opts["timeout"].as_str() {
+            parse_duration(timeout).unwrap_or_else(|e| panic!("wait {:?}: {e}", record.name));
+        }
+        let position = incoming.iter().position(|candidate| {
+            candidate["name"] == name
+                && opts["if"].as_str().is_none_or(|expr| {
+                    matches(expr, &self.event, candidate).unwrap_or_else(|e| panic!("{e}"))
+                })
+        });
+        match position {
+            Some(i) => incoming.remove(i),
+            None => Value::Null,
+        }
+    }
+
+    async fn invoke(&self, record: &StepRecord, results: &HashMap<String, Result<Value, WireError>>) -> Value {
+        let opts = record.opts.clone().unwrap_or_default();
+        let target = opts["function_id"].as_str().unwrap_or_default().to_owned();
+        let result = match results.get(&target) {
+            Some(result) => result.clone(),
+            None => {
+                let payload = &opts["payload"];
+                let event = json!({
+                    "name": "inngest/function.invoked",
+                    "data": payload.get("data").cloned().unwrap_or(json!({})),
+                    "user": payload.get("user").cloned().unwrap_or(json!({})),
+                    "id": format!("invoke-{}", record.hash),
+                    "ts": chrono::Utc::now().timestamp_millis(),
+                });
+                let mut none = Vec::new();
+                let nested_id = format!("{}-{}", self.run_id, record.hash);
+                execute(self.engine, &target, event, &mut none, results, &nested_id, None)
+                    .await
+                    .result
+            }
+        };
+        match result {
+            Ok(data) => json!({ "data": data }),
+            Err(error) => json!({ "error": error }),
+        }
+    }
+
+    async fn request(&mut self, step_id: &str, attempt: u32, force_plan: bool) -> (StatusCode, Value, bool) {
+        let body = json!({
+            "ctx": {
+                "attempt": attempt,
+                "disable_immediate_execution": force_plan,
+                "env": "",
+                "fn_id": self.composite,
+                "max_attempts": self.max_attempts,
+                "run_id": self.run_id,
+                "stack": { "current": self.stack.len(), "stack": self.stack },
+                "step_id": step_id,
+                "use_api": false,
+            },
+            "event": self.event,
+            "events": [self.event],
+            "steps": self.memo,
+            "use_api": false,
+            "version": 2,
+        });
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("fnId", &self.composite)
+            .append_pair("stepId", step_id)
+            .finish();
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://localhost/api/inngest?{query}"))
+            .header("content-type", "application/json");
+        if let Some(key) = &self.engine.handler.client().config().signing_key {
+            request = request.header(
+                crate::handler::headers::SIGNATURE,
+                sign(key, &bytes, chrono::Utc::now().timestamp()),
+            );
+        }
+        let request = request
+            .body(Bytes::from(bytes))
+            .unwrap_or_else(|e| panic!("request does not build: {e}"));
+        let response = self.engine.handler.handle(request).await;
+        let status = response.status();
+        let no_retry = response
+            .headers()
+            .get(crate::handler::headers::NO_RETRY)
+            .is_some_and(|v| v == "true");
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        self.requests.push(RequestRecord {
+            step_id: step_id.to_owned(),
+            attempt,
+            status: status.as_u16(),
+            body: body.clone(),
+        });
+        (status, body, no_retry)
+    }
+}
