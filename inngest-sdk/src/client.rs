@@ -139,6 +139,7 @@ impl Client {
         };
         let body = serde_json::to_vec(events)?;
         let url = join_url(&self.inner.config.event_api_base_url, &format!("e/{key}"));
+        let redacted_url = join_url(&self.inner.config.event_api_base_url, "e/***");
         let seed = event_id_seed();
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
@@ -180,6 +181,11 @@ impl Client {
                     rejected.to_string()
                 }
                 Err(source) => {
+                    // The URL holds the event key: keep it out of errors and logs.
+                    let source = match url::Url::parse(&redacted_url) {
+                        Ok(redacted) => source.with_url(redacted),
+                        Err(_) => source.without_url(),
+                    };
                     if attempt >= SEND_ATTEMPTS {
                         return Err(SendError::Unreachable {
                             attempts: attempt,

@@ -142,7 +142,8 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     }
 
     /// Adds a handler that runs once this function has failed for good (all retries spent).
-    /// It is synced as its own function, `<id>-failure`, triggered by `inngest/function.failed`.
+    /// It is synced as its own function, `<id>-failure`, triggered by `inngest/function.failed`,
+    /// with one retry, as the official SDKs do.
     pub fn on_failure<E, O, F, Fut>(mut self, body: F) -> Self
     where
         E: DeserializeOwned + Send + 'static,
@@ -152,10 +153,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     {
         let id = format!("{}-failure", self.opts.id);
         let name = format!("{} (failure)", self.opts.name.as_deref().unwrap_or(&self.opts.id));
-        let mut opts = FunctionOpts::new(id).with_name(name);
-        if let Some(retries) = self.opts.retries {
-            opts = opts.with_retries(retries);
-        }
+        let opts = FunctionOpts::new(id).with_name(name).with_retries(1);
         self.on_failure = Some(Box::new(Function::new(opts, body)));
         self
     }

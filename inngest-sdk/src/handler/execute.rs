@@ -14,6 +14,7 @@ use super::{ServeHandler, error_response, headers, json_response, set_header, to
 use crate::error::Error;
 use crate::function::{RawCall, RunInfo};
 use crate::signature::sign;
+use crate::step::op::OpCode;
 use crate::step::{Outcome, RunSettings, RunState, Step, drive};
 
 #[derive(Deserialize)]
@@ -212,6 +213,15 @@ fn respond(outcome: Outcome) -> Response<Bytes> {
         Outcome::Ops { ops, retry_after } => {
             tracing::info!(ops = ops.len(), "reporting steps");
             let mut response = to_json_response(StatusCode::PARTIAL_CONTENT, &ops);
+            // A failed step says explicitly whether Inngest may retry it, as the JS SDK does.
+            let failure = ops.iter().find_map(|op| match op.op {
+                OpCode::StepFailed => Some("true"),
+                OpCode::StepError => Some("false"),
+                _ => None,
+            });
+            if let Some(no_retry) = failure {
+                set_header(&mut response, headers::NO_RETRY, no_retry);
+            }
             if let Some(retry_after) = retry_after {
                 set_header(&mut response, "retry-after", &retry_after);
             }

@@ -1,0 +1,322 @@
+//! Execution requests (POST) through the serve handler: memoization, immediate execution,
+//! parallel and targeted steps, errors and retry semantics, bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Call, event};
+use futures::future::join;
+use inngest_sdk::step::hash_step_id;
+use inngest_sdk::{Client, Config, Ctx, Error, Function, FunctionOpts, ServeHandler, StepError, Trigger};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn handler(functions: Vec<Function<()>>) -> ServeHandler<()> {
+    let config = Config::new("app").dev(None).expect("dev");
+    ServeHandler::new(Client::new(config), (), functions).expect("valid functions")
+}
+
+fn function<F, Fut>(id: &str, body: F) -> Function<()>
+where
+    F: Fn(Ctx<Value, ()>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    Function::new(FunctionOpts::new(id).with_trigger(Trigger::event("t/e")).with_retries(2), body)
+}
+
+fn h(id: &str) -> String {
+    hash_step_id(id, 0)
+}
+
+fn parallel() -> Function<()> {
+    function("parallel", |ctx| async move {
+        let (a, b) = join(
+            ctx.step.run("p1", || async { Ok::<_, Error>(1) }),
+            ctx.step.run("p2", || async { Ok::<_, Error>(2) }),
+        )
+        .await;
+        Ok(json!({ "sum": a? + b? }))
+    })
+}
+
+#[tokio::test]
+async fn parallel_steps_are_planned_together() {
+    let reply = Call::new("app-parallel", event("t/e", json!({}))).send(&handler(vec![parallel()])).await;
+    assert_eq!(reply.status, 206);
+    assert_eq!(
+        reply.ops(),
+        json!([
+            {"op": "StepPlanned", "id": h("p1"), "name": "p1"},
+            {"op": "StepPlanned", "id": h("p2"), "name": "p2"},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_targeted_step_runs_alone() {
+    let handler = handler(vec![parallel()]);
+    let call = Call::new("app-parallel", event("t/e", json!({}))).target(&h("p2")).plan_only();
+    let reply = call.send(&handler).await;
+    assert_eq!(reply.ops(), json!([{"op": "StepRun", "id": h("p2"), "name": "p2", "data": 2}]));
+
+    let call = Call::new("app-parallel", event("t/e", json!({})))
+        .memo(&h("p1"), json!({"data": 1}))
+        .memo(&h("p2"), json!({"data": 2}));
+    let done = call.send(&handler).await;
+    assert_eq!((done.status, done.json), (200, json!({"sum": 3})));
+}
+
+#[tokio::test]
+async fn a_target_the_code_does_not_reach_ends_the_thread() {
+    let call = Call::new("app-parallel", event("t/e", json!({}))).target(&h("elsewhere"));
+    let reply = call.send(&handler(vec![parallel()])).await;
+    assert_eq!((reply.status, reply.json), (206, json!([])));
+}
+
+#[tokio::test]
+async fn disabled_immediate_execution_plans_a_single_step() {
+    let f = function("one", |ctx| async move {
+        let v: u32 = ctx.step.run("only", || async { Ok::<_, Error>(7) }).await?;
+        Ok(json!(v))
+    });
+    let reply = Call::new("app-one", event("t/e", json!({}))).plan_only().send(&handler(vec![f])).await;
+    assert_eq!(reply.ops(), json!([{"op": "StepPlanned", "id": h("only"), "name": "only"}]));
+}
+
+#[tokio::test]
+async fn repeated_step_ids_hash_with_a_counter() {
+    let f = function("loop", |ctx| async move {
+        let mut sum = 0;
+        for i in 0..3u32 {
+            sum += ctx.step.run("item", move || async move { Ok::<_, Error>(i * 2) }).await?;
+        }
+        Ok(json!({ "sum": sum }))
+    });
+    let handler = handler(vec![f]);
+    let trigger = event("t/e", json!({}));
+    let call = Call::new("app-loop", trigger.clone())
+        .memo(&hash_step_id("item", 0), json!({"data": 0}))
+        .memo(&hash_step_id("item", 1), json!({"data": 2}));
+    let third = call.send(&handler).await;
+    assert_eq!(third.ops(), json!([{"op": "StepRun", "id": hash_step_id("item", 2), "name": "item", "data": 4}]));
+}
+
+fn failing_step(id: &'static str, err: fn() -> Error) -> Function<()> {
+    function(id, move |ctx| async move {
+        let outcome = ctx.step.run("flaky", || async move { Err::<u32, _>(err()) }).await;
+        match outcome {
+            Ok(v) => Ok(json!(v)),
+            Err(StepError { name, message, .. }) => Ok(json!({ "caught": message, "name": name })),
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_step_error_is_retriable_until_the_last_attempt() {
+    let handler = handler(vec![failing_step("flaky", || Error::new("boom"))]);
+    let trigger = event("t/e", json!({}));
+    let first = Call::new("app-flaky", trigger.clone()).max_attempts(3).send(&handler).await;
+    assert_eq!(first.status, 206);
+    assert_eq!(first.ops()[0]["op"], "StepError");
+    assert_eq!(first.ops()[0]["error"], json!({"name": "Error", "message": "boom"}));
+    assert_eq!(first.ops()[0]["data"], Value::Null);
+    assert!(first.ops()[0].as_object().expect("op").contains_key("data"));
+
+    let last = Call::new("app-flaky", trigger.clone()).attempt(2).max_attempts(3).send(&handler).await;
+    assert_eq!(last.ops()[0]["op"], "StepFailed");
+    assert_eq!(last.header("x-inngest-no-retry"), Some("true"));
+    assert_eq!(first.header("x-inngest-no-retry"), Some("false"));
+
+    let replay = Call::new("app-flaky", trigger)
+        .memo(&h("flaky"), json!({"error": {"name": "Error", "message": "boom", "stack": "x"}}))
+        .send(&handler)
+        .await;
+    assert_eq!((replay.status, replay.json), (200, json!({"caught": "boom", "name": "Error"})));
+}
+
+#[tokio::test]
+async fn a_non_retriable_step_error_fails_at_once() {
+    let handler = handler(vec![failing_step("fatal", || Error::non_retriable("no way"))]);
+    let reply = Call::new("app-fatal", event("t/e", json!({}))).send(&handler).await;
+    assert_eq!(reply.ops()[0]["op"], "StepFailed");
+    assert_eq!(reply.ops()[0]["error"]["message"], "no way");
+}
+
+#[tokio::test]
+async fn a_step_retry_after_sets_the_header() {
+    let handler = handler(vec![failing_step("later", || {
+        Error::retry_after("rate limited", Duration::from_secs(30))
+    })]);
+    let reply = Call::new("app-later", event("t/e", json!({}))).send(&handler).await;
+    assert_eq!(reply.ops()[0]["op"], "StepError");
+    assert_eq!(reply.header("retry-after"), Some("30"));
+}
+
+#[tokio::test]
+async fn an_unhandled_memoized_step_error_fails_the_run_without_retry() {
+    let f = function("unhandled", |ctx| async move {
+        let v: u32 = ctx.step.run("flaky", || async { Ok::<_, Error>(1) }).await?;
+        Ok(json!(v))
+    });
+    let reply = Call::new("app-unhandled", event("t/e", json!({})))
+        .memo(&h("flaky"), json!({"error": {"name": "Error", "message": "gone"}}))
+        .send(&handler(vec![f]))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("true"));
+    assert_eq!(reply.json["message"], "gone");
+}
+
+#[tokio::test]
+async fn function_errors_map_to_retry_semantics() {
+    let retriable = function("retriable", |_| async { Err(Error::new("fn broke")) });
+    let fatal = function("fatal", |_| async { Err(Error::non_retriable("stop here")) });
+    let later = function("later", |_| async {
+        Err(Error::retry_after("later", Duration::from_secs(90)))
+    });
+    let handler = handler(vec![retriable, fatal, later]);
+    let trigger = event("t/e", json!({}));
+
+    let reply = Call::new("app-retriable", trigger.clone()).send(&handler).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.json, json!({"name": "Error", "message": "fn broke"}));
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("false"));
+
+    let reply = Call::new("app-fatal", trigger.clone()).send(&handler).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("true"));
+    assert_eq!(reply.json["message"], "stop here");
+
+    let reply = Call::new("app-later", trigger).send(&handler).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("retry-after"), Some("90"));
+}
+
+#[tokio::test]
+async fn a_panic_becomes_a_500_and_the_handler_keeps_serving() {
+    let boom = function("boom", |ctx| async move {
+        if ctx.event.data["explode"] == true {
+            panic!("kaboom");
+        }
+        Ok(json!("calm"))
+    });
+    let handler = handler(vec![boom]);
+    let reply = Call::new("app-boom", event("t/e", json!({"explode": true}))).send(&handler).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.json["message"], "kaboom");
+    assert_ne!(reply.header("x-inngest-no-retry"), Some("true"));
+    let reply = Call::new("app-boom", event("t/e", json!({"explode": false}))).send(&handler).await;
+    assert_eq!((reply.status, reply.json), (200, json!("calm")));
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Order {
+    order_id: String,
+    amount: Amount,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Amount {
+    cents: u64,
+}
+
+#[tokio::test]
+async fn a_payload_that_does_not_decode_is_non_retriable_and_names_the_field() {
+    let typed = Function::new(
+        FunctionOpts::new("typed").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Order, ()>| async move { Ok(ctx.event.data.amount.cents) },
+    );
+    let handler = handler(vec![typed]);
+    let bad = event("t/e", json!({"order_id": "o1", "amount": {"cents": "ten"}}));
+    let reply = Call::new("app-typed", bad).send(&handler).await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("true"));
+    let message = reply.json["message"].as_str().expect("message");
+    assert!(message.contains("data.amount.cents"), "{message}");
+
+    let good = event("t/e", json!({"order_id": "o1", "amount": {"cents": 10}}));
+    let reply = Call::new("app-typed", good).send(&handler).await;
+    assert_eq!((reply.status, reply.json), (200, json!(10)));
+}
+
+#[tokio::test]
+async fn async_steps_report_their_opcodes() {
+    let f = function("asyncs", |ctx| async move {
+        ctx.step.sleep("nap", Duration::from_secs(90 * 60)).await;
+        let past = chrono::Utc::now() - chrono::Duration::hours(1);
+        ctx.step.sleep_until("already", past).await;
+        let target = inngest_sdk::FunctionRef::<Value, Value>::new("app", "other");
+        let r: Value = ctx
+            .step
+            .invoke("call", inngest_sdk::Invocation::new(&target, json!({"x": 1})).with_timeout(Duration::from_secs(60)))
+            .await?;
+        Ok(r)
+    });
+    let handler = handler(vec![f]);
+    let trigger = event("t/e", json!({}));
+    let sleep = Call::new("app-asyncs", trigger.clone()).send(&handler).await;
+    assert_eq!(sleep.ops(), json!([{"op": "Sleep", "id": h("nap"), "name": "nap", "opts": {"duration": "1h30m"}, "data": null}]));
+
+    // The past sleep_until completes without a round trip; the invoke comes next.
+    let invoke = Call::new("app-asyncs", trigger.clone()).memo(&h("nap"), Value::Null).send(&handler).await;
+    assert_eq!(
+        invoke.ops(),
+        json!([{"op": "InvokeFunction", "id": h("call"), "name": "call",
+                "opts": {"function_id": "app-other", "payload": {"data": {"x": 1}}, "timeout": "1m"}}])
+    );
+
+    let done = Call::new("app-asyncs", trigger)
+        .memo(&h("nap"), Value::Null)
+        .memo(&h("call"), json!({"data": {"answer": 42}}))
+        .send(&handler)
+        .await;
+    assert_eq!((done.status, done.json), (200, json!({"answer": 42})));
+}
+
+#[tokio::test]
+async fn unfinished_step_inputs_are_not_taken_as_results() {
+    let f = function("inputs", |ctx| async move {
+        let v: u32 = ctx.step.run("s", || async { Ok::<_, Error>(5) }).await?;
+        Ok(json!(v))
+    });
+    let reply = Call::new("app-inputs", event("t/e", json!({})))
+        .memo(&h("s"), json!({"input": [1, 2]}))
+        .send(&handler(vec![f]))
+        .await;
+    assert_eq!(reply.ops(), json!([{"op": "StepRun", "id": h("s"), "name": "s", "data": 5}]));
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let handler = handler(vec![parallel()]);
+    let trigger = event("t/e", json!({}));
+
+    let reply = Call::new("app-missing", trigger.clone()).send(&handler).await;
+    assert_eq!(reply.status, 410);
+    assert_eq!(reply.json["message"], "function not found: app-missing");
+
+    let bare = Call::new("parallel", trigger).send(&handler).await;
+    assert_eq!(bare.status, 206, "the bare function id is accepted too");
+
+    let request = http::Request::post("http://localhost/api/inngest?fnId=app-parallel&stepId=step")
+        .body(bytes::Bytes::from_static(b"{not json"))
+        .expect("request");
+    let reply = common::Reply::from(handler.handle(request).await);
+    assert_eq!(reply.status, 400);
+    assert!(reply.json["message"].as_str().expect("message").starts_with("malformed request body"));
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.header("x-inngest-req-version"), Some("2"));
+
+    let request = http::Request::post("http://localhost/api/inngest")
+        .body(bytes::Bytes::from_static(b"{}"))
+        .expect("request");
+    assert_eq!(handler.handle(request).await.status(), 400);
+
+    let request = http::Request::delete("http://localhost/api/inngest")
+        .body(bytes::Bytes::new())
+        .expect("request");
+    assert_eq!(handler.handle(request).await.status(), 405);
+}
