@@ -106,3 +106,41 @@ impl Serialize for Op {
         map.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn wire(op: &Op) -> String {
+        serde_json::to_string(op).expect("serializes")
+    }
+
+    #[test]
+    fn opcodes_serialize_in_the_go_sdk_form() {
+        let raw = serde_json::value::to_raw_value(&json!({"first": "first step", "second": true}))
+            .expect("raw");
+        let error = WireError {
+            name: "Error".into(),
+            message: "broken".into(),
+            stack: None,
+        };
+        let ops = [
+            Op::new(OpCode::StepRun, "h1", "first step").with_data(OpData::Raw(raw)),
+            Op::new(OpCode::StepError, "h2", "flaky").with_error(error.clone()),
+            Op::new(OpCode::StepFailed, "h3", "flaky").with_error(error),
+            Op::new(OpCode::StepPlanned, "h4", "p1"),
+            Op::new(OpCode::Sleep, "h5", "sleep")
+                .with_opts(json!({"duration": "2s"}))
+                .with_data(OpData::Null),
+            Op::new(OpCode::WaitForEvent, "h6", "wait")
+                .with_opts(json!({"event": "test/resume", "if": "async.data.id == event.data.id", "timeout": "10s"}))
+                .with_data(OpData::Null),
+            Op::new(OpCode::InvokeFunction, "h7", "call")
+                .with_opts(json!({"function_id": "app-fn", "payload": {"data": {}}, "timeout": "1m"})),
+        ];
+        let lines: Vec<String> = ops.iter().map(wire).collect();
+        insta::assert_snapshot!(lines.join("\n"));
+    }
+}

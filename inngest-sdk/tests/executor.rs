@@ -1,0 +1,285 @@
+//! The testing executor runs functions end to end through the real serve handler.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use inngest_sdk::testing::{EventApi, TestEngine};
+use inngest_sdk::{
+    Client, Config, Ctx, Error, Event, Function, FunctionOpts, FunctionRef, Invocation,
+    ServeHandler, Trigger, WaitForEvent,
+};
+use serde_json::{Value, json};
+
+fn engine(functions: Vec<Function<()>>, event_api: Option<&EventApi>) -> TestEngine<()> {
+    let mut config = Config::new("app").dev(None).expect("dev");
+    if let Some(api) = event_api {
+        config = config.with_event_api_base_url(&api.url()).expect("url");
+    }
+    TestEngine::new(ServeHandler::new(Client::new(config), (), functions).expect("valid"))
+}
+
+fn onboarding() -> Function<()> {
+    Function::new(
+        FunctionOpts::new("onboard").with_trigger(Trigger::event("user/signed.up")),
+        |ctx: Ctx<Value, ()>| async move {
+            let user = ctx.event.data["user"].as_str().unwrap_or_default().to_owned();
+            let u = user.clone();
+            ctx.step.run("welcome", || async move { Ok::<_, Error>(format!("hi {u}")) }).await?;
+            let connected = ctx
+                .step
+                .wait_for_event::<Value>(
+                    "connected",
+                    WaitForEvent::new("user/connected", Duration::from_secs(48 * 3600)).matching("data.user"),
+                )
+                .await?;
+            if connected.is_none() {
+                ctx.step.run("reminder", || async { Ok::<_, Error>("sent".to_owned()) }).await?;
+                ctx.step.sleep("cool-down", Duration::from_secs(3600)).await;
+            }
+            Ok(json!({ "connected": connected.is_some() }))
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_delivered_event_resumes_the_wait() {
+    let engine = engine(vec![onboarding()], None);
+    let run = engine
+        .run("onboard", Event::new("user/signed.up", json!({"user": "u1"})))
+        .with_incoming(Event::new("user/connected", json!({"user": "someone-else"})))
+        .with_incoming(Event::new("user/connected", json!({"user": "u1"})))
+        .await;
+    assert_eq!(run.output::<Value>(), json!({"connected": true}));
+    assert_eq!(run.times_ran("welcome"), 1);
+    assert_eq!(run.times_ran("reminder"), 0);
+    let wait = &run.ops("WaitForEvent")[0];
+    assert_eq!(wait.opts.as_ref().expect("opts")["if"], "event.data.user == async.data.user");
+}
+
+#[tokio::test]
+async fn a_wait_with_no_matching_event_times_out() {
+    let engine = engine(vec![onboarding()], None);
+    let run = engine
+        .run("onboard", Event::new("user/signed.up", json!({"user": "u1"})))
+        .with_incoming(Event::new("user/connected", json!({"user": "u2"})))
+        .await;
+    assert_eq!(run.output::<Value>(), json!({"connected": false}));
+    assert_eq!(run.times_ran("reminder"), 1);
+    assert_eq!(run.sleeps(), vec![("cool-down".to_owned(), "1h".to_owned())]);
+}
+
+#[tokio::test]
+async fn step_errors_are_retried_per_the_retry_config() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let flaky = Function::new(
+        FunctionOpts::new("flaky").with_trigger(Trigger::event("t/e")).with_retries(2),
+        move |ctx: Ctx<Value, ()>| {
+            let counter = counter.clone();
+            async move {
+                let n: u32 = ctx
+                    .step
+                    .run("charge", || async move {
+                        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n < 3 { Err(Error::new(format!("attempt {n} failed"))) } else { Ok(n) }
+                    })
+                    .await?;
+                Ok(n)
+            }
+        },
+    );
+    let run = engine(vec![flaky], None).run("flaky", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.output::<u32>(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let errors: Vec<u32> = run.ops("StepError").iter().map(|s| s.attempt).collect();
+    assert_eq!(errors, vec![0, 1]);
+}
+
+#[tokio::test]
+async fn a_step_that_always_fails_ends_the_run_after_its_attempts() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let broken = Function::new(
+        FunctionOpts::new("broken").with_trigger(Trigger::event("t/e")).with_retries(1),
+        move |ctx: Ctx<Value, ()>| {
+            let counter = counter.clone();
+            async move {
+                ctx.step
+                    .run("charge", || async move {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        Err::<(), _>(Error::new("card declined"))
+                    })
+                    .await?;
+                Ok(())
+            }
+        },
+    );
+    let run = engine(vec![broken], None).run("broken", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.error().message, "card declined");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "one try plus one retry");
+    assert_eq!(run.ops("StepFailed").len(), 1);
+    assert_eq!(run.requests.last().map(|r| r.status), Some(400));
+}
+
+#[tokio::test]
+async fn function_errors_are_retried_then_reported() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let failing = Function::new(
+        FunctionOpts::new("failing").with_trigger(Trigger::event("t/e")).with_retries(3),
+        move |_: Ctx<Value, ()>| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(Error::new("database down"))
+            }
+        },
+    );
+    let fatal = Function::new(
+        FunctionOpts::new("fatal").with_trigger(Trigger::event("t/e")).with_retries(3),
+        |_: Ctx<Value, ()>| async move { Err::<(), _>(Error::non_retriable("bad input")) },
+    );
+    let engine = engine(vec![failing, fatal], None);
+    let run = engine.run("failing", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.error().message, "database down");
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let run = engine.run("fatal", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.error().message, "bad input");
+    assert_eq!(run.requests.len(), 1, "a non-retriable error is not retried");
+}
+
+#[tokio::test]
+async fn parallel_steps_run_as_planned_steps() {
+    let fan_out = Function::new(
+        FunctionOpts::new("fan-out").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Value, ()>| async move {
+            let runs = (0..3u32).map(|i| {
+                let step = ctx.step.clone();
+                async move { step.run(&format!("part-{i}"), move || async move { Ok::<_, Error>(i) }).await }
+            });
+            let parts = futures::future::join_all(runs).await;
+            let total: u32 = parts.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().sum();
+            Ok(total)
+        },
+    );
+    let run = engine(vec![fan_out], None).run("fan-out", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.output::<u32>(), 3);
+    assert_eq!(run.ops("StepPlanned").len(), 3);
+    for i in 0..3 {
+        assert_eq!(run.times_ran(&format!("part-{i}")), 1);
+    }
+}
+
+#[tokio::test]
+async fn invoke_runs_the_registered_function_or_a_given_result() {
+    let double = Function::new(
+        FunctionOpts::new("double").with_trigger(Trigger::event("math/double")),
+        |ctx: Ctx<Value, ()>| async move {
+            let n = ctx.event.data["n"].as_i64().unwrap_or_default();
+            if n < 0 {
+                return Err(Error::non_retriable("negative"));
+            }
+            Ok(n * 2)
+        },
+    );
+    let caller = Function::new(
+        FunctionOpts::new("caller").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Value, ()>| async move {
+            let double: FunctionRef<Value, i64> = FunctionRef::new("app", "double");
+            let n = ctx.event.data["n"].clone();
+            let result = ctx.step.invoke("double", Invocation::new(&double, json!({ "n": n }))).await;
+            Ok(match result {
+                Ok(v) => json!({ "ok": v }),
+                Err(e) => json!({ "err": e.message }),
+            })
+        },
+    );
+    let engine = engine(vec![double, caller], None);
+    let run = engine.run("caller", Event::new("t/e", json!({"n": 21}))).await;
+    assert_eq!(run.output::<Value>(), json!({"ok": 42}));
+    let run = engine.run("caller", Event::new("t/e", json!({"n": -1}))).await;
+    assert_eq!(run.output::<Value>(), json!({"err": "negative"}));
+    let run = engine
+        .run("caller", Event::new("t/e", json!({"n": 1})))
+        .with_invoke_result("app-double", Ok(json!(100)))
+        .await;
+    assert_eq!(run.output::<Value>(), json!({"ok": 100}));
+}
+
+#[tokio::test]
+async fn sent_events_reach_the_event_api_once_per_run() {
+    let api = EventApi::start().await.expect("fake event API");
+    let notify = Function::new(
+        FunctionOpts::new("notify").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Value, ()>| async move {
+            let ids = ctx
+                .step
+                .send_event(
+                    "announce",
+                    vec![Event::new("order/paid", json!({"order": 7})).with_id("order-7-paid")],
+                )
+                .await?;
+            ctx.step.sleep("pause", Duration::from_secs(5)).await;
+            Ok(ids)
+        },
+    );
+    let run = engine(vec![notify], Some(&api)).run("notify", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.output::<Vec<String>>(), vec!["order-7-paid".to_owned()]);
+    let received = api.events();
+    assert_eq!(received.len(), 1, "memoized on the later requests, so sent once");
+    assert_eq!(received[0].name, "order/paid");
+    assert_eq!(received[0].data, json!({"order": 7}));
+}
+
+#[tokio::test]
+async fn an_event_api_outage_is_retried_inside_the_step() {
+    let api = EventApi::start().await.expect("fake event API");
+    api.fail_next(2);
+    let notify = Function::new(
+        FunctionOpts::new("notify").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Value, ()>| async move {
+            Ok(ctx.step.send_event("announce", vec![Event::new("x/y", json!({}))]).await?)
+        },
+    );
+    let run = engine(vec![notify], Some(&api)).run("notify", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.output::<Vec<String>>().len(), 1);
+    assert_eq!(api.batches().len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_that_panics_is_retried_and_reported() {
+    let panicky = Function::new(
+        FunctionOpts::new("panicky").with_trigger(Trigger::event("t/e")).with_retries(1),
+        |_: Ctx<Value, ()>| async move {
+            let empty: Vec<u32> = Vec::new();
+            Ok(empty.iter().copied().max().map_or_else(|| panic!("no maximum"), |m| m))
+        },
+    );
+    let run = engine(vec![panicky], None).run("panicky", Event::new("t/e", json!({}))).await;
+    assert_eq!(run.error().message, "no maximum");
+    assert_eq!(run.requests.len(), 2);
+}
+
+#[tokio::test]
+async fn an_on_failure_handler_is_served_as_its_own_function() {
+    let failing = Function::new(
+        FunctionOpts::new("charge").with_trigger(Trigger::event("t/e")),
+        |_: Ctx<Value, ()>| async move { Err::<(), _>(Error::non_retriable("nope")) },
+    )
+    .on_failure(|ctx: Ctx<inngest_sdk::function::FunctionFailed<Value>, ()>| async move {
+        Ok(json!({ "cleaned_up": ctx.event.data.function_id, "because": ctx.event.data.error.message }))
+    });
+    let engine = engine(vec![failing], None);
+    let failed = Event::new(
+        "inngest/function.failed",
+        json!({
+            "function_id": "app-charge",
+            "run_id": "01RUN",
+            "error": {"name": "Error", "message": "nope"},
+            "event": {"name": "t/e", "data": {}},
+        }),
+    );
+    let run = engine.run("charge-failure", failed).await;
+    assert_eq!(run.output::<Value>(), json!({"cleaned_up": "app-charge", "because": "nope"}));
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's one test command (README, CI): formatting, lints, and every test.
+# Installs what the tests need (the TypeScript SDK fixture) from the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "TypeScript SDK fixture for the differential tests (npm ci)"
+if ! command -v node >/dev/null 2>&1; then
+  echo "node is required for the differential tests against the TypeScript SDK" >&2
+  exit 1
+fi
+npm ci --prefix inngest-sdk/tests/ts-fixture --no-audit --no-fund --loglevel=error
+
+step "cargo fmt --check"
+if cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >/dev/null 2>&1; then
+  cargo fmt --all -- --check
+else
+  echo "notice: rustfmt is not installed and could not be added; skipping the format check"
+fi
+
+step "cargo clippy -D warnings"
+if cargo clippy --version >/dev/null 2>&1 || rustup component add clippy >/dev/null 2>&1; then
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+else
+  echo "notice: clippy is not installed and could not be added; skipping lints"
+fi
+
+step "cargo test"
+cargo test --workspace --all-features --locked
