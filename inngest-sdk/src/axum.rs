@@ -35,7 +35,10 @@ async fn call<S: Clone + Send + Sync + 'static>(
     let (parts, body) = request.into_parts();
     let response = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => handler.handle(Request::from_parts(parts, bytes)).await,
-        Err(e) => error_response(StatusCode::PAYLOAD_TOO_LARGE, &format!("unreadable body: {e}")),
+        Err(e) => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("unreadable body: {e}"),
+        ),
     };
     response.map(Body::from)
 }

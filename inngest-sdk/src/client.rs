@@ -125,7 +125,10 @@ impl Client {
     /// Sends events in one request; returns their ids in order. Retries 5xx answers and
     /// transport errors with backoff, with the same `x-inngest-event-id-seed`, so a retried
     /// request produces the same ids and Inngest does not store the events twice.
-    pub async fn send_many<T: Serialize>(&self, events: &[Event<T>]) -> Result<Vec<String>, SendError> {
+    pub async fn send_many<T: Serialize>(
+        &self,
+        events: &[Event<T>],
+    ) -> Result<Vec<String>, SendError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -267,7 +270,11 @@ fn event_id_seed() -> String {
 }
 
 pub(crate) fn join_url(base: &url::Url, path: &str) -> String {
-    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 fn truncate(text: &str) -> String {

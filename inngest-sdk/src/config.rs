@@ -346,6 +346,9 @@ mod tests {
             (k == "INNGEST_BASE_URL").then(|| "not a url".to_owned())
         })
         .expect_err("invalid");
-        assert_eq!(err.to_string(), "INNGEST_BASE_URL is not a valid URL: \"not a url\"");
+        assert_eq!(
+            err.to_string(),
+            "INNGEST_BASE_URL is not a valid URL: \"not a url\""
+        );
     }
 }

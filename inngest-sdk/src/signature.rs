@@ -150,10 +150,9 @@ mod tests {
         );
         assert_eq!(with_prefix, bare);
         // Reference: HMAC-SHA256(key = ASCII of the hex string, body || "1700000000").
-        let mut reference = <HmacSha256 as KeyInit>::new_from_slice(
-            b"7468697320697320612074657374206b6579",
-        )
-        .expect("any key length");
+        let mut reference =
+            <HmacSha256 as KeyInit>::new_from_slice(b"7468697320697320612074657374206b6579")
+                .expect("any key length");
         reference.update(br#"{"a":1}1700000000"#);
         let want = hex::encode(reference.finalize().into_bytes());
         assert_eq!(with_prefix, format!("t={NOW}&s={want}"));

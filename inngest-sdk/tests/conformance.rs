@@ -42,7 +42,12 @@ fn fixture(slug: &str) -> String {
 }
 
 fn assert_retriable(reply: &Reply) {
-    assert_ne!(reply.header("x-inngest-no-retry"), Some("true"), "{}", reply.raw);
+    assert_ne!(
+        reply.header("x-inngest-no-retry"),
+        Some("true"),
+        "{}",
+        reply.raw
+    );
 }
 
 #[tokio::test]
@@ -76,7 +81,10 @@ async fn in_band_sync_answers_what_the_runner_decodes() {
         "test-suite-cancel-test",
         "test-suite-wait-for-event",
     ] {
-        assert!(ids.iter().any(|id| id.ends_with(&format!("-{slug}"))), "{slug} missing");
+        assert!(
+            ids.iter().any(|id| id.ends_with(&format!("-{slug}"))),
+            "{slug} missing"
+        );
     }
     let step_url = body["functions"][0]["steps"]["step"]["runtime"]["url"]
         .as_str()
@@ -99,12 +107,18 @@ async fn doctor_inspection_is_below_300() {
         .expect("request");
     let reply = send(&app(), request).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("x-inngest-sdk"), Some(concat!("rust:v", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        reply.header("x-inngest-sdk"),
+        Some(concat!("rust:v", env!("CARGO_PKG_VERSION")))
+    );
 }
 
 #[tokio::test]
 async fn basic_invoke_returns_the_exact_object() {
-    let call = Call::new(&fixture("test-suite-simple-fn"), event("tests/function.test", json!({"test": true})));
+    let call = Call::new(
+        &fixture("test-suite-simple-fn"),
+        event("tests/function.test", json!({"test": true})),
+    );
     let reply = send(&app(), call.request()).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.raw, r#"{"name":"tests/function.test","body":"ok"}"#);
@@ -141,12 +155,21 @@ async fn steps_serial_runs_sleeps_and_finishes() {
         json!([{"op": "StepRun", "id": SECOND_STEP, "name": "second step", "data": {"first": "first step", "second": true}}])
     );
     // The runner compares StepRun data byte for byte.
-    assert!(second.raw.contains(r#""data":{"first":"first step","second":true}"#), "{}", second.raw);
+    assert!(
+        second
+            .raw
+            .contains(r#""data":{"first":"first step","second":true}"#),
+        "{}",
+        second.raw
+    );
 
     let call = Call::new(&fn_id, trigger)
         .memo(FIRST_STEP, json!({"data": "first step"}))
         .memo(SLEEP, Value::Null)
-        .memo(SECOND_STEP, json!({"data": {"first": "first step", "second": true}}));
+        .memo(
+            SECOND_STEP,
+            json!({"data": {"first": "first step", "second": true}}),
+        );
     let done = send(&app, call.request()).await;
     assert_eq!(done.status, 200);
     assert_eq!(done.json, json!({"body": "ok", "name": "tests/step.test"}));
@@ -166,7 +189,11 @@ async fn retry_basic_retries_the_step_then_the_function() {
     );
     assert_retriable(&failed);
 
-    let retried = send(&app, Call::new(&fn_id, trigger.clone()).attempt(1).request()).await;
+    let retried = send(
+        &app,
+        Call::new(&fn_id, trigger.clone()).attempt(1).request(),
+    )
+    .await;
     assert_eq!(
         retried.ops(),
         json!([{"op": "StepRun", "id": FIRST_STEP, "name": "first step", "data": "yes: 2"}])
@@ -176,7 +203,10 @@ async fn retry_basic_retries_the_step_then_the_function() {
     let fn_error = send(&app, call.request()).await;
     assert_eq!(fn_error.status, 500);
     assert_eq!(fn_error.json["message"], "broken func");
-    assert!(matches!(fn_error.json["name"].as_str(), None | Some("") | Some("Error")));
+    assert!(matches!(
+        fn_error.json["name"].as_str(),
+        None | Some("") | Some("Error")
+    ));
     assert_retriable(&fn_error);
 
     let call = Call::new(&fn_id, trigger)
@@ -222,11 +252,24 @@ async fn wait_for_event_basic_waits_then_returns_the_event_data() {
     );
 
     let resume = json!({"data": {"id": "123", "resume": true}, "id": "01JRESUME", "name": "test/resume", "ts": 1_700_000_001_000_i64, "user": {}});
-    let resumed = send(&app, Call::new(&fn_id, trigger.clone()).memo(WAIT, resume).request()).await;
+    let resumed = send(
+        &app,
+        Call::new(&fn_id, trigger.clone())
+            .memo(WAIT, resume)
+            .request(),
+    )
+    .await;
     assert_eq!(resumed.status, 200);
-    assert_eq!(resumed.json, json!({"result": {"id": "123", "resume": true}}));
+    assert_eq!(
+        resumed.json,
+        json!({"result": {"id": "123", "resume": true}})
+    );
 
-    let timed_out = send(&app, Call::new(&fn_id, trigger).memo(WAIT, Value::Null).request()).await;
+    let timed_out = send(
+        &app,
+        Call::new(&fn_id, trigger).memo(WAIT, Value::Null).request(),
+    )
+    .await;
     assert_eq!(timed_out.status, 200);
     assert_eq!(timed_out.json, json!({}));
 }

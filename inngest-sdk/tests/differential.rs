@@ -65,7 +65,10 @@ const DELIBERATE: &[(&str, &str)] = &[
         "TS reports 'Successfully registered' and sends `Bearer undefined`; we send no \
          Authorization header without a key and the spec's 'Successfully synced.'",
     ),
-    ("probe-trust", "TS answers an empty body; we answer {} as the Go SDK"),
+    (
+        "probe-trust",
+        "TS answers an empty body; we answer {} as the Go SDK",
+    ),
 ];
 
 fn free_port() -> u16 {
@@ -89,10 +92,15 @@ fn functions() -> Vec<Function<()>> {
         Function::new(
             FunctionOpts::new("serial").with_trigger(Trigger::event("diff/serial")),
             |ctx: Ctx<Value, ()>| async move {
-                let a: String = ctx.step.run("a", || async { Ok::<_, Error>("A".to_owned()) }).await?;
+                let a: String = ctx
+                    .step
+                    .run("a", || async { Ok::<_, Error>("A".to_owned()) })
+                    .await?;
                 let b: Value = ctx
                     .step
-                    .run("b", || async { Ok::<_, Error>(json!({ "a": "A", "n": 2 })) })
+                    .run("b", || async {
+                        Ok::<_, Error>(json!({ "a": "A", "n": 2 }))
+                    })
                     .await?;
                 ctx.step.sleep("nap", Duration::from_secs(2)).await;
                 Ok(json!({ "a": a, "b": b }))
@@ -103,7 +111,10 @@ fn functions() -> Vec<Function<()>> {
             |ctx: Ctx<Value, ()>| async move {
                 let mut sum = 0;
                 for i in 0..3u32 {
-                    sum += ctx.step.run("item", move || async move { Ok::<_, Error>(i * 2) }).await?;
+                    sum += ctx
+                        .step
+                        .run("item", move || async move { Ok::<_, Error>(i * 2) })
+                        .await?;
                 }
                 Ok(json!({ "sum": sum }))
             },
@@ -147,7 +158,8 @@ fn functions() -> Vec<Function<()>> {
             FunctionOpts::new("retry-after").with_trigger(Trigger::event("diff/retry-after")),
             |_: Ctx<Value, ()>| async move {
                 Err::<Value, _>(
-                    Error::retry_after("later", Duration::from_secs(30)).with_name("RetryAfterError"),
+                    Error::retry_after("later", Duration::from_secs(30))
+                        .with_name("RetryAfterError"),
                 )
             },
         ),
@@ -241,7 +253,9 @@ async fn serve_rust(event_api_port: u16) -> u16 {
         .expect("dev config");
     let handler = ServeHandler::new(Client::new(config), (), functions()).expect("valid");
     let app = Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move { axum::serve(listener, app).await });
     port
@@ -301,15 +315,20 @@ fn op_meaning(op: &Value) -> Value {
     match kind {
         "StepRun" => meaning["data"] = op["data"].clone(),
         "StepError" | "StepFailed" => {
-            meaning["error"] = json!({ "name": op["error"]["name"], "message": op["error"]["message"] })
+            meaning["error"] =
+                json!({ "name": op["error"]["name"], "message": op["error"]["message"] })
         }
         "Sleep" => {
-            let duration = op["opts"]["duration"].as_str().or(op["name"].as_str()).unwrap_or_default();
+            let duration = op["opts"]["duration"]
+                .as_str()
+                .or(op["name"].as_str())
+                .unwrap_or_default();
             meaning["duration"] = duration_meaning(duration);
         }
         "WaitForEvent" => {
             let event = op["opts"]["event"].as_str().or(op["name"].as_str());
-            meaning["wait"] = json!({ "event": event, "if": op["opts"]["if"], "timeout": op["opts"]["timeout"] });
+            meaning["wait"] =
+                json!({ "event": event, "if": op["opts"]["if"], "timeout": op["opts"]["timeout"] });
         }
         "InvokeFunction" => {
             meaning["invoke"] = json!({
@@ -329,7 +348,10 @@ fn normalize(exchange: &Value) -> Value {
     let no_retry = headers["x-inngest-no-retry"].as_str().unwrap_or("false");
     let body = &exchange["body"];
     let body = match status {
-        206 => json!(body.as_array().map(|ops| ops.iter().map(op_meaning).collect::<Vec<_>>())),
+        206 => json!(
+            body.as_array()
+                .map(|ops| ops.iter().map(op_meaning).collect::<Vec<_>>())
+        ),
         200 => body.clone(),
         _ => json!({ "name": body["name"], "message": body["message"] }),
     };
@@ -365,7 +387,10 @@ async fn responses_match_the_typescript_sdk_in_meaning() {
     let rust_port = serve_rust(rust_fake).await;
     let (ts, ours) = tokio::join!(
         capture(None, free_port()),
-        capture(Some(format!("http://127.0.0.1:{rust_port}/api/inngest")), rust_fake),
+        capture(
+            Some(format!("http://127.0.0.1:{rust_port}/api/inngest")),
+            rust_fake
+        ),
     );
     let (ts_cases, our_cases) = (by_case(&ts), by_case(&ours));
     assert_eq!(
@@ -379,7 +404,11 @@ async fn responses_match_the_typescript_sdk_in_meaning() {
     for (case, ts_exchange) in &ts_cases {
         if DELIBERATE.iter().any(|(c, _)| c == case) {
             // Keep the list honest: a listed case must still differ.
-            assert_ne!(normalize(ts_exchange), normalize(&our_cases[case]), "{case} now agrees");
+            assert_ne!(
+                normalize(ts_exchange),
+                normalize(&our_cases[case]),
+                "{case} now agrees"
+            );
             continue;
         }
         if case.starts_with("sync-in-band") {
@@ -395,7 +424,11 @@ async fn responses_match_the_typescript_sdk_in_meaning() {
             mismatches.push(format!("{case}:\n  ts:   {theirs}\n  rust: {mine}"));
         }
     }
-    assert!(mismatches.is_empty(), "responses differ:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "responses differ:\n{}",
+        mismatches.join("\n")
+    );
 
     // The in-band sync: the same functions with the same options.
     let configs = |cases: &BTreeMap<String, Value>| -> Vec<Value> {

@@ -302,7 +302,10 @@ async fn event_requests_carry_the_sdk_headers() {
     let api = FakeEvents::start().await;
     let client = cloud_client(&api.url);
 
-    client.send(&signup("a@example.com")).await.expect("accepted");
+    client
+        .send(&signup("a@example.com"))
+        .await
+        .expect("accepted");
 
     let sent = &api.requests()[0];
     assert_eq!(sent.header("content-type"), Some("application/json"));
@@ -322,7 +325,10 @@ async fn x_inngest_env_is_sent_when_configured() {
             .expect("the fake's URL parses"),
     );
 
-    client.send(&signup("a@example.com")).await.expect("accepted");
+    client
+        .send(&signup("a@example.com"))
+        .await
+        .expect("accepted");
 
     assert_eq!(
         api.requests()[0].header("x-inngest-env"),
@@ -336,8 +342,14 @@ async fn event_id_seed_is_unix_millis_and_ten_random_bytes() {
     let client = cloud_client(&api.url);
 
     let before = unix_millis();
-    client.send(&signup("a@example.com")).await.expect("accepted");
-    client.send(&signup("b@example.com")).await.expect("accepted");
+    client
+        .send(&signup("a@example.com"))
+        .await
+        .expect("accepted");
+    client
+        .send(&signup("b@example.com"))
+        .await
+        .expect("accepted");
     let after = unix_millis();
 
     let seeds: Vec<String> = api
@@ -587,7 +599,10 @@ async fn dev_mode_uses_a_configured_key() {
             .expect("the fake's URL parses"),
     );
 
-    client.send(&signup("a@example.com")).await.expect("accepted");
+    client
+        .send(&signup("a@example.com"))
+        .await
+        .expect("accepted");
 
     assert_eq!(api.requests()[0].path, "/e/local-key");
 }
@@ -642,7 +657,11 @@ async fn the_seed_differs_between_sends_but_not_between_attempts() {
     let seeds: Vec<String> = api
         .requests()
         .iter()
-        .map(|r| r.header("x-inngest-event-id-seed").unwrap_or_default().to_owned())
+        .map(|r| {
+            r.header("x-inngest-event-id-seed")
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(seeds.len(), 3, "{seeds:?}");
     assert_eq!(seeds[0], seeds[1], "a retry keeps its seed");

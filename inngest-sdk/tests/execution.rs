@@ -8,7 +8,9 @@ use std::time::Duration;
 use common::{Call, event};
 use futures::future::join;
 use inngest_sdk::step::hash_step_id;
-use inngest_sdk::{Client, Config, Ctx, Error, Function, FunctionOpts, ServeHandler, StepError, Trigger};
+use inngest_sdk::{
+    Client, Config, Ctx, Error, Function, FunctionOpts, ServeHandler, StepError, Trigger,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,7 +24,12 @@ where
     F: Fn(Ctx<Value, ()>) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Value, Error>> + Send + 'static,
 {
-    Function::new(FunctionOpts::new(id).with_trigger(Trigger::event("t/e")).with_retries(2), body)
+    Function::new(
+        FunctionOpts::new(id)
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(2),
+        body,
+    )
 }
 
 fn h(id: &str) -> String {
@@ -42,7 +49,9 @@ fn parallel() -> Function<()> {
 
 #[tokio::test]
 async fn parallel_steps_are_planned_together() {
-    let reply = Call::new("app-parallel", event("t/e", json!({}))).send(&handler(vec![parallel()])).await;
+    let reply = Call::new("app-parallel", event("t/e", json!({})))
+        .send(&handler(vec![parallel()]))
+        .await;
     assert_eq!(reply.status, 206);
     assert_eq!(
         reply.ops(),
@@ -56,9 +65,14 @@ async fn parallel_steps_are_planned_together() {
 #[tokio::test]
 async fn a_targeted_step_runs_alone() {
     let handler = handler(vec![parallel()]);
-    let call = Call::new("app-parallel", event("t/e", json!({}))).target(&h("p2")).plan_only();
+    let call = Call::new("app-parallel", event("t/e", json!({})))
+        .target(&h("p2"))
+        .plan_only();
     let reply = call.send(&handler).await;
-    assert_eq!(reply.ops(), json!([{"op": "StepRun", "id": h("p2"), "name": "p2", "data": 2}]));
+    assert_eq!(
+        reply.ops(),
+        json!([{"op": "StepRun", "id": h("p2"), "name": "p2", "data": 2}])
+    );
 
     let call = Call::new("app-parallel", event("t/e", json!({})))
         .memo(&h("p1"), json!({"data": 1}))
@@ -80,8 +94,14 @@ async fn disabled_immediate_execution_plans_a_single_step() {
         let v: u32 = ctx.step.run("only", || async { Ok::<_, Error>(7) }).await?;
         Ok(json!(v))
     });
-    let reply = Call::new("app-one", event("t/e", json!({}))).plan_only().send(&handler(vec![f])).await;
-    assert_eq!(reply.ops(), json!([{"op": "StepPlanned", "id": h("only"), "name": "only"}]));
+    let reply = Call::new("app-one", event("t/e", json!({})))
+        .plan_only()
+        .send(&handler(vec![f]))
+        .await;
+    assert_eq!(
+        reply.ops(),
+        json!([{"op": "StepPlanned", "id": h("only"), "name": "only"}])
+    );
 }
 
 #[tokio::test]
@@ -89,7 +109,10 @@ async fn repeated_step_ids_hash_with_a_counter() {
     let f = function("loop", |ctx| async move {
         let mut sum = 0;
         for i in 0..3u32 {
-            sum += ctx.step.run("item", move || async move { Ok::<_, Error>(i * 2) }).await?;
+            sum += ctx
+                .step
+                .run("item", move || async move { Ok::<_, Error>(i * 2) })
+                .await?;
         }
         Ok(json!({ "sum": sum }))
     });
@@ -99,12 +122,18 @@ async fn repeated_step_ids_hash_with_a_counter() {
         .memo(&hash_step_id("item", 0), json!({"data": 0}))
         .memo(&hash_step_id("item", 1), json!({"data": 2}));
     let third = call.send(&handler).await;
-    assert_eq!(third.ops(), json!([{"op": "StepRun", "id": hash_step_id("item", 2), "name": "item", "data": 4}]));
+    assert_eq!(
+        third.ops(),
+        json!([{"op": "StepRun", "id": hash_step_id("item", 2), "name": "item", "data": 4}])
+    );
 }
 
 fn failing_step(id: &'static str, err: fn() -> Error) -> Function<()> {
     function(id, move |ctx| async move {
-        let outcome = ctx.step.run("flaky", || async move { Err::<u32, _>(err()) }).await;
+        let outcome = ctx
+            .step
+            .run("flaky", || async move { Err::<u32, _>(err()) })
+            .await;
         match outcome {
             Ok(v) => Ok(json!(v)),
             Err(StepError { name, message, .. }) => Ok(json!({ "caught": message, "name": name })),
@@ -116,29 +145,49 @@ fn failing_step(id: &'static str, err: fn() -> Error) -> Function<()> {
 async fn a_step_error_is_retriable_until_the_last_attempt() {
     let handler = handler(vec![failing_step("flaky", || Error::new("boom"))]);
     let trigger = event("t/e", json!({}));
-    let first = Call::new("app-flaky", trigger.clone()).max_attempts(3).send(&handler).await;
+    let first = Call::new("app-flaky", trigger.clone())
+        .max_attempts(3)
+        .send(&handler)
+        .await;
     assert_eq!(first.status, 206);
     assert_eq!(first.ops()[0]["op"], "StepError");
-    assert_eq!(first.ops()[0]["error"], json!({"name": "Error", "message": "boom"}));
+    assert_eq!(
+        first.ops()[0]["error"],
+        json!({"name": "Error", "message": "boom"})
+    );
     assert_eq!(first.ops()[0]["data"], Value::Null);
     assert!(first.ops()[0].as_object().expect("op").contains_key("data"));
 
-    let last = Call::new("app-flaky", trigger.clone()).attempt(2).max_attempts(3).send(&handler).await;
+    let last = Call::new("app-flaky", trigger.clone())
+        .attempt(2)
+        .max_attempts(3)
+        .send(&handler)
+        .await;
     assert_eq!(last.ops()[0]["op"], "StepFailed");
     assert_eq!(last.header("x-inngest-no-retry"), Some("true"));
     assert_eq!(first.header("x-inngest-no-retry"), Some("false"));
 
     let replay = Call::new("app-flaky", trigger)
-        .memo(&h("flaky"), json!({"error": {"name": "Error", "message": "boom", "stack": "x"}}))
+        .memo(
+            &h("flaky"),
+            json!({"error": {"name": "Error", "message": "boom", "stack": "x"}}),
+        )
         .send(&handler)
         .await;
-    assert_eq!((replay.status, replay.json), (200, json!({"caught": "boom", "name": "Error"})));
+    assert_eq!(
+        (replay.status, replay.json),
+        (200, json!({"caught": "boom", "name": "Error"}))
+    );
 }
 
 #[tokio::test]
 async fn a_non_retriable_step_error_fails_at_once() {
-    let handler = handler(vec![failing_step("fatal", || Error::non_retriable("no way"))]);
-    let reply = Call::new("app-fatal", event("t/e", json!({}))).send(&handler).await;
+    let handler = handler(vec![failing_step("fatal", || {
+        Error::non_retriable("no way")
+    })]);
+    let reply = Call::new("app-fatal", event("t/e", json!({})))
+        .send(&handler)
+        .await;
     assert_eq!(reply.ops()[0]["op"], "StepFailed");
     assert_eq!(reply.ops()[0]["error"]["message"], "no way");
 }
@@ -148,7 +197,9 @@ async fn a_step_retry_after_sets_the_header() {
     let handler = handler(vec![failing_step("later", || {
         Error::retry_after("rate limited", Duration::from_secs(30))
     })]);
-    let reply = Call::new("app-later", event("t/e", json!({}))).send(&handler).await;
+    let reply = Call::new("app-later", event("t/e", json!({})))
+        .send(&handler)
+        .await;
     assert_eq!(reply.ops()[0]["op"], "StepError");
     assert_eq!(reply.header("retry-after"), Some("30"));
 }
@@ -156,11 +207,17 @@ async fn a_step_retry_after_sets_the_header() {
 #[tokio::test]
 async fn an_unhandled_memoized_step_error_fails_the_run_without_retry() {
     let f = function("unhandled", |ctx| async move {
-        let v: u32 = ctx.step.run("flaky", || async { Ok::<_, Error>(1) }).await?;
+        let v: u32 = ctx
+            .step
+            .run("flaky", || async { Ok::<_, Error>(1) })
+            .await?;
         Ok(json!(v))
     });
     let reply = Call::new("app-unhandled", event("t/e", json!({})))
-        .memo(&h("flaky"), json!({"error": {"name": "Error", "message": "gone"}}))
+        .memo(
+            &h("flaky"),
+            json!({"error": {"name": "Error", "message": "gone"}}),
+        )
         .send(&handler(vec![f]))
         .await;
     assert_eq!(reply.status, 400);
@@ -171,14 +228,18 @@ async fn an_unhandled_memoized_step_error_fails_the_run_without_retry() {
 #[tokio::test]
 async fn function_errors_map_to_retry_semantics() {
     let retriable = function("retriable", |_| async { Err(Error::new("fn broke")) });
-    let fatal = function("fatal", |_| async { Err(Error::non_retriable("stop here")) });
+    let fatal = function("fatal", |_| async {
+        Err(Error::non_retriable("stop here"))
+    });
     let later = function("later", |_| async {
         Err(Error::retry_after("later", Duration::from_secs(90)))
     });
     let handler = handler(vec![retriable, fatal, later]);
     let trigger = event("t/e", json!({}));
 
-    let reply = Call::new("app-retriable", trigger.clone()).send(&handler).await;
+    let reply = Call::new("app-retriable", trigger.clone())
+        .send(&handler)
+        .await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json, json!({"name": "Error", "message": "fn broke"}));
     assert_eq!(reply.header("x-inngest-no-retry"), Some("false"));
@@ -202,11 +263,15 @@ async fn a_panic_becomes_a_500_and_the_handler_keeps_serving() {
         Ok(json!("calm"))
     });
     let handler = handler(vec![boom]);
-    let reply = Call::new("app-boom", event("t/e", json!({"explode": true}))).send(&handler).await;
+    let reply = Call::new("app-boom", event("t/e", json!({"explode": true})))
+        .send(&handler)
+        .await;
     assert_eq!(reply.status, 500);
     assert_eq!(reply.json["message"], "kaboom");
     assert_ne!(reply.header("x-inngest-no-retry"), Some("true"));
-    let reply = Call::new("app-boom", event("t/e", json!({"explode": false}))).send(&handler).await;
+    let reply = Call::new("app-boom", event("t/e", json!({"explode": false})))
+        .send(&handler)
+        .await;
     assert_eq!((reply.status, reply.json), (200, json!("calm")));
 }
 
@@ -251,17 +316,29 @@ async fn async_steps_report_their_opcodes() {
         let target = inngest_sdk::FunctionRef::<Value, Value>::new("app", "other");
         let r: Value = ctx
             .step
-            .invoke("call", inngest_sdk::Invocation::new(&target, json!({"x": 1})).with_timeout(Duration::from_secs(60)))
+            .invoke(
+                "call",
+                inngest_sdk::Invocation::new(&target, json!({"x": 1}))
+                    .with_timeout(Duration::from_secs(60)),
+            )
             .await?;
         Ok(r)
     });
     let handler = handler(vec![f]);
     let trigger = event("t/e", json!({}));
-    let sleep = Call::new("app-asyncs", trigger.clone()).send(&handler).await;
-    assert_eq!(sleep.ops(), json!([{"op": "Sleep", "id": h("nap"), "name": "nap", "opts": {"duration": "1h30m"}, "data": null}]));
+    let sleep = Call::new("app-asyncs", trigger.clone())
+        .send(&handler)
+        .await;
+    assert_eq!(
+        sleep.ops(),
+        json!([{"op": "Sleep", "id": h("nap"), "name": "nap", "opts": {"duration": "1h30m"}, "data": null}])
+    );
 
     // The past sleep_until completes without a round trip; the invoke comes next.
-    let invoke = Call::new("app-asyncs", trigger.clone()).memo(&h("nap"), Value::Null).send(&handler).await;
+    let invoke = Call::new("app-asyncs", trigger.clone())
+        .memo(&h("nap"), Value::Null)
+        .send(&handler)
+        .await;
     assert_eq!(
         invoke.ops(),
         json!([{"op": "InvokeFunction", "id": h("call"), "name": "call",
@@ -286,7 +363,10 @@ async fn unfinished_step_inputs_are_not_taken_as_results() {
         .memo(&h("s"), json!({"input": [1, 2]}))
         .send(&handler(vec![f]))
         .await;
-    assert_eq!(reply.ops(), json!([{"op": "StepRun", "id": h("s"), "name": "s", "data": 5}]));
+    assert_eq!(
+        reply.ops(),
+        json!([{"op": "StepRun", "id": h("s"), "name": "s", "data": 5}])
+    );
 }
 
 #[tokio::test]
@@ -294,7 +374,9 @@ async fn bad_requests_get_clear_errors() {
     let handler = handler(vec![parallel()]);
     let trigger = event("t/e", json!({}));
 
-    let reply = Call::new("app-missing", trigger.clone()).send(&handler).await;
+    let reply = Call::new("app-missing", trigger.clone())
+        .send(&handler)
+        .await;
     assert_eq!(reply.status, 410);
     assert_eq!(reply.json["message"], "function not found: app-missing");
 
@@ -306,7 +388,12 @@ async fn bad_requests_get_clear_errors() {
         .expect("request");
     let reply = common::Reply::from(handler.handle(request).await);
     assert_eq!(reply.status, 400);
-    assert!(reply.json["message"].as_str().expect("message").starts_with("malformed request body"));
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("malformed request body")
+    );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("x-inngest-req-version"), Some("2"));
 

@@ -23,18 +23,29 @@ fn onboarding() -> Function<()> {
     Function::new(
         FunctionOpts::new("onboard").with_trigger(Trigger::event("user/signed.up")),
         |ctx: Ctx<Value, ()>| async move {
-            let user = ctx.event.data["user"].as_str().unwrap_or_default().to_owned();
+            let user = ctx.event.data["user"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             let u = user.clone();
-            ctx.step.run("welcome", || async move { Ok::<_, Error>(format!("hi {u}")) }).await?;
+            ctx.step
+                .run(
+                    "welcome",
+                    || async move { Ok::<_, Error>(format!("hi {u}")) },
+                )
+                .await?;
             let connected = ctx
                 .step
                 .wait_for_event::<Value>(
                     "connected",
-                    WaitForEvent::new("user/connected", Duration::from_secs(48 * 3600)).matching("data.user"),
+                    WaitForEvent::new("user/connected", Duration::from_secs(48 * 3600))
+                        .matching("data.user"),
                 )
                 .await?;
             if connected.is_none() {
-                ctx.step.run("reminder", || async { Ok::<_, Error>("sent".to_owned()) }).await?;
+                ctx.step
+                    .run("reminder", || async { Ok::<_, Error>("sent".to_owned()) })
+                    .await?;
                 ctx.step.sleep("cool-down", Duration::from_secs(3600)).await;
             }
             Ok(json!({ "connected": connected.is_some() }))
@@ -46,27 +57,42 @@ fn onboarding() -> Function<()> {
 async fn a_delivered_event_resumes_the_wait() {
     let engine = engine(vec![onboarding()], None);
     let run = engine
-        .run("onboard", Event::new("user/signed.up", json!({"user": "u1"})))
-        .with_incoming(Event::new("user/connected", json!({"user": "someone-else"})))
+        .run(
+            "onboard",
+            Event::new("user/signed.up", json!({"user": "u1"})),
+        )
+        .with_incoming(Event::new(
+            "user/connected",
+            json!({"user": "someone-else"}),
+        ))
         .with_incoming(Event::new("user/connected", json!({"user": "u1"})))
         .await;
     assert_eq!(run.output::<Value>(), json!({"connected": true}));
     assert_eq!(run.times_ran("welcome"), 1);
     assert_eq!(run.times_ran("reminder"), 0);
     let wait = &run.ops("WaitForEvent")[0];
-    assert_eq!(wait.opts.as_ref().expect("opts")["if"], "event.data.user == async.data.user");
+    assert_eq!(
+        wait.opts.as_ref().expect("opts")["if"],
+        "event.data.user == async.data.user"
+    );
 }
 
 #[tokio::test]
 async fn a_wait_with_no_matching_event_times_out() {
     let engine = engine(vec![onboarding()], None);
     let run = engine
-        .run("onboard", Event::new("user/signed.up", json!({"user": "u1"})))
+        .run(
+            "onboard",
+            Event::new("user/signed.up", json!({"user": "u1"})),
+        )
         .with_incoming(Event::new("user/connected", json!({"user": "u2"})))
         .await;
     assert_eq!(run.output::<Value>(), json!({"connected": false}));
     assert_eq!(run.times_ran("reminder"), 1);
-    assert_eq!(run.sleeps(), vec![("cool-down".to_owned(), "1h".to_owned())]);
+    assert_eq!(
+        run.sleeps(),
+        vec![("cool-down".to_owned(), "1h".to_owned())]
+    );
 }
 
 #[tokio::test]
@@ -74,7 +100,9 @@ async fn step_errors_are_retried_per_the_retry_config() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let flaky = Function::new(
-        FunctionOpts::new("flaky").with_trigger(Trigger::event("t/e")).with_retries(2),
+        FunctionOpts::new("flaky")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(2),
         move |ctx: Ctx<Value, ()>| {
             let counter = counter.clone();
             async move {
@@ -82,14 +110,20 @@ async fn step_errors_are_retried_per_the_retry_config() {
                     .step
                     .run("charge", || async move {
                         let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                        if n < 3 { Err(Error::new(format!("attempt {n} failed"))) } else { Ok(n) }
+                        if n < 3 {
+                            Err(Error::new(format!("attempt {n} failed")))
+                        } else {
+                            Ok(n)
+                        }
                     })
                     .await?;
                 Ok(n)
             }
         },
     );
-    let run = engine(vec![flaky], None).run("flaky", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![flaky], None)
+        .run("flaky", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.output::<u32>(), 3);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     let errors: Vec<u32> = run.ops("StepError").iter().map(|s| s.attempt).collect();
@@ -101,7 +135,9 @@ async fn a_step_that_always_fails_ends_the_run_after_its_attempts() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let broken = Function::new(
-        FunctionOpts::new("broken").with_trigger(Trigger::event("t/e")).with_retries(1),
+        FunctionOpts::new("broken")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(1),
         move |ctx: Ctx<Value, ()>| {
             let counter = counter.clone();
             async move {
@@ -115,7 +151,9 @@ async fn a_step_that_always_fails_ends_the_run_after_its_attempts() {
             }
         },
     );
-    let run = engine(vec![broken], None).run("broken", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![broken], None)
+        .run("broken", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.error().message, "card declined");
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one try plus one retry");
     assert_eq!(run.ops("StepFailed").len(), 1);
@@ -127,7 +165,9 @@ async fn function_errors_are_retried_then_reported() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     let failing = Function::new(
-        FunctionOpts::new("failing").with_trigger(Trigger::event("t/e")).with_retries(3),
+        FunctionOpts::new("failing")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(3),
         move |_: Ctx<Value, ()>| {
             let counter = counter.clone();
             async move {
@@ -137,7 +177,9 @@ async fn function_errors_are_retried_then_reported() {
         },
     );
     let fatal = Function::new(
-        FunctionOpts::new("fatal").with_trigger(Trigger::event("t/e")).with_retries(3),
+        FunctionOpts::new("fatal")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(3),
         |_: Ctx<Value, ()>| async move { Err::<(), _>(Error::non_retriable("bad input")) },
     );
     let engine = engine(vec![failing, fatal], None);
@@ -146,7 +188,11 @@ async fn function_errors_are_retried_then_reported() {
     assert_eq!(calls.load(Ordering::SeqCst), 4);
     let run = engine.run("fatal", Event::new("t/e", json!({}))).await;
     assert_eq!(run.error().message, "bad input");
-    assert_eq!(run.requests.len(), 1, "a non-retriable error is not retried");
+    assert_eq!(
+        run.requests.len(),
+        1,
+        "a non-retriable error is not retried"
+    );
 }
 
 #[tokio::test]
@@ -156,14 +202,26 @@ async fn parallel_steps_run_as_planned_steps() {
         |ctx: Ctx<Value, ()>| async move {
             let runs = (0..3u32).map(|i| {
                 let step = ctx.step.clone();
-                async move { step.run(&format!("part-{i}"), move || async move { Ok::<_, Error>(i) }).await }
+                async move {
+                    step.run(
+                        &format!("part-{i}"),
+                        move || async move { Ok::<_, Error>(i) },
+                    )
+                    .await
+                }
             });
             let parts = futures::future::join_all(runs).await;
-            let total: u32 = parts.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().sum();
+            let total: u32 = parts
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .sum();
             Ok(total)
         },
     );
-    let run = engine(vec![fan_out], None).run("fan-out", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![fan_out], None)
+        .run("fan-out", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.output::<u32>(), 3);
     assert_eq!(run.ops("StepPlanned").len(), 3);
     for i in 0..3 {
@@ -188,7 +246,10 @@ async fn invoke_runs_the_registered_function_or_a_given_result() {
         |ctx: Ctx<Value, ()>| async move {
             let double: FunctionRef<Value, i64> = FunctionRef::new("app", "double");
             let n = ctx.event.data["n"].clone();
-            let result = ctx.step.invoke("double", Invocation::new(&double, json!({ "n": n }))).await;
+            let result = ctx
+                .step
+                .invoke("double", Invocation::new(&double, json!({ "n": n })))
+                .await;
             Ok(match result {
                 Ok(v) => json!({ "ok": v }),
                 Err(e) => json!({ "err": e.message }),
@@ -196,9 +257,13 @@ async fn invoke_runs_the_registered_function_or_a_given_result() {
         },
     );
     let engine = engine(vec![double, caller], None);
-    let run = engine.run("caller", Event::new("t/e", json!({"n": 21}))).await;
+    let run = engine
+        .run("caller", Event::new("t/e", json!({"n": 21})))
+        .await;
     assert_eq!(run.output::<Value>(), json!({"ok": 42}));
-    let run = engine.run("caller", Event::new("t/e", json!({"n": -1}))).await;
+    let run = engine
+        .run("caller", Event::new("t/e", json!({"n": -1})))
+        .await;
     assert_eq!(run.output::<Value>(), json!({"err": "negative"}));
     let run = engine
         .run("caller", Event::new("t/e", json!({"n": 1})))
@@ -224,10 +289,16 @@ async fn sent_events_reach_the_event_api_once_per_run() {
             Ok(ids)
         },
     );
-    let run = engine(vec![notify], Some(&api)).run("notify", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![notify], Some(&api))
+        .run("notify", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.output::<Vec<String>>(), vec!["order-7-paid".to_owned()]);
     let received = api.events();
-    assert_eq!(received.len(), 1, "memoized on the later requests, so sent once");
+    assert_eq!(
+        received.len(),
+        1,
+        "memoized on the later requests, so sent once"
+    );
     assert_eq!(received[0].name, "order/paid");
     assert_eq!(received[0].data, json!({"order": 7}));
 }
@@ -239,10 +310,15 @@ async fn an_event_api_outage_is_retried_inside_the_step() {
     let notify = Function::new(
         FunctionOpts::new("notify").with_trigger(Trigger::event("t/e")),
         |ctx: Ctx<Value, ()>| async move {
-            Ok(ctx.step.send_event("announce", vec![Event::new("x/y", json!({}))]).await?)
+            Ok(ctx
+                .step
+                .send_event("announce", vec![Event::new("x/y", json!({}))])
+                .await?)
         },
     );
-    let run = engine(vec![notify], Some(&api)).run("notify", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![notify], Some(&api))
+        .run("notify", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.output::<Vec<String>>().len(), 1);
     assert_eq!(api.batches().len(), 1);
 }
@@ -250,13 +326,20 @@ async fn an_event_api_outage_is_retried_inside_the_step() {
 #[tokio::test]
 async fn a_run_that_panics_is_retried_and_reported() {
     let panicky = Function::new(
-        FunctionOpts::new("panicky").with_trigger(Trigger::event("t/e")).with_retries(1),
+        FunctionOpts::new("panicky")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(1),
         |_: Ctx<Value, ()>| async move {
             let empty: Vec<u32> = Vec::new();
-            Ok(empty.iter().copied().max().map_or_else(|| panic!("no maximum"), |m| m))
+            let Some(max) = empty.iter().copied().max() else {
+                panic!("no maximum");
+            };
+            Ok(max)
         },
     );
-    let run = engine(vec![panicky], None).run("panicky", Event::new("t/e", json!({}))).await;
+    let run = engine(vec![panicky], None)
+        .run("panicky", Event::new("t/e", json!({})))
+        .await;
     assert_eq!(run.error().message, "no maximum");
     assert_eq!(run.requests.len(), 2);
 }
@@ -281,5 +364,8 @@ async fn an_on_failure_handler_is_served_as_its_own_function() {
         }),
     );
     let run = engine.run("charge-failure", failed).await;
-    assert_eq!(run.output::<Value>(), json!({"cleaned_up": "app-charge", "because": "nope"}));
+    assert_eq!(
+        run.output::<Value>(),
+        json!({"cleaned_up": "app-charge", "because": "nope"})
+    );
 }

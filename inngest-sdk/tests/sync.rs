@@ -235,7 +235,10 @@ async fn out_of_band_sync_posts_functions_with_hashed_key() {
         json_body(&response),
         json!({"message": "Successfully synced.", "modified": true})
     );
-    assert_eq!(header(&response, "x-inngest-sync-kind"), Some("out_of_band"));
+    assert_eq!(
+        header(&response, "x-inngest-sync-kind"),
+        Some("out_of_band")
+    );
     assert_eq!(header(&response, "x-inngest-sdk"), Some("rust:v0.1.0"));
 
     let registrations = api.registrations();
@@ -250,6 +253,7 @@ async fn out_of_band_sync_posts_functions_with_hashed_key() {
     assert_eq!(sent.header("x-inngest-sdk"), Some("rust:v0.1.0"));
     assert_eq!(sent.header("user-agent"), Some("rust:v0.1.0"));
     assert_eq!(sent.header("content-type"), Some("application/json"));
+    assert_eq!(sent.headers.get_all("content-type").iter().count(), 1);
     assert_eq!(sent.header("x-inngest-env"), None, "no env configured");
     assert_eq!(
         sent.body,
@@ -329,6 +333,23 @@ async fn out_of_band_sync_drops_deploy_id_but_keeps_other_query_params() {
 }
 
 #[tokio::test]
+async fn out_of_band_sync_behind_a_tls_proxy_reports_https() {
+    let api = FakeApi::start().await;
+    let handler = serve(cloud_config(&api));
+    let mut request = ping("/api/inngest", Some("cloud"));
+    request
+        .headers_mut()
+        .insert("x-forwarded-proto", http::HeaderValue::from_static("https"));
+
+    handler.handle(request).await;
+
+    assert_eq!(
+        api.registrations()[0].body["url"],
+        "https://myapp.test:3000/api/inngest"
+    );
+}
+
+#[tokio::test]
 async fn out_of_band_sync_without_a_signing_key_sends_no_authorization() {
     let api = FakeApi::start().await;
     let config = Config::new("app")
@@ -360,7 +381,10 @@ async fn out_of_band_sync_surfaces_the_servers_error() {
         json_body(&response),
         json!({"message": "At least one function is invalid", "modified": false})
     );
-    assert_eq!(header(&response, "x-inngest-sync-kind"), Some("out_of_band"));
+    assert_eq!(
+        header(&response, "x-inngest-sync-kind"),
+        Some("out_of_band")
+    );
     assert_eq!(api.registrations().len(), 1, "a 400 is not retried");
 }
 
@@ -409,7 +433,10 @@ async fn out_of_band_sync_retries_with_the_fallback_key_after_401() {
 #[tokio::test]
 async fn out_of_band_sync_refused_by_both_keys_answers_the_last_401() {
     let api = FakeApi::start().await;
-    api.then_answer(StatusCode::UNAUTHORIZED, json!({"error": "primary refused"}));
+    api.then_answer(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "primary refused"}),
+    );
     api.then_answer(StatusCode::FORBIDDEN, json!({"error": "fallback refused"}));
     let handler = serve(cloud_config(&api).with_signing_key_fallback(FALLBACK_KEY));
 
@@ -440,7 +467,10 @@ async fn out_of_band_sync_to_an_unreachable_api_answers_500_naming_it() {
             && message.contains(&format!("{api_url}/fn/register")),
         "{message}"
     );
-    assert_eq!(header(&response, "x-inngest-sync-kind"), Some("out_of_band"));
+    assert_eq!(
+        header(&response, "x-inngest-sync-kind"),
+        Some("out_of_band")
+    );
 }
 
 #[tokio::test]
@@ -488,7 +518,9 @@ async fn out_of_band_sync_through_axum_reports_the_axum_framework() {
         .uri("/api/inngest?deployId=d-9")
         .header("host", HOST)
         .header("x-inngest-server-kind", "dev")
-        .body(axum::body::Body::from(json!({ "url": APP_URL }).to_string()))
+        .body(axum::body::Body::from(
+            json!({ "url": APP_URL }).to_string(),
+        ))
         .expect("the request builds");
 
     let response = app.oneshot(request).await.expect("axum answers");
@@ -523,9 +555,12 @@ async fn out_of_band_sync_through_axum_reports_the_axum_framework() {
 #[tokio::test]
 async fn in_band_sync_in_dev_mode_answers_the_app_without_a_signature() {
     let handler = serve(Config::new("app").dev(None).expect("dev mode"));
-    let url = "http://127.0.0.1:9999/api/inngest";
+    // The conformance runner sends its proxy's bare origin.
+    let url = "http://127.0.0.1:9999";
 
-    let response = handler.handle(in_band_put(json!({ "url": url }), None)).await;
+    let response = handler
+        .handle(in_band_put(json!({ "url": url }), None))
+        .await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(header(&response, "x-inngest-sync-kind"), Some("in_band"));
@@ -623,7 +658,12 @@ async fn in_band_sync_signed_with_the_fallback_key_is_answered_with_that_key() {
     let response_signature =
         header(&response, "x-inngest-signature").expect("the response is signed");
     assert_eq!(
-        verify(Some(response_signature), response.body(), &[&fallback], now()),
+        verify(
+            Some(response_signature),
+            response.body(),
+            &[&fallback],
+            now()
+        ),
         Ok(&fallback)
     );
 }
@@ -633,7 +673,9 @@ async fn in_band_sync_without_a_url_is_a_400() {
     let handler = serve(Config::new("app").dev(None).expect("dev mode"));
 
     let missing = handler.handle(in_band_put(json!({}), None)).await;
-    let empty = handler.handle(in_band_put(json!({ "url": "" }), None)).await;
+    let empty = handler
+        .handle(in_band_put(json!({ "url": "" }), None))
+        .await;
 
     for response in [missing, empty] {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
@@ -699,7 +741,10 @@ async fn disabled_in_band_sync_falls_back_to_out_of_band() {
         .await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(header(&response, "x-inngest-sync-kind"), Some("out_of_band"));
+    assert_eq!(
+        header(&response, "x-inngest-sync-kind"),
+        Some("out_of_band")
+    );
     assert_eq!(
         json_body(&response),
         json!({"message": "Successfully synced.", "modified": true})
@@ -726,7 +771,10 @@ async fn an_unknown_sync_kind_is_out_of_band() {
 
     let response = handler.handle(request).await;
 
-    assert_eq!(header(&response, "x-inngest-sync-kind"), Some("out_of_band"));
+    assert_eq!(
+        header(&response, "x-inngest-sync-kind"),
+        Some("out_of_band")
+    );
     assert_eq!(api.registrations().len(), 1);
 }
 
@@ -773,13 +821,12 @@ fn everything() -> Function<()> {
         .with_priority("event.data.priority")
         .with_start_timeout(Duration::from_secs(10))
         .with_finish_timeout(Duration::from_secs(90 * 60))
-        .with_singleton(
-            Some("event.data.customer_id".into()),
-            SingletonMode::Cancel,
-        );
-    Function::new(opts, |ctx: Ctx<Value, ()>| async move { Ok(ctx.event.data) }).on_failure(
-        |ctx: Ctx<FunctionFailed<Value>, ()>| async move { Ok(ctx.event.data.run_id) },
+        .with_singleton(Some("event.data.customer_id".into()), SingletonMode::Cancel);
+    Function::new(
+        opts,
+        |ctx: Ctx<Value, ()>| async move { Ok(ctx.event.data) },
     )
+    .on_failure(|ctx: Ctx<FunctionFailed<Value>, ()>| async move { Ok(ctx.event.data.run_id) })
 }
 
 #[tokio::test]
@@ -800,7 +847,10 @@ async fn in_band_functions_carry_every_option() {
 
     assert_eq!(response.status(), StatusCode::OK);
     let body = json_body(&response);
-    assert_eq!(body["inspection"]["function_count"], 2, "the failure handler counts");
+    assert_eq!(
+        body["inspection"]["function_count"], 2,
+        "the failure handler counts"
+    );
     insta::assert_json_snapshot!("in_band_functions_with_every_option", body["functions"]);
 }
 
@@ -811,7 +861,10 @@ fn must_fail(functions: Vec<Function<()>>) -> FunctionConfigError {
 }
 
 fn on(opts: FunctionOpts) -> Function<()> {
-    Function::new(opts, |ctx: Ctx<Value, ()>| async move { Ok(ctx.event.data) })
+    Function::new(
+        opts,
+        |ctx: Ctx<Value, ()>| async move { Ok(ctx.event.data) },
+    )
 }
 
 #[test]
@@ -859,10 +912,7 @@ fn registration_refuses_a_bad_cron() {
     let opts = FunctionOpts::new("nightly").with_trigger(Trigger::cron("61 * * * *"));
     let err = must_fail(vec![on(opts)]);
     assert_eq!(err.function, "nightly");
-    assert!(
-        err.rule.starts_with("invalid cron \"61 * * * *\""),
-        "{err}"
-    );
+    assert!(err.rule.starts_with("invalid cron \"61 * * * *\""), "{err}");
 }
 
 #[test]
@@ -908,7 +958,8 @@ fn registration_refuses_duplicate_ids() {
 
 #[test]
 fn registration_refuses_a_function_clashing_with_a_failure_handler() {
-    let with_handler = hello().on_failure(|_: Ctx<FunctionFailed<Value>, ()>| async move { Ok(()) });
+    let with_handler =
+        hello().on_failure(|_: Ctx<FunctionFailed<Value>, ()>| async move { Ok(()) });
     let clash = on(FunctionOpts::new("fn-failure").with_trigger(Trigger::event("t/x")));
     let err = must_fail(vec![with_handler, clash]);
     assert_eq!(

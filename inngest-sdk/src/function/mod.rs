@@ -66,7 +66,12 @@ pub(crate) struct RawCall<'a> {
     pub events: &'a [Box<RawValue>],
 }
 
-type Handler<S> = dyn Fn(RawCall<'_>, Step, S, RunInfo) -> Result<BoxFuture<'static, Result<Box<RawValue>, Error>>, Error>
+type Handler<S> = dyn Fn(
+        RawCall<'_>,
+        Step,
+        S,
+        RunInfo,
+    ) -> Result<BoxFuture<'static, Result<Box<RawValue>, Error>>, Error>
     + Send
     + Sync;
 
@@ -152,7 +157,10 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
         Fut: Future<Output = Result<O, Error>> + Send + 'static,
     {
         let id = format!("{}-failure", self.opts.id);
-        let name = format!("{} (failure)", self.opts.name.as_deref().unwrap_or(&self.opts.id));
+        let name = format!(
+            "{} (failure)",
+            self.opts.name.as_deref().unwrap_or(&self.opts.id)
+        );
         let opts = FunctionOpts::new(id).with_name(name).with_retries(1);
         self.on_failure = Some(Box::new(Function::new(opts, body)));
         self

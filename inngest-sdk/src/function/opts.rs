@@ -309,7 +309,10 @@ impl FunctionOpts {
             return fail("the name must not be empty".into());
         }
         if self.triggers.is_empty() || self.triggers.len() > 10 {
-            return fail(format!("needs 1 to 10 triggers, has {}", self.triggers.len()));
+            return fail(format!(
+                "needs 1 to 10 triggers, has {}",
+                self.triggers.len()
+            ));
         }
         let mut seen = HashSet::new();
         for trigger in &self.triggers {
@@ -401,9 +404,15 @@ impl FunctionOpts {
         f.insert("steps".into(), json!({ "step": step }));
         let fn_limits: Vec<Value> = self.concurrency.iter().map(Concurrency::to_json).collect();
         if !self.step_concurrency.is_empty() {
-            let step_limits: Vec<Value> =
-                self.step_concurrency.iter().map(Concurrency::to_json).collect();
-            f.insert("concurrency".into(), json!({ "fn": fn_limits, "step": step_limits }));
+            let step_limits: Vec<Value> = self
+                .step_concurrency
+                .iter()
+                .map(Concurrency::to_json)
+                .collect();
+            f.insert(
+                "concurrency".into(),
+                json!({ "fn": fn_limits, "step": step_limits }),
+            );
         } else if !fn_limits.is_empty() {
             f.insert("concurrency".into(), json!(fn_limits));
         }
@@ -421,12 +430,17 @@ impl FunctionOpts {
         if let Some(d) = &self.debounce {
             let mut v = json!({ "period": format_duration(d.period) });
             insert_opt(&mut v, "key", d.key.as_ref().map(|k| json!(k)));
-            insert_opt(&mut v, "timeout", d.timeout.map(|t| json!(format_duration(t))));
+            insert_opt(
+                &mut v,
+                "timeout",
+                d.timeout.map(|t| json!(format_duration(t))),
+            );
             f.insert("debounce".into(), v);
         }
         if let Some(b) = &self.batch {
             // batchEvents.timeout goes through Go's time.ParseDuration: no d or w units.
-            let mut v = json!({ "maxSize": b.max_size, "timeout": format!("{}s", b.timeout.as_secs()) });
+            let mut v =
+                json!({ "maxSize": b.max_size, "timeout": format!("{}s", b.timeout.as_secs()) });
             insert_opt(&mut v, "key", b.key.as_ref().map(|k| json!(k)));
             insert_opt(&mut v, "if", b.condition.as_ref().map(|k| json!(k)));
             f.insert("batchEvents".into(), v);
@@ -438,7 +452,11 @@ impl FunctionOpts {
                 .map(|c| {
                     let mut v = json!({ "event": c.event });
                     insert_opt(&mut v, "if", c.condition.as_ref().map(|k| json!(k)));
-                    insert_opt(&mut v, "timeout", c.timeout.map(|t| json!(format_duration(t))));
+                    insert_opt(
+                        &mut v,
+                        "timeout",
+                        c.timeout.map(|t| json!(format_duration(t))),
+                    );
                     v
                 })
                 .collect();
@@ -452,8 +470,16 @@ impl FunctionOpts {
         }
         if self.timeout_start.is_some() || self.timeout_finish.is_some() {
             let mut v = json!({});
-            insert_opt(&mut v, "start", self.timeout_start.map(|t| json!(format_duration(t))));
-            insert_opt(&mut v, "finish", self.timeout_finish.map(|t| json!(format_duration(t))));
+            insert_opt(
+                &mut v,
+                "start",
+                self.timeout_start.map(|t| json!(format_duration(t))),
+            );
+            insert_opt(
+                &mut v,
+                "finish",
+                self.timeout_finish.map(|t| json!(format_duration(t))),
+            );
             f.insert("timeouts".into(), v);
         }
         if let Some((key, mode)) = &self.singleton {
@@ -496,7 +522,10 @@ fn validate_trigger(trigger: &Trigger) -> Result<(), String> {
             if schedule.split_whitespace().count() != 5 {
                 return Err(format!("cron {schedule:?} must have 5 fields"));
             }
-            if timezone.as_deref().is_some_and(|tz| tz.trim().is_empty() || tz.contains(' ')) {
+            if timezone
+                .as_deref()
+                .is_some_and(|tz| tz.trim().is_empty() || tz.contains(' '))
+            {
                 return Err(format!("invalid time zone for cron {schedule:?}"));
             }
             if let Some(j) = jitter

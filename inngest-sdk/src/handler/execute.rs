@@ -107,10 +107,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             attempt = call.ctx.attempt,
             step = step_id.as_deref().unwrap_or("step"),
         );
-        let max_attempts = call
-            .ctx
-            .max_attempts
-            .unwrap_or(function.opts.retries() + 1);
+        let max_attempts = call.ctx.max_attempts.unwrap_or(function.opts.retries() + 1);
         let function = function.clone();
         async move {
             let loaded = match self.load_state(call).await {
@@ -152,10 +149,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
 
     /// The event, the batch and the memoized steps: from the body, or from the API when the
     /// state was too large to send (`use_api`).
-    async fn load_state(
-        &self,
-        call: CallRequest,
-    ) -> Result<LoadedCall, Response<Bytes>> {
+    async fn load_state(&self, call: CallRequest) -> Result<LoadedCall, Response<Bytes>> {
         let (mut events, mut steps) = (call.events, call.steps);
         if call.use_api || call.ctx.use_api {
             let run_id = &call.ctx.run_id;
@@ -185,7 +179,10 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let event = match call.event.or_else(|| events.first().cloned()) {
             Some(event) => event,
             None => {
-                return Err(error_response(StatusCode::BAD_REQUEST, "the request has no event"));
+                return Err(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "the request has no event",
+                ));
             }
         };
         if events.is_empty() {

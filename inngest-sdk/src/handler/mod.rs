@@ -122,7 +122,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let query: HashMap<String, String> = parts
             .uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         match parts.method {
             Method::GET => self.introspect(&parts.headers),
@@ -154,7 +158,9 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         if self.is_dev() {
             return Ok(None);
         }
-        let header = headers.get(headers::SIGNATURE).and_then(|v| v.to_str().ok());
+        let header = headers
+            .get(headers::SIGNATURE)
+            .and_then(|v| v.to_str().ok());
         let keys = self.inner.client.config().signing_keys();
         verify(header, body, &keys, chrono::Utc::now().timestamp()).map(Some)
     }
@@ -170,7 +176,10 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Bytes
     let mut response = Response::new(Bytes::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(headers::SDK, HeaderValue::from_static(SDK_HEADER_VALUE));
     headers.insert(headers::REQ_VERSION, HeaderValue::from_static(REQ_VERSION));
     response

@@ -58,7 +58,10 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             Ok(InBandRequest { url: Some(url) }) if !url.is_empty() => url,
             Ok(_) => return error_response(StatusCode::BAD_REQUEST, "missing url in sync body"),
             Err(e) => {
-                return error_response(StatusCode::BAD_REQUEST, &format!("malformed sync body: {e}"));
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("malformed sync body: {e}"),
+                );
             }
         };
         let url = self.apply_overrides(&url);

@@ -101,7 +101,12 @@ impl Step {
         pending().await
     }
 
-    fn step_outcome<T: Serialize>(&self, hash: &str, id: &str, result: Result<T, Error>) -> Executed {
+    fn step_outcome<T: Serialize>(
+        &self,
+        hash: &str,
+        id: &str,
+        result: Result<T, Error>,
+    ) -> Executed {
         let result = result.and_then(|value| {
             serde_json::value::to_raw_value(&value).map_err(|e| {
                 Error::non_retriable(format!("result of step {id:?} does not serialize: {e}"))

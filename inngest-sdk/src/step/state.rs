@@ -70,7 +70,11 @@ pub(crate) struct RunSettings {
 }
 
 impl RunState {
-    pub fn new(memo: HashMap<String, Box<RawValue>>, settings: RunSettings, client: Client) -> Self {
+    pub fn new(
+        memo: HashMap<String, Box<RawValue>>,
+        settings: RunSettings,
+        client: Client,
+    ) -> Self {
         Self {
             memo,
             target: settings.target,

@@ -121,7 +121,10 @@ async fn receive(
         .enumerate()
         .map(|(i, e)| match &e.id {
             Some(id) => id.clone(),
-            None => hex::encode(Sha1::digest(format!("{}:{i}", seed.as_deref().unwrap_or("")))),
+            None => hex::encode(Sha1::digest(format!(
+                "{}:{i}",
+                seed.as_deref().unwrap_or("")
+            ))),
         })
         .collect();
     state.batches.push(ReceivedBatch { key, seed, events });

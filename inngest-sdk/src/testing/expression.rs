@@ -46,7 +46,11 @@ pub struct ExpressionError {
 
 /// Evaluates `expression` with `event` and `async` bound. A missing field makes the
 /// expression false, as on the Inngest server, rather than an error.
-pub fn matches(expression: &str, event: &Value, candidate: &Value) -> Result<bool, ExpressionError> {
+pub fn matches(
+    expression: &str,
+    event: &Value,
+    candidate: &Value,
+) -> Result<bool, ExpressionError> {
     let error = |reason: String| ExpressionError {
         expression: expression.to_owned(),
         reason,

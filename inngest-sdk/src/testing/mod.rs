@@ -159,10 +159,13 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
 }
 
 fn to_event_value<T: Serialize>(event: Event<T>) -> Value {
-    let mut value = serde_json::to_value(event).unwrap_or_else(|e| panic!("event does not serialize: {e}"));
+    let mut value =
+        serde_json::to_value(event).unwrap_or_else(|e| panic!("event does not serialize: {e}"));
     if let Some(obj) = value.as_object_mut() {
-        obj.entry("id").or_insert_with(|| json!(format!("test-event-{}", rand::random::<u64>())));
-        obj.entry("ts").or_insert_with(|| json!(chrono::Utc::now().timestamp_millis()));
+        obj.entry("id")
+            .or_insert_with(|| json!(format!("test-event-{}", rand::random::<u64>())));
+        obj.entry("ts")
+            .or_insert_with(|| json!(chrono::Utc::now().timestamp_millis()));
         obj.entry("user").or_insert_with(|| json!({}));
     }
     value
@@ -188,7 +191,11 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
     }
 
     /// Answers `invoke` of `function_id` (composite) with this result instead of running it.
-    pub fn with_invoke_result(mut self, function_id: &str, result: Result<Value, WireError>) -> Self {
+    pub fn with_invoke_result(
+        mut self,
+        function_id: &str,
+        result: Result<Value, WireError>,
+    ) -> Self {
         self.invoke_results.insert(function_id.to_owned(), result);
         self
     }
@@ -208,7 +215,16 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
     /// Runs to completion or final failure.
     pub async fn execute(self) -> RunOutcome {
         let mut incoming = self.incoming.clone();
-        Box::pin(execute(self.engine, &self.function_id, self.event.clone(), &mut incoming, &self.invoke_results, &self.run_id, self.max_attempts)).await
+        Box::pin(execute(
+            self.engine,
+            &self.function_id,
+            self.event.clone(),
+            &mut incoming,
+            &self.invoke_results,
+            &self.run_id,
+            self.max_attempts,
+        ))
+        .await
     }
 }
 
@@ -334,11 +350,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     };
                 }
                 _ => {
-                    let error: WireError = serde_json::from_value(body.clone()).unwrap_or(WireError {
-                        name: "Error".into(),
-                        message: body.to_string(),
-                        stack: None,
-                    });
+                    let error: WireError =
+                        serde_json::from_value(body.clone()).unwrap_or(WireError {
+                            name: "Error".into(),
+                            message: body.to_string(),
+                            stack: None,
+                        });
                     if !no_retry && retry_allowed {
                         attempt += 1;
                         continue;
@@ -367,7 +384,9 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             attempt,
             opts: op.get("opts").filter(|o| !o.is_null()).cloned(),
             data: op.get("data").filter(|d| !d.is_null()).cloned(),
-            error: op.get("error").and_then(|e| serde_json::from_value(e.clone()).ok()),
+            error: op
+                .get("error")
+                .and_then(|e| serde_json::from_value(e.clone()).ok()),
         }
     }
 
@@ -389,7 +408,11 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         }
     }
 
-    async fn invoke(&self, record: &StepRecord, results: &HashMap<String, Result<Value, WireError>>) -> Value {
+    async fn invoke(
+        &self,
+        record: &StepRecord,
+        results: &HashMap<String, Result<Value, WireError>>,
+    ) -> Value {
         let opts = record.opts.clone().unwrap_or_default();
         let target = opts["function_id"].as_str().unwrap_or_default().to_owned();
         let result = match results.get(&target) {
@@ -405,9 +428,17 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                 });
                 let mut none = Vec::new();
                 let nested_id = format!("{}-{}", self.run_id, record.hash);
-                execute(self.engine, &target, event, &mut none, results, &nested_id, None)
-                    .await
-                    .result
+                execute(
+                    self.engine,
+                    &target,
+                    event,
+                    &mut none,
+                    results,
+                    &nested_id,
+                    None,
+                )
+                .await
+                .result
             }
         };
         match result {
@@ -416,7 +447,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         }
     }
 
-    async fn request(&mut self, step_id: &str, attempt: u32, force_plan: bool) -> (StatusCode, Value, bool) {
+    async fn request(
+        &mut self,
+        step_id: &str,
+        attempt: u32,
+        force_plan: bool,
+    ) -> (StatusCode, Value, bool) {
         let body = json!({
             "ctx": {
                 "attempt": attempt,

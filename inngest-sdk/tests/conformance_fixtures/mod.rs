@@ -43,7 +43,9 @@ pub fn functions() -> Vec<Function<()>> {
             |ctx: Ctx<Value, ()>| async move {
                 let first: String = ctx
                     .step
-                    .run("first step", || async { Ok::<_, Error>("first step".to_owned()) })
+                    .run("first step", || async {
+                        Ok::<_, Error>("first step".to_owned())
+                    })
                     .await?;
                 ctx.step.sleep("sleep", Duration::from_secs(2)).await;
                 let _second: Value = ctx

@@ -1,0 +1,36 @@
+//! The Inngest functions, one workflow per file, and the one list they are served from.
+
+mod expire_stripe_checkout;
+mod process_paypal_capture;
+mod process_paypal_refund;
+mod process_stripe_checkout;
+mod process_stripe_refund;
+
+use inngest_sdk::Function;
+
+use crate::app::AppState;
+
+pub use expire_stripe_checkout::expire_stripe_checkout;
+pub use process_paypal_capture::process_paypal_capture;
+pub use process_paypal_refund::process_paypal_refund;
+pub use process_stripe_checkout::process_stripe_checkout;
+pub use process_stripe_refund::process_stripe_refund;
+
+/// Every function this app serves.
+pub fn all() -> Vec<Function<AppState>> {
+    vec![
+        process_stripe_checkout(),
+        expire_stripe_checkout(),
+        process_stripe_refund(),
+        process_paypal_capture(),
+        process_paypal_refund(),
+    ]
+}
+
+/// A database connection inside a step; a pool failure is retriable.
+pub(crate) async fn conn(app: &AppState) -> Result<crate::db::DbConn, inngest_sdk::Error> {
+    app.db
+        .get()
+        .await
+        .map_err(|e| inngest_sdk::Error::new(format!("database unavailable: {e}")))
+}

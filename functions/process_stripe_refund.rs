@@ -1,0 +1,43 @@
+//! `process-stripe-refund`: a refunded charge. A full refund refunds payment, order and pack
+//! (0 sessions left) and releases the seat; a partial one records the amount.
+
+use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
+
+use super::conn;
+use crate::app::AppState;
+use crate::events::{STRIPE_CHARGE_REFUNDED, StripeChargeRefunded};
+use crate::models::Provider;
+use crate::payments::from_minor_units;
+use crate::payments::refunds::{RefundOutcome, ReportedRefund, apply_refund};
+
+/// The function.
+pub fn process_stripe_refund() -> Function<AppState> {
+    Function::new(
+        FunctionOpts::new("process-stripe-refund")
+            .with_name("Process Stripe Refund")
+            .with_trigger(Trigger::event(STRIPE_CHARGE_REFUNDED))
+            .with_retries(3)
+            .with_concurrency(
+                inngest_sdk::function::Concurrency::new(1).with_key("event.data.paymentIntentId"),
+            ),
+        |ctx: Ctx<StripeChargeRefunded, AppState>| async move {
+            let data = ctx.event.data.clone();
+            let app = ctx.state.clone();
+            let outcome: RefundOutcome = ctx
+                .step
+                .run("apply-refund", || async {
+                    let mut conn = conn(&app).await?;
+                    let refund = ReportedRefund {
+                        provider: Provider::Stripe,
+                        provider_payment_id: data.payment_intent_id.clone(),
+                        refunded_total: from_minor_units(data.amount_refunded),
+                    };
+                    apply_refund(&mut conn, &refund)
+                        .await
+                        .map_err(|e| e.into_inngest())
+                })
+                .await?;
+            Ok(outcome)
+        },
+    )
+}

@@ -1,0 +1,11 @@
+DROP TABLE webhook_inbox;
+DROP TABLE sessions;
+DROP TRIGGER seat_reservations_capacity ON seat_reservations;
+DROP FUNCTION enforce_mentor_seat_capacity();
+DROP TABLE seat_reservations;
+DROP TABLE session_packs;
+DROP TABLE payments;
+DROP TABLE orders;
+DROP TABLE users;
+DROP TABLE mentorship_products;
+DROP TABLE mentors;

@@ -1,0 +1,51 @@
+//! Application state: configuration, the database pool and the provider clients, shared by
+//! routes and Inngest functions.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::config::AppConfig;
+use crate::db::DbPool;
+use crate::integrations::paypal::PaypalApi;
+use crate::integrations::stripe::StripeApi;
+
+/// Everything a request or a function needs.
+pub struct App {
+    pub config: AppConfig,
+    pub db: DbPool,
+    pub inngest: inngest_sdk::Client,
+    pub stripe: Option<StripeApi>,
+    pub paypal: Option<PaypalApi>,
+    /// Wakes the relay when a webhook was stored.
+    pub relay_wake: Notify,
+}
+
+/// Cheap-to-clone handle on [`App`]; axum state and the Inngest functions' state.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state from configuration and a pool.
+    pub fn new(config: AppConfig, db: DbPool) -> Self {
+        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        let stripe = config.stripe.as_ref().map(StripeApi::new);
+        let paypal = config.paypal.as_ref().map(PaypalApi::new);
+        Self(Arc::new(App {
+            config,
+            db,
+            inngest,
+            stripe,
+            paypal,
+            relay_wake: Notify::new(),
+        }))
+    }
+}

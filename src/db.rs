@@ -1,0 +1,52 @@
+//! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq) and embedded migrations.
+
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+/// The migrations in `migrations/`, compiled in.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A pool of connections.
+pub type DbPool = Pool<AsyncPgConnection>;
+/// One pooled connection.
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had.
+    #[error("database unavailable: {0}")]
+    Pool(#[from] PoolError),
+    /// A query failed.
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    /// Migrations failed.
+    #[error("migrations failed: {0}")]
+    Migration(String),
+    /// The pool could not be built.
+    #[error("database pool: {0}")]
+    Build(String),
+}
+
+/// A pool for `url` with at most `max_size` connections.
+pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| DbError::Build(e.to_string()))
+}
+
+/// Applies pending migrations (needs the multi-thread runtime: the harness blocks in place).
+pub async fn run_migrations(pool: &DbPool) -> Result<Vec<String>, DbError> {
+    let conn = pool.get().await?;
+    let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}

@@ -1,0 +1,110 @@
+//! HTTP errors: one enum, mapped once to a status and a JSON body. Internal details go to the
+//! log, never to the response.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::payments::PaymentsError;
+
+/// An error answered to an HTTP client.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// The resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the current state (e.g. a full mentor).
+    #[error("{message}")]
+    Conflict {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
+    /// A feature that is not configured on this deployment.
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
+    /// A dependency (database, provider) is down; the client may retry.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// A bug or an unexpected failure.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// Handler result.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            AppError::NotConfigured(_) => (StatusCode::NOT_IMPLEMENTED, "not_configured"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        match &self {
+            AppError::Unavailable(detail) | AppError::Internal(detail) => {
+                tracing::error!(%status, %detail, "request failed");
+            }
+            _ => tracing::info!(%status, error = %self, "request refused"),
+        }
+        (
+            status,
+            Json(json!({ "error": code, "message": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+impl From<DbError> for AppError {
+    fn from(err: DbError) -> Self {
+        match err {
+            DbError::Pool(e) => AppError::Unavailable(e.to_string()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        AppError::Internal(err.to_string())
+    }
+}
+
+impl From<PaymentsError> for AppError {
+    fn from(err: PaymentsError) -> Self {
+        match err {
+            PaymentsError::ProductNotFound(_) | PaymentsError::OrderNotFound(_) => {
+                AppError::NotFound(err.to_string())
+            }
+            PaymentsError::ProductInactive(_) => AppError::Conflict {
+                code: "product_inactive",
+                message: err.to_string(),
+            },
+            PaymentsError::NoFreeSeat => AppError::Conflict {
+                code: "mentor_full",
+                message: err.to_string(),
+            },
+            PaymentsError::Db(e) => e.into(),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}

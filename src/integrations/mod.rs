@@ -1,0 +1,5 @@
+//! Clients of the outside services. Each takes its base URL from configuration, so tests point
+//! them at local fakes.
+
+pub mod paypal;
+pub mod stripe;

@@ -1,0 +1,193 @@
+//! Stripe through async-stripe: webhook verification, and the Checkout Session reads and
+//! writes the payment flow needs. The API origin is configurable (a local fake in tests).
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use stripe_shared::CheckoutSession;
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+use uuid::Uuid;
+
+use crate::config::{Secret, StripeConfig};
+use crate::events::{
+    STRIPE_CHARGE_REFUNDED, STRIPE_CHECKOUT_COMPLETED, STRIPE_CHECKOUT_EXPIRED,
+    StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
+};
+use crate::models::order::PaidAmounts;
+use crate::payments::from_minor_units;
+
+/// A Stripe API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeApiError {
+    /// The client could not be built.
+    #[error("Stripe client: {0}")]
+    Client(String),
+    /// The API call failed.
+    #[error("Stripe API: {0}")]
+    Api(#[from] stripe::StripeError),
+    /// The answer lacks what we need.
+    #[error("unexpected Stripe data: {0}")]
+    Unexpected(String),
+}
+
+/// A webhook that verified, reduced to what we store and forward.
+#[derive(Debug, Clone)]
+pub struct VerifiedStripeEvent {
+    /// `evt_...`, also the Inngest event id.
+    pub id: String,
+    /// `checkout.session.completed`, ...
+    pub event_type: String,
+    /// The Inngest event to deliver, or `None` for types we do not handle.
+    pub inngest_event: Option<inngest_sdk::Event<Value>>,
+}
+
+/// The Stripe client and webhook secret.
+pub struct StripeApi {
+    client: Result<stripe::Client, String>,
+    webhook_secret: Secret,
+}
+
+impl StripeApi {
+    /// A client for `config`.
+    pub fn new(config: &StripeConfig) -> Self {
+        let client = stripe::ClientBuilder::new(config.secret_key.expose())
+            .url(config.api_base.clone())
+            .build()
+            .map_err(|e| e.to_string());
+        Self {
+            client,
+            webhook_secret: config.webhook_secret.clone(),
+        }
+    }
+
+    fn client(&self) -> Result<&stripe::Client, StripeApiError> {
+        self.client
+            .as_ref()
+            .map_err(|e| StripeApiError::Client(e.clone()))
+    }
+
+    /// Verifies `Stripe-Signature` over the raw body (300 s tolerance) and maps the event.
+    pub fn verify_webhook(
+        &self,
+        payload: &str,
+        signature: &str,
+    ) -> Result<VerifiedStripeEvent, WebhookError> {
+        let event = Webhook::construct_event(payload, signature, self.webhook_secret.expose())?;
+        let id = event.id.as_str().to_owned();
+        let event_type = event.type_.as_str().to_owned();
+        let data = match &event.data.object {
+            EventObject::CheckoutSessionCompleted(session) => {
+                checkout_completed(session).map(|data| (STRIPE_CHECKOUT_COMPLETED, json!(data)))
+            }
+            EventObject::CheckoutSessionExpired(session) => order_id(session).map(|order_id| {
+                let data = StripeCheckoutExpired {
+                    session_id: session.id.as_str().to_owned(),
+                    order_id,
+                };
+                (STRIPE_CHECKOUT_EXPIRED, json!(data))
+            }),
+            EventObject::ChargeRefunded(charge) => charge.payment_intent.as_ref().map(|pi| {
+                let data = StripeChargeRefunded {
+                    charge_id: charge.id.as_str().to_owned(),
+                    payment_intent_id: pi.id().as_str().to_owned(),
+                    amount: charge.amount,
+                    amount_refunded: charge.amount_refunded,
+                    currency: charge.currency.to_string(),
+                };
+                (STRIPE_CHARGE_REFUNDED, json!(data))
+            }),
+            _ => None,
+        };
+        let inngest_event =
+            data.map(|(name, data)| inngest_sdk::Event::new(name, data).with_id(id.clone()));
+        Ok(VerifiedStripeEvent {
+            id,
+            event_type,
+            inngest_event,
+        })
+    }
+
+    /// What a completed session charged, with discounts and the promotion code.
+    pub async fn paid_amounts(
+        &self,
+        session_id: &str,
+    ) -> Result<(String, PaidAmounts), StripeApiError> {
+        let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
+            .expand(vec![
+                "total_details.breakdown".to_owned(),
+                "total_details.breakdown.discounts.discount.promotion_code".to_owned(),
+            ])
+            .send(self.client()?)
+            .await?;
+        summarize(&session)
+    }
+}
+
+fn metadata(session: &CheckoutSession) -> HashMap<String, String> {
+    session.metadata.clone().unwrap_or_default()
+}
+
+fn order_id(session: &CheckoutSession) -> Option<Uuid> {
+    metadata(session)
+        .get("order_id")
+        .and_then(|id| id.parse().ok())
+}
+
+/// Sessions not created by our checkout (no order metadata) are stored but not forwarded.
+fn checkout_completed(session: &CheckoutSession) -> Option<StripeCheckoutCompleted> {
+    let meta = metadata(session);
+    Some(StripeCheckoutCompleted {
+        session_id: session.id.as_str().to_owned(),
+        order_id: meta.get("order_id")?.parse().ok()?,
+        user_id: meta.get("user_id")?.clone(),
+        product_id: meta.get("product_id")?.parse().ok()?,
+    })
+}
+
+/// The PaymentIntent id and the amounts of a paid session.
+pub fn summarize(session: &CheckoutSession) -> Result<(String, PaidAmounts), StripeApiError> {
+    let unexpected =
+        |what: &str| StripeApiError::Unexpected(format!("session {}: {what}", session.id.as_str()));
+    let payment_intent = session
+        .payment_intent
+        .as_ref()
+        .map(|pi| pi.id().as_str().to_owned())
+        .ok_or_else(|| unexpected("no payment intent"))?;
+    let total = session
+        .amount_total
+        .ok_or_else(|| unexpected("no amount_total"))?;
+    let subtotal = session.amount_subtotal.unwrap_or(total);
+    let details = session.total_details.as_ref();
+    let discount = details.map_or(0, |d| d.amount_discount);
+    let discount_code = details
+        .and_then(|d| d.breakdown.as_ref())
+        .and_then(|b| b.discounts.first())
+        .and_then(|d| {
+            let promotion = d.discount.promotion_code.as_ref().map(|p| match p {
+                stripe_types::Expandable::Object(code) => code.code.clone(),
+                stripe_types::Expandable::Id(id) => id.as_str().to_owned(),
+            });
+            promotion.or_else(|| {
+                d.discount
+                    .source
+                    .coupon
+                    .as_ref()
+                    .map(|c| c.id().as_str().to_owned())
+            })
+        });
+    let currency = session
+        .currency
+        .as_ref()
+        .map(|c| c.to_string())
+        .ok_or_else(|| unexpected("no currency"))?;
+    Ok((
+        payment_intent,
+        PaidAmounts {
+            total: from_minor_units(total),
+            original: from_minor_units(subtotal),
+            discount: from_minor_units(discount),
+            discount_code,
+            currency,
+        },
+    ))
+}

@@ -1,0 +1,49 @@
+//! Huckleberry: the academy's mentorship business on Inngest.
+//!
+//! Layers: `config` → `db`/`models` (PostgreSQL through diesel-async) → `payments` (the domain)
+//! → `integrations` (Stripe, PayPal) → `routes` (HTTP) and `functions` (Inngest workflows).
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod integrations;
+pub mod models;
+pub mod payments;
+pub mod relay;
+pub mod routes;
+pub mod schema;
+pub mod telemetry;
+
+#[path = "../functions/mod.rs"]
+pub mod functions;
+
+use axum::Router;
+use axum::routing::{get, post};
+use inngest_sdk::ServeHandler;
+use inngest_sdk::function::FunctionConfigError;
+
+use crate::app::AppState;
+
+/// The Inngest serve handler with every function of the app.
+pub fn inngest_handler(app: &AppState) -> Result<ServeHandler<AppState>, FunctionConfigError> {
+    ServeHandler::new(app.inngest.clone(), app.clone(), functions::all())
+}
+
+/// The whole HTTP surface; used by `main` and by the tests.
+pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
+    let inngest = inngest_handler(&app)?;
+    Ok(Router::new()
+        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
+        .route(
+            "/api/webhooks/stripe",
+            post(routes::webhooks::stripe::stripe_webhook),
+        )
+        .route(
+            "/api/webhooks/paypal",
+            post(routes::webhooks::paypal::paypal_webhook),
+        )
+        .route("/health", get(routes::health))
+        .with_state(app))
+}

@@ -1,0 +1,158 @@
+//! Orders: one per checkout, pending until the provider confirms payment.
+
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{OrderStatus, Provider};
+use crate::schema::orders;
+
+/// An order.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub product_id: Uuid,
+    pub provider: Provider,
+    pub status: OrderStatus,
+    pub currency: String,
+    pub total_amount: BigDecimal,
+    pub original_amount: Option<BigDecimal>,
+    pub discount_amount: Option<BigDecimal>,
+    pub discount_code: Option<String>,
+    pub refunded_amount: BigDecimal,
+    pub provider_checkout_id: Option<String>,
+    pub checkout_expires_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A pending order about to be created.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = orders)]
+pub struct NewOrder {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub product_id: Uuid,
+    pub provider: Provider,
+    pub currency: String,
+    pub total_amount: BigDecimal,
+    pub checkout_expires_at: DateTime<Utc>,
+}
+
+/// What the provider charged, written when the order is paid.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PaidAmounts {
+    pub total: BigDecimal,
+    pub original: BigDecimal,
+    pub discount: BigDecimal,
+    pub discount_code: Option<String>,
+    pub currency: String,
+}
+
+impl Order {
+    /// The order, if it exists.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        orders::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// The order, locked for the rest of the transaction.
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        orders::table
+            .find(id)
+            .select(Self::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Inserts a pending order.
+    pub async fn create(conn: &mut AsyncPgConnection, order: &NewOrder) -> QueryResult<Self> {
+        diesel::insert_into(orders::table)
+            .values(order)
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// Records the provider's checkout (session or order) id.
+    pub async fn set_checkout_id(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        checkout_id: &str,
+    ) -> QueryResult<()> {
+        diesel::update(orders::table.find(id))
+            .set((
+                orders::provider_checkout_id.eq(checkout_id),
+                orders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Marks the order paid with what was charged. Idempotent: a paid order keeps its first
+    /// amounts, and a refunded one stays refunded.
+    pub async fn mark_paid(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        paid: &PaidAmounts,
+    ) -> QueryResult<()> {
+        diesel::update(orders::table.find(id))
+            .filter(orders::status.eq_any([OrderStatus::Pending, OrderStatus::Expired]))
+            .set((
+                orders::status.eq(OrderStatus::Paid),
+                orders::total_amount.eq(&paid.total),
+                orders::original_amount.eq(&paid.original),
+                orders::discount_amount.eq(&paid.discount),
+                orders::discount_code.eq(&paid.discount_code),
+                orders::currency.eq(&paid.currency),
+                orders::paid_at.eq(diesel::dsl::now),
+                orders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Marks a still-pending order expired. Returns whether it was pending.
+    pub async fn expire(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        diesel::update(orders::table.find(id))
+            .filter(orders::status.eq(OrderStatus::Pending))
+            .set((
+                orders::status.eq(OrderStatus::Expired),
+                orders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Records a refund (the provider's cumulative refunded amount).
+    pub async fn record_refund(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        refunded: &BigDecimal,
+        status: OrderStatus,
+    ) -> QueryResult<()> {
+        diesel::update(orders::table.find(id))
+            .set((
+                orders::refunded_amount.eq(refunded),
+                orders::status.eq(status),
+                orders::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+}

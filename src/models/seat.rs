@@ -1,0 +1,160 @@
+//! Seat reservations: held at checkout, active once paid, released at the end. The database
+//! trigger `enforce_mentor_seat_capacity` refuses any change that would overfill a mentor.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::{ReleaseReason, SeatStatus};
+use crate::schema::seat_reservations;
+
+/// The constraint name the capacity trigger raises.
+pub const CAPACITY_CONSTRAINT: &str = "mentor_seat_capacity";
+
+/// A seat with a mentor.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = seat_reservations)]
+pub struct SeatReservation {
+    pub id: Uuid,
+    pub mentor_id: Uuid,
+    pub user_id: Uuid,
+    pub order_id: Uuid,
+    pub session_pack_id: Option<Uuid>,
+    pub status: SeatStatus,
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub seat_expires_at: Option<DateTime<Utc>>,
+    pub grace_period_ends_at: Option<DateTime<Utc>>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub release_reason: Option<ReleaseReason>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Whether a database error is the mentor being full.
+pub fn is_capacity_error(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
+            if info.constraint_name() == Some(CAPACITY_CONSTRAINT)
+    )
+}
+
+impl SeatReservation {
+    /// Holds a seat for an order until `until`.
+    pub async fn hold(
+        conn: &mut AsyncPgConnection,
+        mentor_id: Uuid,
+        user_id: Uuid,
+        order_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        diesel::insert_into(seat_reservations::table)
+            .values((
+                seat_reservations::mentor_id.eq(mentor_id),
+                seat_reservations::user_id.eq(user_id),
+                seat_reservations::order_id.eq(order_id),
+                seat_reservations::status.eq(SeatStatus::Held),
+                seat_reservations::hold_expires_at.eq(until),
+            ))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// The seat of an order.
+    pub async fn by_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        seat_reservations::table
+            .filter(seat_reservations::order_id.eq(order_id))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Makes the order's seat active for a pack until `until`: converts the hold, or takes a
+    /// new seat when there was none (or it was released). Idempotent.
+    pub async fn activate(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+        mentor_id: Uuid,
+        user_id: Uuid,
+        pack_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        let activate = (
+            seat_reservations::status.eq(SeatStatus::Active),
+            seat_reservations::session_pack_id.eq(pack_id),
+            seat_reservations::seat_expires_at.eq(until),
+            seat_reservations::hold_expires_at.eq(None::<DateTime<Utc>>),
+            seat_reservations::released_at.eq(None::<DateTime<Utc>>),
+            seat_reservations::release_reason.eq(None::<ReleaseReason>),
+            seat_reservations::updated_at.eq(diesel::dsl::now),
+        );
+        match Self::by_order(conn, order_id).await? {
+            Some(seat) if seat.session_pack_id == Some(pack_id) => Ok(seat),
+            Some(seat) => {
+                diesel::update(seat_reservations::table.find(seat.id))
+                    .set(activate)
+                    .returning(Self::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+            None => {
+                diesel::insert_into(seat_reservations::table)
+                    .values((
+                        seat_reservations::mentor_id.eq(mentor_id),
+                        seat_reservations::user_id.eq(user_id),
+                        seat_reservations::order_id.eq(order_id),
+                        seat_reservations::status.eq(SeatStatus::Active),
+                        seat_reservations::session_pack_id.eq(pack_id),
+                        seat_reservations::seat_expires_at.eq(until),
+                    ))
+                    .returning(Self::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+        }
+    }
+
+    /// Releases the order's seat unless it is already released. Returns whether it changed.
+    pub async fn release_for_order(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+        reason: ReleaseReason,
+    ) -> QueryResult<bool> {
+        diesel::update(seat_reservations::table)
+            .filter(seat_reservations::order_id.eq(order_id))
+            .filter(seat_reservations::status.ne(SeatStatus::Released))
+            .set((
+                seat_reservations::status.eq(SeatStatus::Released),
+                seat_reservations::released_at.eq(diesel::dsl::now),
+                seat_reservations::release_reason.eq(reason),
+                seat_reservations::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Seats of a mentor that count against capacity now.
+    pub async fn occupied(conn: &mut AsyncPgConnection, mentor_id: Uuid) -> QueryResult<i64> {
+        use diesel::dsl::{count_star, now};
+        seat_reservations::table
+            .filter(seat_reservations::mentor_id.eq(mentor_id))
+            .filter(
+                seat_reservations::status
+                    .eq_any([SeatStatus::Active, SeatStatus::Grace])
+                    .or(seat_reservations::status
+                        .eq(SeatStatus::Held)
+                        .and(seat_reservations::hold_expires_at.gt(now))),
+            )
+            .select(count_star())
+            .get_result(conn)
+            .await
+    }
+}

@@ -1,0 +1,76 @@
+//! Starting a checkout: a pending order and a seat held until the checkout expires.
+
+use chrono::{DateTime, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use super::PaymentsError;
+use crate::models::{NewOrder, Order, Product, Provider, ReleaseReason, SeatReservation, User};
+
+/// An order waiting for the buyer to pay.
+#[derive(Debug, Clone)]
+pub struct PendingCheckout {
+    pub order: Order,
+    pub product: Product,
+    pub user: User,
+}
+
+/// Creates a pending order for `product_id` and holds a seat until `expires_at`, in one
+/// transaction: a full mentor or an inactive product leaves nothing behind.
+pub async fn start_checkout(
+    conn: &mut AsyncPgConnection,
+    clerk_id: &str,
+    product_id: Uuid,
+    provider: Provider,
+    expires_at: DateTime<Utc>,
+) -> Result<PendingCheckout, PaymentsError> {
+    let clerk_id = clerk_id.to_owned();
+    conn.transaction::<_, PaymentsError, _>(async move |conn| {
+        let product = Product::find(conn, product_id)
+            .await?
+            .ok_or(PaymentsError::ProductNotFound(product_id))?;
+        if !product.active {
+            return Err(PaymentsError::ProductInactive(product_id));
+        }
+        let user = User::ensure(conn, &clerk_id).await?;
+        let order = Order::create(
+            conn,
+            &NewOrder {
+                id: Uuid::new_v4(),
+                user_id: user.id,
+                product_id,
+                provider,
+                currency: product.currency.clone(),
+                total_amount: product.price.clone(),
+                checkout_expires_at: expires_at,
+            },
+        )
+        .await?;
+        SeatReservation::hold(conn, product.mentor_id, user.id, order.id, expires_at).await?;
+        Ok(PendingCheckout {
+            order,
+            product,
+            user,
+        })
+    })
+    .await
+}
+
+/// Ends a checkout that was never paid: the order expires and its hold is released.
+/// Returns whether anything changed (a paid order is left alone).
+pub async fn expire_checkout(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+) -> Result<bool, PaymentsError> {
+    conn.transaction::<_, PaymentsError, _>(async move |conn| {
+        let Some(order) = Order::lock(conn, order_id).await? else {
+            return Err(PaymentsError::OrderNotFound(order_id));
+        };
+        if !Order::expire(conn, order.id).await? {
+            return Ok(false);
+        }
+        SeatReservation::release_for_order(conn, order.id, ReleaseReason::CheckoutExpired).await?;
+        Ok(true)
+    })
+    .await
+}

@@ -1,0 +1,98 @@
+//! `POST /api/webhooks/paypal`, verified through PayPal's verify-webhook-signature API.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::{ignored, store_and_ack};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::events::{
+    PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_REFUNDED, PaypalCaptureCompleted,
+    PaypalCaptureRefunded,
+};
+use crate::integrations::paypal::PaypalError;
+use crate::models::{NewInboxEntry, Provider};
+
+/// Verifies the notification with PayPal, stores it, answers 200.
+pub async fn paypal_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let paypal = app
+        .paypal
+        .as_ref()
+        .ok_or(AppError::NotConfigured("PayPal"))?;
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+    let verified = paypal
+        .verify_webhook(&headers, &event)
+        .await
+        .map_err(|e| match e {
+            PaypalError::MissingHeader(_) => AppError::BadRequest(e.to_string()),
+            // PayPal could not say: answer 503 so PayPal delivers again later.
+            other => AppError::Unavailable(other.to_string()),
+        })?;
+    if !verified {
+        return Err(AppError::BadRequest(
+            "the PayPal signature does not verify".into(),
+        ));
+    }
+    let event_id = event["id"]
+        .as_str()
+        .ok_or_else(|| AppError::BadRequest("the event has no id".into()))?
+        .to_owned();
+    let event_type = event["event_type"].as_str().unwrap_or_default().to_owned();
+    let Some((name, data)) = to_inngest(&event_type, &event["resource"]) else {
+        return Ok(ignored("paypal", &event_id, &event_type));
+    };
+    let inngest_event = json!({ "id": event_id, "name": name, "data": data });
+    store_and_ack(
+        &app,
+        NewInboxEntry {
+            provider: Provider::Paypal,
+            provider_event_id: event_id,
+            event_type,
+            payload: event,
+            inngest_event: Some(inngest_event),
+        },
+    )
+    .await
+}
+
+fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value)> {
+    match event_type {
+        "PAYMENT.CAPTURE.COMPLETED" => {
+            let data = PaypalCaptureCompleted {
+                capture_id: resource["id"].as_str()?.to_owned(),
+                order_id: resource["custom_id"].as_str()?.parse().ok()?,
+                amount: resource["amount"]["value"].as_str()?.to_owned(),
+                currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
+            };
+            Some((PAYPAL_CAPTURE_COMPLETED, json!(data)))
+        }
+        "PAYMENT.CAPTURE.REFUNDED" => {
+            // The refund links to its capture with rel "up".
+            let capture_href = resource["links"]
+                .as_array()?
+                .iter()
+                .find(|l| l["rel"] == "up")?["href"]
+                .as_str()?;
+            let data = PaypalCaptureRefunded {
+                capture_id: capture_href.rsplit('/').next()?.to_owned(),
+                refund_id: resource["id"].as_str()?.to_owned(),
+                total_refunded:
+                    resource["seller_payable_breakdown"]["total_refunded_amount"]["value"]
+                        .as_str()
+                        .or(resource["amount"]["value"].as_str())?
+                        .to_owned(),
+                currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
+            };
+            Some((PAYPAL_CAPTURE_REFUNDED, json!(data)))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,165 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    mentors (id) {
+        id -> Uuid,
+        display_name -> Text,
+        email -> Text,
+        seat_capacity -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    mentorship_products (id) {
+        id -> Uuid,
+        mentor_id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        price -> Numeric,
+        currency -> Text,
+        sessions_per_pack -> Int4,
+        validity_days -> Int4,
+        active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        product_id -> Uuid,
+        provider -> Text,
+        status -> Text,
+        currency -> Text,
+        total_amount -> Numeric,
+        original_amount -> Nullable<Numeric>,
+        discount_amount -> Nullable<Numeric>,
+        discount_code -> Nullable<Text>,
+        refunded_amount -> Numeric,
+        provider_checkout_id -> Nullable<Text>,
+        checkout_expires_at -> Timestamptz,
+        paid_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        provider -> Text,
+        provider_payment_id -> Text,
+        amount -> Numeric,
+        currency -> Text,
+        status -> Text,
+        refunded_amount -> Numeric,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    seat_reservations (id) {
+        id -> Uuid,
+        mentor_id -> Uuid,
+        user_id -> Uuid,
+        order_id -> Uuid,
+        session_pack_id -> Nullable<Uuid>,
+        status -> Text,
+        hold_expires_at -> Nullable<Timestamptz>,
+        seat_expires_at -> Nullable<Timestamptz>,
+        grace_period_ends_at -> Nullable<Timestamptz>,
+        released_at -> Nullable<Timestamptz>,
+        release_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    session_packs (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        mentor_id -> Uuid,
+        product_id -> Uuid,
+        payment_id -> Uuid,
+        total_sessions -> Int4,
+        remaining_sessions -> Int4,
+        status -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        session_pack_id -> Uuid,
+        scheduled_at -> Timestamptz,
+        status -> Text,
+        completed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Uuid,
+        clerk_id -> Text,
+        email -> Nullable<Text>,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        deleted_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_inbox (id) {
+        id -> Uuid,
+        provider -> Text,
+        provider_event_id -> Text,
+        event_type -> Text,
+        payload -> Jsonb,
+        inngest_event -> Nullable<Jsonb>,
+        received_at -> Timestamptz,
+        forwarded_at -> Nullable<Timestamptz>,
+        forward_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(mentorship_products -> mentors (mentor_id));
+diesel::joinable!(orders -> mentorship_products (product_id));
+diesel::joinable!(orders -> users (user_id));
+diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(seat_reservations -> mentors (mentor_id));
+diesel::joinable!(seat_reservations -> orders (order_id));
+diesel::joinable!(seat_reservations -> session_packs (session_pack_id));
+diesel::joinable!(seat_reservations -> users (user_id));
+diesel::joinable!(session_packs -> mentors (mentor_id));
+diesel::joinable!(session_packs -> mentorship_products (product_id));
+diesel::joinable!(session_packs -> payments (payment_id));
+diesel::joinable!(session_packs -> users (user_id));
+diesel::joinable!(sessions -> session_packs (session_pack_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    mentors,
+    mentorship_products,
+    orders,
+    payments,
+    seat_reservations,
+    session_packs,
+    sessions,
+    users,
+    webhook_inbox,
+);
