@@ -113,10 +113,8 @@ impl StripeApi {
         session_id: &str,
     ) -> Result<(String, PaidAmounts), StripeApiError> {
         let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
-            .expand(vec![
-                "total_details.breakdown".to_owned(),
-                "total_details.breakdown.discounts.discount.promotion_code".to_owned(),
-            ])
+            // Two levels deep: Stripe refuses expansions deeper than four.
+            .expand(vec!["discounts.promotion_code".to_owned()])
             .send(self.client()?)
             .await?;
         summarize(&session)

@@ -1,0 +1,6 @@
+//! Integration tests: the real app on a fresh PostgreSQL database per test, local fakes of
+//! Stripe, PayPal and the Inngest event API, and the functions run through the SDK's executor.
+
+mod payments;
+mod util;
+mod webhooks;

@@ -1,0 +1,212 @@
+//! `TestApp`: the app on a random port with its own database and fakes.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use bigdecimal::BigDecimal;
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use huckleberry::app::AppState;
+use huckleberry::config::AppConfig;
+use huckleberry::db::{self, DbConn};
+use huckleberry::models::{Product, ProductKind, Provider};
+use huckleberry::payments::checkout::{PendingCheckout, start_checkout};
+use huckleberry::schema::{mentors, mentorship_products};
+use inngest_sdk::testing::{EventApi, TestEngine};
+use serde_json::Value;
+use uuid::Uuid;
+use wiremock::MockServer;
+
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_secret";
+pub const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-ID";
+
+/// The running app and everything around it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub stripe: MockServer,
+    pub paypal: MockServer,
+    pub events: EventApi,
+    pub engine: TestEngine<AppState>,
+    pub http: reqwest::Client,
+    pub database_url: String,
+}
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!("DATABASE_URL must point at a PostgreSQL server the tests may create databases on; `bash scripts/test.sh` starts one")
+    })
+}
+
+/// A new database with the migrations applied.
+async fn fresh_database() -> String {
+    let admin = admin_url();
+    let name = format!("test_{}", Uuid::new_v4().simple());
+    let mut conn = AsyncPgConnection::establish(&admin)
+        .await
+        .expect("connect to the admin database");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    let (base, _) = admin.rsplit_once('/').expect("a database URL with a path");
+    let url = format!("{base}/{name}");
+    let pool = db::pool(&url, 2).expect("pool");
+    db::run_migrations(&pool).await.expect("migrations apply");
+    url
+}
+
+/// Starts the app with Stripe and PayPal configured against local fakes.
+pub async fn spawn_app() -> TestApp {
+    let database_url = fresh_database().await;
+    let stripe = MockServer::start().await;
+    let paypal = MockServer::start().await;
+    let events = EventApi::start().await.expect("fake event API");
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", database_url.clone()),
+        ("STRIPE_SECRET_KEY", "sk_test_123".to_owned()),
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_owned()),
+        ("STRIPE_API_BASE", stripe.uri()),
+        ("PAYPAL_CLIENT_ID", "paypal-client".to_owned()),
+        ("PAYPAL_CLIENT_SECRET", "paypal-secret".to_owned()),
+        ("PAYPAL_WEBHOOK_ID", PAYPAL_WEBHOOK_ID.to_owned()),
+        ("PAYPAL_API_BASE", paypal.uri()),
+        ("PUBLIC_URL", "http://localhost:3000".to_owned()),
+        ("INNGEST_DEV", "1".to_owned()),
+        ("INNGEST_BASE_URL", events.url()),
+    ]);
+    let config = AppConfig::from_vars(|k| vars.get(k).cloned()).expect("test config");
+    let pool = db::pool(&database_url, 20).expect("pool");
+    let state = AppState::new(config, pool);
+    let router = huckleberry::build_router(state.clone()).expect("router");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let engine = TestEngine::new(huckleberry::inngest_handler(&state).expect("functions register"));
+    TestApp {
+        addr,
+        state,
+        stripe,
+        paypal,
+        events,
+        engine,
+        http: reqwest::Client::new(),
+        database_url,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn conn(&self) -> DbConn {
+        self.state.db.get().await.expect("a connection")
+    }
+
+    /// A mentor with `seats` seats and a 4-session product at 200.00 USD.
+    pub async fn seed_product(&self, seats: i32) -> Product {
+        let mut conn = self.conn().await;
+        let mentor_id: Uuid = diesel::insert_into(mentors::table)
+            .values((
+                mentors::display_name.eq("Ada Mentor"),
+                mentors::email.eq("ada@huckleberry.test"),
+                mentors::seat_capacity.eq(seats),
+            ))
+            .returning(mentors::id)
+            .get_result(&mut conn)
+            .await
+            .expect("mentor");
+        diesel::insert_into(mentorship_products::table)
+            .values((
+                mentorship_products::mentor_id.eq(mentor_id),
+                mentorship_products::name.eq("1-on-1 mentorship, 4 sessions"),
+                mentorship_products::kind.eq(ProductKind::OneOnOne),
+                mentorship_products::price.eq("200.00".parse::<BigDecimal>().expect("decimal")),
+                mentorship_products::currency.eq("usd"),
+                mentorship_products::sessions_per_pack.eq(4),
+                mentorship_products::validity_days.eq(90),
+            ))
+            .returning(Product::as_returning())
+            .get_result(&mut conn)
+            .await
+            .expect("product")
+    }
+
+    /// A pending order with a held seat, as `POST /api/checkout` creates it.
+    pub async fn pending_order(
+        &self,
+        product: &Product,
+        clerk_id: &str,
+        provider: Provider,
+    ) -> PendingCheckout {
+        let mut conn = self.conn().await;
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(35);
+        start_checkout(&mut conn, clerk_id, product.id, provider, expires)
+            .await
+            .expect("checkout starts")
+    }
+
+    /// Posts a Stripe webhook signed now.
+    pub async fn post_stripe(&self, payload: &str) -> reqwest::Response {
+        let signature =
+            stripe_webhook::Webhook::generate_test_header(payload, STRIPE_WEBHOOK_SECRET, None);
+        self.post_stripe_signed(payload, &signature).await
+    }
+
+    pub async fn post_stripe_signed(&self, payload: &str, signature: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/webhooks/stripe"))
+            .header("stripe-signature", signature)
+            .header("content-type", "application/json")
+            .body(payload.to_owned())
+            .send()
+            .await
+            .expect("the app answers")
+    }
+
+    /// Counts rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = self.conn().await;
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<Count>(&mut conn)
+            .await
+            .expect("count")
+            .n
+    }
+}
+
+/// A Stripe fixture with the order and product placeholders replaced.
+pub fn stripe_fixture(name: &str, order_id: Uuid, product_id: Uuid) -> String {
+    let path = format!(
+        "{}/tests/fixtures/stripe/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .replace(
+            "00000000-0000-0000-0000-0000000000a1",
+            &order_id.to_string(),
+        )
+        .replace(
+            "00000000-0000-0000-0000-0000000000b1",
+            &product_id.to_string(),
+        )
+}
+
+/// The event the relay forwarded for a provider event id.
+pub fn forwarded(app: &TestApp, event_id: &str) -> Vec<inngest_sdk::Event<Value>> {
+    app.events
+        .events()
+        .into_iter()
+        .filter(|e| e.id.as_deref() == Some(event_id))
+        .collect()
+}
