@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use crate::config::AppConfig;
 use crate::db::DbPool;
+use crate::integrations::clerk::ClerkApi;
 use crate::integrations::paypal::PaypalApi;
 use crate::integrations::stripe::StripeApi;
 
@@ -18,6 +19,7 @@ pub struct App {
     pub inngest: inngest_sdk::Client,
     pub stripe: Option<StripeApi>,
     pub paypal: Option<PaypalApi>,
+    pub clerk: Option<ClerkApi>,
     /// Wakes the relay when a webhook was stored.
     pub relay_wake: Notify,
 }
@@ -39,12 +41,14 @@ impl AppState {
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let stripe = config.stripe.as_ref().map(StripeApi::new);
         let paypal = config.paypal.as_ref().map(PaypalApi::new);
+        let clerk = config.clerk.as_ref().map(ClerkApi::new);
         Self(Arc::new(App {
             config,
             db,
             inngest,
             stripe,
             paypal,
+            clerk,
             relay_wake: Notify::new(),
         }))
     }

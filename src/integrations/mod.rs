@@ -1,5 +1,6 @@
 //! Clients of the outside services. Each takes its base URL from configuration, so tests point
 //! them at local fakes.
 
+pub mod clerk;
 pub mod paypal;
 pub mod stripe;

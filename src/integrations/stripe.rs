@@ -121,6 +121,68 @@ impl StripeApi {
     }
 }
 
+/// What a Checkout Session is created with.
+#[derive(Debug, Clone)]
+pub struct NewCheckoutSession {
+    pub order_id: Uuid,
+    pub clerk_id: String,
+    pub product_id: Uuid,
+    pub product_name: String,
+    /// Minor units (cents).
+    pub unit_amount: i64,
+    pub currency: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    /// Unix seconds; at least 30 minutes ahead (Stripe's minimum).
+    pub expires_at: i64,
+}
+
+impl StripeApi {
+    /// Creates a Checkout Session for an order, promotion codes allowed. The idempotency key is
+    /// the order's, so a retried request cannot create a second session.
+    pub async fn create_checkout_session(&self, new: &NewCheckoutSession) -> Result<(String, String), StripeApiError> {
+        use stripe::StripeRequest;
+        use stripe_checkout::checkout_session::{
+            CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+            ProductData,
+        };
+        let currency: stripe_types::Currency = new
+            .currency
+            .parse()
+            .map_err(|_| StripeApiError::Unexpected(format!("unknown currency {}", new.currency)))?;
+        let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
+        price.unit_amount = Some(new.unit_amount);
+        price.product_data = Some(ProductData::new(new.product_name.clone()));
+        let mut item = CreateCheckoutSessionLineItems::new();
+        item.price_data = Some(price);
+        item.quantity = Some(1);
+        let metadata = HashMap::from([
+            ("order_id".to_owned(), new.order_id.to_string()),
+            ("user_id".to_owned(), new.clerk_id.clone()),
+            ("product_id".to_owned(), new.product_id.to_string()),
+        ]);
+        let key = stripe::IdempotencyKey::new(format!("checkout-{}", new.order_id))
+            .map_err(|e| StripeApiError::Unexpected(e.to_string()))?;
+        let session = CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Payment)
+            .line_items(vec![item])
+            .success_url(new.success_url.clone())
+            .cancel_url(new.cancel_url.clone())
+            .metadata(metadata)
+            .allow_promotion_codes(true)
+            .expires_at(new.expires_at)
+            .client_reference_id(new.order_id.to_string())
+            .customize()
+            .request_strategy(stripe::RequestStrategy::Idempotent(key))
+            .send(self.client()?)
+            .await?;
+        let url = session
+            .url
+            .ok_or_else(|| StripeApiError::Unexpected("the new session has no url".into()))?;
+        Ok((session.id.as_str().to_owned(), url))
+    }
+}
+
 fn metadata(session: &CheckoutSession) -> HashMap<String, String> {
     session.metadata.clone().unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub mod checkout;
 pub mod webhooks;
 
 use axum::Json;

@@ -1,0 +1,161 @@
+//! `POST /api/checkout`: a signed-in buyer starts paying for a product. The order and the seat
+//! hold are created first (a full mentor is refused before anyone is charged), then the
+//! provider's checkout; if the provider fails, the hold is released at once.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Redirect;
+use bigdecimal::ToPrimitive;
+use chrono::{Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::DbError;
+use crate::error::{AppError, AppResult};
+use crate::integrations::clerk::ClerkAuthError;
+use crate::integrations::stripe::NewCheckoutSession;
+use crate::models::{Order, Provider};
+use crate::payments::checkout::{PendingCheckout, expire_checkout, start_checkout};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+pub struct CheckoutRequest {
+    pub product_id: Uuid,
+    pub provider: Provider,
+}
+
+/// The answer: where to send the buyer.
+#[derive(Debug, Serialize)]
+pub struct CheckoutResponse {
+    pub order_id: Uuid,
+    pub provider: Provider,
+    pub checkout_url: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// Stripe refuses sessions that expire sooner than 30 minutes after creation.
+const STRIPE_MIN_SESSION: Duration = Duration::minutes(30);
+
+/// Verifies the Clerk session token from `Authorization: Bearer`.
+async fn signed_in_user(app: &AppState, headers: &HeaderMap) -> AppResult<String> {
+    let clerk = app.clerk.as_ref().ok_or(AppError::NotConfigured("Clerk"))?;
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AppError::Unauthorized)?;
+    clerk.verify_session(token).await.map_err(|e| match e {
+        ClerkAuthError::Invalid => AppError::Unauthorized,
+        ClerkAuthError::Unavailable(detail) => AppError::Unavailable(detail),
+    })
+}
+
+/// Starts a checkout.
+pub async fn checkout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Json(request): Json<CheckoutRequest>,
+) -> AppResult<Json<CheckoutResponse>> {
+    let clerk_id = signed_in_user(&app, &headers).await?;
+    // Check the provider before holding a seat.
+    match request.provider {
+        Provider::Stripe if app.stripe.is_none() => return Err(AppError::NotConfigured("Stripe")),
+        Provider::Paypal if app.paypal.is_none() => return Err(AppError::NotConfigured("PayPal")),
+        _ => {}
+    }
+    let hold = Duration::from_std(app.config.checkout_hold).map_err(|e| AppError::Internal(e.to_string()))?;
+    let expires_at = Utc::now() + hold;
+    let pending = {
+        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        start_checkout(&mut conn, &clerk_id, request.product_id, request.provider, expires_at).await?
+    };
+    match create_provider_checkout(&app, &pending, hold).await {
+        Ok((checkout_id, url)) => {
+            let mut conn = app.db.get().await.map_err(DbError::from)?;
+            Order::set_checkout_id(&mut conn, pending.order.id, &checkout_id).await?;
+            tracing::info!(order_id = %pending.order.id, provider = %request.provider, "checkout started");
+            Ok(Json(CheckoutResponse {
+                order_id: pending.order.id,
+                provider: request.provider,
+                checkout_url: url,
+                expires_at,
+            }))
+        }
+        Err(error) => {
+            let mut conn = app.db.get().await.map_err(DbError::from)?;
+            expire_checkout(&mut conn, pending.order.id).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn create_provider_checkout(app: &AppState, pending: &PendingCheckout, hold: Duration) -> AppResult<(String, String)> {
+    let order_id = pending.order.id;
+    let public = app.config.public_url.trim_end_matches('/');
+    let unavailable = |e: &dyn std::fmt::Display| AppError::Unavailable(format!("payment provider: {e}"));
+    match pending.order.provider {
+        Provider::Stripe => {
+            let stripe = app.stripe.as_ref().ok_or(AppError::NotConfigured("Stripe"))?;
+            // The session ends before the hold does, so a paid session always finds its seat.
+            let session_length = (hold - Duration::minutes(3)).max(STRIPE_MIN_SESSION);
+            let unit_amount = minor_units(&pending.order.total_amount)?;
+            stripe
+                .create_checkout_session(&NewCheckoutSession {
+                    order_id,
+                    clerk_id: pending.user.clerk_id.clone(),
+                    product_id: pending.product.id,
+                    product_name: pending.product.name.clone(),
+                    unit_amount,
+                    currency: pending.order.currency.clone(),
+                    success_url: format!("{public}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"),
+                    cancel_url: format!("{public}/checkout/cancel?order_id={order_id}"),
+                    expires_at: (Utc::now() + session_length).timestamp(),
+                })
+                .await
+                .map_err(|e| unavailable(&e))
+        }
+        Provider::Paypal => {
+            let paypal = app.paypal.as_ref().ok_or(AppError::NotConfigured("PayPal"))?;
+            let created = paypal
+                .create_order(
+                    order_id,
+                    &pending.order.total_amount.with_scale(2).to_string(),
+                    &pending.order.currency,
+                    &format!("{public}/api/checkout/paypal/return"),
+                    &format!("{public}/checkout/cancel?order_id={order_id}"),
+                )
+                .await
+                .map_err(|e| unavailable(&e))?;
+            Ok((created.id, created.approve_url))
+        }
+    }
+}
+
+fn minor_units(amount: &bigdecimal::BigDecimal) -> AppResult<i64> {
+    (amount * bigdecimal::BigDecimal::from(100))
+        .with_scale(0)
+        .to_i64()
+        .ok_or_else(|| AppError::Internal(format!("amount {amount} out of range")))
+}
+
+/// PayPal sends the buyer back with `?token=<PayPal order id>` after approval.
+#[derive(Debug, Deserialize)]
+pub struct PaypalReturn {
+    pub token: String,
+}
+
+/// `GET /api/checkout/paypal/return`: captures the approved order; the capture webhook then
+/// fulfils it like any other payment.
+pub async fn paypal_return(State(app): State<AppState>, Query(query): Query<PaypalReturn>) -> AppResult<Redirect> {
+    let paypal = app.paypal.as_ref().ok_or(AppError::NotConfigured("PayPal"))?;
+    let public = app.config.public_url.trim_end_matches('/');
+    match paypal.capture_order(&query.token).await {
+        Ok(_) => Ok(Redirect::to(&format!("{public}/checkout/success?provider=paypal"))),
+        Err(e) => {
+            tracing::warn!(error = %e, "PayPal capture failed");
+            Ok(Redirect::to(&format!("{public}/checkout/error?reason=capture_failed")))
+        }
+    }
+}
