@@ -44,6 +44,11 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             "/api/webhooks/paypal",
             post(routes::webhooks::paypal::paypal_webhook),
         )
+        .route("/api/checkout", post(routes::checkout::checkout))
+        .route(
+            "/api/checkout/paypal/return",
+            get(routes::checkout::paypal_return),
+        )
         .route("/health", get(routes::health))
         .with_state(app))
 }

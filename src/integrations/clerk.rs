@@ -52,7 +52,9 @@ impl ClerkApi {
                 tracing::info!(%reason, "session token refused");
                 Err(ClerkAuthError::Invalid)
             }
-            Err(ClerkError::InternalServerError(reason)) => Err(ClerkAuthError::Unavailable(reason)),
+            Err(ClerkError::InternalServerError(reason)) => {
+                Err(ClerkAuthError::Unavailable(reason))
+            }
         }
     }
 }

@@ -140,16 +140,18 @@ pub struct NewCheckoutSession {
 impl StripeApi {
     /// Creates a Checkout Session for an order, promotion codes allowed. The idempotency key is
     /// the order's, so a retried request cannot create a second session.
-    pub async fn create_checkout_session(&self, new: &NewCheckoutSession) -> Result<(String, String), StripeApiError> {
+    pub async fn create_checkout_session(
+        &self,
+        new: &NewCheckoutSession,
+    ) -> Result<(String, String), StripeApiError> {
         use stripe::StripeRequest;
         use stripe_checkout::checkout_session::{
-            CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
-            ProductData,
+            CreateCheckoutSession, CreateCheckoutSessionLineItems,
+            CreateCheckoutSessionLineItemsPriceData, ProductData,
         };
-        let currency: stripe_types::Currency = new
-            .currency
-            .parse()
-            .map_err(|_| StripeApiError::Unexpected(format!("unknown currency {}", new.currency)))?;
+        let currency: stripe_types::Currency = new.currency.parse().map_err(|_| {
+            StripeApiError::Unexpected(format!("unknown currency {}", new.currency))
+        })?;
         let mut price = CreateCheckoutSessionLineItemsPriceData::new(currency);
         price.unit_amount = Some(new.unit_amount);
         price.product_data = Some(ProductData::new(new.product_name.clone()));

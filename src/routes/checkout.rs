@@ -65,11 +65,19 @@ pub async fn checkout(
         Provider::Paypal if app.paypal.is_none() => return Err(AppError::NotConfigured("PayPal")),
         _ => {}
     }
-    let hold = Duration::from_std(app.config.checkout_hold).map_err(|e| AppError::Internal(e.to_string()))?;
+    let hold = Duration::from_std(app.config.checkout_hold)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let expires_at = Utc::now() + hold;
     let pending = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;
-        start_checkout(&mut conn, &clerk_id, request.product_id, request.provider, expires_at).await?
+        start_checkout(
+            &mut conn,
+            &clerk_id,
+            request.product_id,
+            request.provider,
+            expires_at,
+        )
+        .await?
     };
     match create_provider_checkout(&app, &pending, hold).await {
         Ok((checkout_id, url)) => {
@@ -91,13 +99,21 @@ pub async fn checkout(
     }
 }
 
-async fn create_provider_checkout(app: &AppState, pending: &PendingCheckout, hold: Duration) -> AppResult<(String, String)> {
+async fn create_provider_checkout(
+    app: &AppState,
+    pending: &PendingCheckout,
+    hold: Duration,
+) -> AppResult<(String, String)> {
     let order_id = pending.order.id;
     let public = app.config.public_url.trim_end_matches('/');
-    let unavailable = |e: &dyn std::fmt::Display| AppError::Unavailable(format!("payment provider: {e}"));
+    let unavailable =
+        |e: &dyn std::fmt::Display| AppError::Unavailable(format!("payment provider: {e}"));
     match pending.order.provider {
         Provider::Stripe => {
-            let stripe = app.stripe.as_ref().ok_or(AppError::NotConfigured("Stripe"))?;
+            let stripe = app
+                .stripe
+                .as_ref()
+                .ok_or(AppError::NotConfigured("Stripe"))?;
             // The session ends before the hold does, so a paid session always finds its seat.
             let session_length = (hold - Duration::minutes(3)).max(STRIPE_MIN_SESSION);
             let unit_amount = minor_units(&pending.order.total_amount)?;
@@ -109,7 +125,9 @@ async fn create_provider_checkout(app: &AppState, pending: &PendingCheckout, hol
                     product_name: pending.product.name.clone(),
                     unit_amount,
                     currency: pending.order.currency.clone(),
-                    success_url: format!("{public}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"),
+                    success_url: format!(
+                        "{public}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"
+                    ),
                     cancel_url: format!("{public}/checkout/cancel?order_id={order_id}"),
                     expires_at: (Utc::now() + session_length).timestamp(),
                 })
@@ -117,7 +135,10 @@ async fn create_provider_checkout(app: &AppState, pending: &PendingCheckout, hol
                 .map_err(|e| unavailable(&e))
         }
         Provider::Paypal => {
-            let paypal = app.paypal.as_ref().ok_or(AppError::NotConfigured("PayPal"))?;
+            let paypal = app
+                .paypal
+                .as_ref()
+                .ok_or(AppError::NotConfigured("PayPal"))?;
             let created = paypal
                 .create_order(
                     order_id,
@@ -148,14 +169,24 @@ pub struct PaypalReturn {
 
 /// `GET /api/checkout/paypal/return`: captures the approved order; the capture webhook then
 /// fulfils it like any other payment.
-pub async fn paypal_return(State(app): State<AppState>, Query(query): Query<PaypalReturn>) -> AppResult<Redirect> {
-    let paypal = app.paypal.as_ref().ok_or(AppError::NotConfigured("PayPal"))?;
+pub async fn paypal_return(
+    State(app): State<AppState>,
+    Query(query): Query<PaypalReturn>,
+) -> AppResult<Redirect> {
+    let paypal = app
+        .paypal
+        .as_ref()
+        .ok_or(AppError::NotConfigured("PayPal"))?;
     let public = app.config.public_url.trim_end_matches('/');
     match paypal.capture_order(&query.token).await {
-        Ok(_) => Ok(Redirect::to(&format!("{public}/checkout/success?provider=paypal"))),
+        Ok(_) => Ok(Redirect::to(&format!(
+            "{public}/checkout/success?provider=paypal"
+        ))),
         Err(e) => {
             tracing::warn!(error = %e, "PayPal capture failed");
-            Ok(Redirect::to(&format!("{public}/checkout/error?reason=capture_failed")))
+            Ok(Redirect::to(&format!(
+                "{public}/checkout/error?reason=capture_failed"
+            )))
         }
     }
 }

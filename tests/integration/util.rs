@@ -16,7 +16,8 @@ use huckleberry::schema::{mentors, mentorship_products};
 use inngest_sdk::testing::{EventApi, TestEngine};
 use serde_json::Value;
 use uuid::Uuid;
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_secret";
 pub const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-ID";
@@ -27,6 +28,7 @@ pub struct TestApp {
     pub state: AppState,
     pub stripe: MockServer,
     pub paypal: MockServer,
+    pub clerk: MockServer,
     pub events: EventApi,
     pub engine: TestEngine<AppState>,
     pub http: reqwest::Client,
@@ -62,6 +64,14 @@ pub async fn spawn_app() -> TestApp {
     let database_url = fresh_database().await;
     let stripe = MockServer::start().await;
     let paypal = MockServer::start().await;
+    let clerk = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("clerk/jwks.json"), "application/json"),
+        )
+        .mount(&clerk)
+        .await;
     let events = EventApi::start().await.expect("fake event API");
     let vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url.clone()),
@@ -72,6 +82,8 @@ pub async fn spawn_app() -> TestApp {
         ("PAYPAL_CLIENT_SECRET", "paypal-secret".to_owned()),
         ("PAYPAL_WEBHOOK_ID", PAYPAL_WEBHOOK_ID.to_owned()),
         ("PAYPAL_API_BASE", paypal.uri()),
+        ("CLERK_SECRET_KEY", "sk_test_clerk".to_owned()),
+        ("CLERK_API_BASE", format!("{}/v1", clerk.uri())),
         ("PUBLIC_URL", "http://localhost:3000".to_owned()),
         ("INNGEST_DEV", "1".to_owned()),
         ("INNGEST_BASE_URL", events.url()),
@@ -91,6 +103,7 @@ pub async fn spawn_app() -> TestApp {
         state,
         stripe,
         paypal,
+        clerk,
         events,
         engine,
         http: reqwest::Client::new(),
@@ -184,14 +197,35 @@ impl TestApp {
     }
 }
 
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A Clerk session token for `user_id`, signed with the test key the fake JWKS serves;
+/// `expires_in` may be negative for an expired one.
+pub fn session_token(user_id: &str, expires_in: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user_id,
+        "iss": "https://clerk.huckleberry.test",
+        "azp": "http://localhost:3000",
+        "sid": "sess_test",
+        "iat": now - 10,
+        "nbf": now - 10,
+        "exp": now + expires_in,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("ins_test_key".to_owned());
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(fixture("clerk/test_rsa_key.pem").as_bytes())
+        .expect("test key");
+    jsonwebtoken::encode(&header, &claims, &key).expect("token")
+}
+
 /// A Stripe fixture with the order and product placeholders replaced.
 pub fn stripe_fixture(name: &str, order_id: Uuid, product_id: Uuid) -> String {
-    let path = format!(
-        "{}/tests/fixtures/stripe/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
+    fixture(&format!("stripe/{name}"))
         .replace(
             "00000000-0000-0000-0000-0000000000a1",
             &order_id.to_string(),
