@@ -8,9 +8,9 @@
 #
 # start_test_postgres initialises a fresh cluster in a temporary directory, starts
 # it on a free loopback port and stops and deletes it when the calling shell exits
-# (an EXIT trap, chained after any EXIT trap already set; a caller that sets its own
-# EXIT trap afterwards must chain it too). Nothing outside the temporary directory
-# is used, so parallel runs do not interfere.
+# (an EXIT trap that runs first and then runs whatever EXIT trap was already set; a
+# caller that sets its own EXIT trap afterwards must keep ours the same way). Nothing
+# outside the temporary directory is used, so parallel runs do not interfere.
 #
 # Environment:
 #   DATABASE_URL  if already set, that database is used and nothing is started;
@@ -76,9 +76,11 @@ _test_postgres_install() {
   # edited; UCF_FORCE_CONFFOLD makes the package keep this file rather than prompt.
   local createcluster_conf=/etc/postgresql-common/createcluster.conf
   if [[ ! -e $createcluster_conf ]]; then
-    mkdir -p "$(dirname "$createcluster_conf")" &&
-      printf '%s\n' '# Written by scripts/postgres.sh: the tests use throwaway clusters of their own.' \
-        'create_main_cluster = false' >"$createcluster_conf" || return 1
+    if ! mkdir -p "$(dirname "$createcluster_conf")" ||
+      ! printf '%s\n' '# Written by scripts/postgres.sh: the tests use throwaway clusters of their own.' \
+        'create_main_cluster = false' >"$createcluster_conf"; then
+      return 1
+    fi
   fi
   # Clusters already running before the install are none of our business ...
   local online_before=''
@@ -234,6 +236,8 @@ start_test_postgres() {
       _test_postgres_fail "$bindir" "$dir" "no free port"
       return 1
     }
+    # A fresh log per attempt, so that only this attempt's errors are reported.
+    rm -f -- "$dir/server.log"
     if _test_postgres_as_server_user "$dir" "$bindir/pg_ctl" -w -D "$dir/data" -l "$dir/server.log" \
       -o "-p $port -k $(printf '%q' "$dir") -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
       start >/dev/null; then

@@ -13,6 +13,13 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 npm ci --prefix inngest-sdk/tests/ts-fixture --no-audit --no-fund --loglevel=error
 
+step "PostgreSQL for the integration tests"
+# Starts a throwaway server (stopped when this script exits) and exports DATABASE_URL,
+# unless DATABASE_URL is already set.
+# shellcheck source=scripts/postgres.sh
+source scripts/postgres.sh
+start_test_postgres
+
 step "cargo fmt --check"
 if cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >/dev/null 2>&1; then
   cargo fmt --all -- --check

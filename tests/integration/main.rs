@@ -3,5 +3,6 @@
 
 mod checkout;
 mod payments;
+mod paypal;
 mod util;
 mod webhooks;

@@ -1,0 +1,281 @@
+//! PayPal: checkout, webhook verification through PayPal's API, and purchase and refund through
+//! the same fulfilment and refund code as Stripe.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use huckleberry::models::{
+    Order, OrderStatus, Payment, PaymentStatus, Provider, SeatReservation, SeatStatus,
+};
+use huckleberry::relay::forward_due;
+use huckleberry::schema::payments;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{basic_auth, body_partial_json, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::util::{PAYPAL_WEBHOOK_ID, TestApp, forwarded, session_token, spawn_app};
+
+async fn mock_oauth(app: &TestApp) {
+    Mock::given(method("POST"))
+        .and(path("/v1/oauth2/token"))
+        .and(basic_auth("paypal-client", "paypal-secret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "A21-test-token", "token_type": "Bearer", "expires_in": 32400
+        })))
+        .mount(&app.paypal)
+        .await;
+}
+
+async fn mock_verification(app: &TestApp, transmission_id: &str, status: &str) {
+    Mock::given(method("POST"))
+        .and(path("/v1/notifications/verify-webhook-signature"))
+        .and(header("authorization", "Bearer A21-test-token"))
+        .and(body_partial_json(
+            json!({ "webhook_id": PAYPAL_WEBHOOK_ID, "transmission_id": transmission_id }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "verification_status": status })),
+        )
+        .mount(&app.paypal)
+        .await;
+}
+
+async fn post_paypal(app: &TestApp, transmission_id: &str, body: &Value) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/webhooks/paypal"))
+        .header("paypal-auth-algo", "SHA256withRSA")
+        .header(
+            "paypal-cert-url",
+            "https://api.paypal.com/v1/notifications/certs/CERT-1",
+        )
+        .header("paypal-transmission-id", transmission_id)
+        .header("paypal-transmission-sig", "c2lnbmF0dXJl")
+        .header("paypal-transmission-time", "2026-11-22T10:00:00Z")
+        .json(body)
+        .send()
+        .await
+        .expect("answer")
+}
+
+fn capture_completed(order_id: Uuid) -> Value {
+    json!({
+        "id": "WH-CAPTURE-1",
+        "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource_type": "capture",
+        "resource": {
+            "id": "CAP-1",
+            "status": "COMPLETED",
+            "amount": { "currency_code": "USD", "value": "200.00" },
+            "custom_id": order_id,
+            "supplementary_data": { "related_ids": { "order_id": "PAYPAL-ORDER-1" } }
+        }
+    })
+}
+
+fn capture_refunded(total: &str) -> Value {
+    json!({
+        "id": format!("WH-REFUND-{total}"),
+        "event_type": "PAYMENT.CAPTURE.REFUNDED",
+        "resource_type": "refund",
+        "resource": {
+            "id": format!("REF-{total}"),
+            "status": "COMPLETED",
+            "amount": { "currency_code": "USD", "value": total },
+            "seller_payable_breakdown": { "total_refunded_amount": { "currency_code": "USD", "value": total } },
+            "links": [
+                { "rel": "self", "href": "https://api.paypal.com/v2/payments/refunds/REF-1" },
+                { "rel": "up", "href": "https://api.paypal.com/v2/payments/captures/CAP-1" }
+            ]
+        }
+    })
+}
+
+async fn deliver(
+    app: &TestApp,
+    transmission_id: &str,
+    body: &Value,
+    function: &str,
+) -> inngest_sdk::testing::RunOutcome {
+    mock_verification(app, transmission_id, "SUCCESS").await;
+    assert_eq!(post_paypal(app, transmission_id, body).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    let event_id = body["id"].as_str().expect("id");
+    let event = forwarded(app, event_id).remove(0);
+    app.engine.run(function, event).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    let product = app.seed_product(2).await;
+    let pending = app
+        .pending_order(&product, "user_paypal", Provider::Paypal)
+        .await;
+    let order_id = pending.order.id;
+
+    deliver(
+        &app,
+        "T-1",
+        &capture_completed(order_id),
+        "process-paypal-capture",
+    )
+    .await
+    .output::<Value>();
+    let mut conn = app.conn().await;
+    let order = Order::find(&mut conn, order_id)
+        .await
+        .expect("query")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Paid);
+    let payment: Payment = payments::table
+        .select(Payment::as_select())
+        .first(&mut conn)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (payment.provider, payment.provider_payment_id.as_str()),
+        (Provider::Paypal, "CAP-1")
+    );
+    let seat = SeatReservation::by_order(&mut conn, order_id)
+        .await
+        .expect("query")
+        .expect("seat");
+    assert_eq!(seat.status, SeatStatus::Active);
+    let purchase = app
+        .events
+        .events()
+        .into_iter()
+        .find(|e| e.name == "purchase/mentorship")
+        .expect("onboarding event");
+    assert_eq!(purchase.data["provider"], "paypal");
+
+    deliver(
+        &app,
+        "T-2",
+        &capture_refunded("80.00"),
+        "process-paypal-refund",
+    )
+    .await
+    .output::<Value>();
+    let order = Order::find(&mut conn, order_id)
+        .await
+        .expect("query")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::PartiallyRefunded);
+
+    let outcome: Value = deliver(
+        &app,
+        "T-3",
+        &capture_refunded("200.00"),
+        "process-paypal-refund",
+    )
+    .await
+    .output();
+    assert_eq!(outcome["full"], true);
+    let payment: Payment = payments::table
+        .select(Payment::as_select())
+        .first(&mut conn)
+        .await
+        .expect("payment");
+    assert_eq!(payment.status, PaymentStatus::Refunded);
+    let seat = SeatReservation::by_order(&mut conn, order_id)
+        .await
+        .expect("query")
+        .expect("seat");
+    assert_eq!(seat.status, SeatStatus::Released);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paypal_webhook_that_does_not_verify_is_refused_and_stores_nothing() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    mock_verification(&app, "T-FORGED", "FAILURE").await;
+    let body = capture_completed(Uuid::new_v4());
+    let response = post_paypal(&app, "T-FORGED", &body).await;
+    assert_eq!(response.status(), 400);
+    let missing_headers = app
+        .http
+        .post(app.url("/api/webhooks/paypal"))
+        .json(&body)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(missing_headers.status(), 400);
+    let malformed = app
+        .http
+        .post(app.url("/api/webhooks/paypal"))
+        .body("{oops")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(app.count("webhook_inbox").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_paypal_cannot_verify_the_webhook_is_answered_503_so_paypal_retries() {
+    let app = spawn_app().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/oauth2/token"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&app.paypal)
+        .await;
+    let response = post_paypal(&app, "T-1", &capture_completed(Uuid::new_v4())).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(app.count("webhook_inbox").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paypal_checkout_returns_the_approval_link() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    let product = app.seed_product(1).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/checkout/orders"))
+        .and(header("authorization", "Bearer A21-test-token"))
+        .and(body_partial_json(json!({ "intent": "CAPTURE" })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": "PAYPAL-ORDER-1",
+            "status": "PAYER_ACTION_REQUIRED",
+            "links": [
+                { "rel": "self", "href": "https://api.paypal.com/v2/checkout/orders/PAYPAL-ORDER-1" },
+                { "rel": "payer-action", "href": "https://www.paypal.com/checkoutnow?token=PAYPAL-ORDER-1" }
+            ]
+        })))
+        .mount(&app.paypal)
+        .await;
+    let response = app
+        .http
+        .post(app.url("/api/checkout"))
+        .bearer_auth(session_token("user_paypal", 60))
+        .json(&json!({ "product_id": product.id, "provider": "paypal" }))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body["checkout_url"],
+        "https://www.paypal.com/checkoutnow?token=PAYPAL-ORDER-1"
+    );
+    let requests = app.paypal.received_requests().await.expect("recorded");
+    let create = requests
+        .iter()
+        .find(|r| r.url.path() == "/v2/checkout/orders")
+        .expect("order created");
+    let sent: Value = serde_json::from_slice(&create.body).expect("json body");
+    let order_id = body["order_id"].as_str().expect("order id");
+    assert_eq!(sent["purchase_units"][0]["custom_id"], order_id);
+    assert_eq!(
+        sent["purchase_units"][0]["amount"],
+        json!({ "currency_code": "USD", "value": "200.00" })
+    );
+    assert_eq!(
+        create
+            .headers
+            .get("paypal-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("create-{order_id}").as_str())
+    );
+}
