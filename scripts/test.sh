@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (README, CI): formatting, lints, and every test.
-# Installs what the tests need (the TypeScript SDK fixture) from the package registries.
+# Installs what the tests need by itself: the TypeScript SDK fixture (npm) and, when no
+# DATABASE_URL is given, a throwaway PostgreSQL cluster (Debian packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
