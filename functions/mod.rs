@@ -5,6 +5,7 @@ mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
 mod process_stripe_refund;
+mod release_abandoned_checkouts;
 
 use inngest_sdk::Function;
 
@@ -15,6 +16,7 @@ pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
 pub use process_stripe_refund::process_stripe_refund;
+pub use release_abandoned_checkouts::release_abandoned_checkouts;
 
 /// Every function this app serves.
 pub fn all() -> Vec<Function<AppState>> {
@@ -24,6 +26,7 @@ pub fn all() -> Vec<Function<AppState>> {
         process_stripe_refund(),
         process_paypal_capture(),
         process_paypal_refund(),
+        release_abandoned_checkouts(),
     ]
 }
 

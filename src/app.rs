@@ -8,7 +8,10 @@ use tokio::sync::Notify;
 
 use crate::config::AppConfig;
 use crate::db::DbPool;
+use crate::auth::links::LinkSigner;
 use crate::integrations::clerk::ClerkApi;
+use crate::integrations::discord::DiscordApi;
+use crate::integrations::svix::SvixVerifier;
 use crate::integrations::paypal::PaypalApi;
 use crate::integrations::stripe::StripeApi;
 
@@ -20,6 +23,13 @@ pub struct App {
     pub stripe: Option<StripeApi>,
     pub paypal: Option<PaypalApi>,
     pub clerk: Option<ClerkApi>,
+    pub discord: Option<DiscordApi>,
+    /// Signs email links and OAuth states.
+    pub links: Option<LinkSigner>,
+    /// Verifies the direct Clerk webhook route.
+    pub clerk_webhooks: Option<SvixVerifier>,
+    /// Verifies the direct Resend webhook route.
+    pub resend_webhooks: Option<SvixVerifier>,
     /// Wakes the relay when a webhook was stored.
     pub relay_wake: Notify,
 }
@@ -42,6 +52,10 @@ impl AppState {
         let stripe = config.stripe.as_ref().map(StripeApi::new);
         let paypal = config.paypal.as_ref().map(PaypalApi::new);
         let clerk = config.clerk.as_ref().map(ClerkApi::new);
+        let discord = config.discord.as_ref().map(DiscordApi::new);
+        let links = config.link_secret.clone().map(LinkSigner::new);
+        let clerk_webhooks = config.clerk_webhook_secret.clone().map(SvixVerifier::new);
+        let resend_webhooks = config.resend_webhook_secret.clone().map(SvixVerifier::new);
         Self(Arc::new(App {
             config,
             db,
@@ -49,6 +63,10 @@ impl AppState {
             stripe,
             paypal,
             clerk,
+            discord,
+            links,
+            clerk_webhooks,
+            resend_webhooks,
             relay_wake: Notify::new(),
         }))
     }

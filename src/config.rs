@@ -76,6 +76,43 @@ pub struct ClerkConfig {
     pub api_base: String,
 }
 
+/// The Discord bot that manages guild membership and the mentee role.
+#[derive(Debug, Clone)]
+pub struct DiscordBot {
+    /// The bot token.
+    pub token: Secret,
+    /// The academy's guild.
+    pub guild_id: String,
+    /// The role mentees get.
+    pub mentee_role_id: String,
+}
+
+/// Discord OAuth settings.
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret.
+    pub client_secret: Secret,
+    /// API base, e.g. `https://discord.com/api/v10`.
+    pub api_base: String,
+    /// The authorize page.
+    pub authorize_url: String,
+    /// The bot, when configured.
+    pub bot: Option<DiscordBot>,
+}
+
+/// Resend settings.
+#[derive(Debug, Clone)]
+pub struct ResendConfig {
+    /// `re_...`.
+    pub api_key: Secret,
+    /// API base.
+    pub api_base: String,
+    /// The sender, e.g. `Huckleberry Art Academy <hello@example.com>`.
+    pub from: String,
+}
+
 /// Everything the service reads from the environment.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -93,6 +130,16 @@ pub struct AppConfig {
     pub paypal: Option<PaypalConfig>,
     /// Clerk, when configured.
     pub clerk: Option<ClerkConfig>,
+    /// Discord, when configured.
+    pub discord: Option<DiscordConfig>,
+    /// Resend, when configured.
+    pub resend: Option<ResendConfig>,
+    /// The secret that signs email links and OAuth states.
+    pub link_secret: Option<Secret>,
+    /// Svix secret of the direct Clerk webhook route.
+    pub clerk_webhook_secret: Option<Secret>,
+    /// Svix secret of the direct Resend webhook route.
+    pub resend_webhook_secret: Option<Secret>,
     /// Inngest.
     pub inngest: inngest_sdk::Config,
 }
@@ -154,6 +201,45 @@ impl AppConfig {
             secret_key: Secret::new(key),
             api_base: get("CLERK_API_BASE").unwrap_or_else(|| "https://api.clerk.com/v1".into()),
         });
+        let discord = match get("DISCORD_CLIENT_ID") {
+            Some(client_id) => {
+                let bot = match get("DISCORD_BOT_TOKEN") {
+                    Some(token) => Some(DiscordBot {
+                        token: Secret::new(token),
+                        guild_id: required("DISCORD_GUILD_ID")?,
+                        mentee_role_id: required("DISCORD_MENTEE_ROLE_ID")?,
+                    }),
+                    None => None,
+                };
+                Some(DiscordConfig {
+                    client_id,
+                    client_secret: Secret::new(required("DISCORD_CLIENT_SECRET")?),
+                    api_base: get("DISCORD_API_BASE").unwrap_or_else(|| "https://discord.com/api/v10".into()),
+                    authorize_url: get("DISCORD_AUTHORIZE_URL")
+                        .unwrap_or_else(|| "https://discord.com/oauth2/authorize".into()),
+                    bot,
+                })
+            }
+            None => None,
+        };
+        let resend = get("RESEND_API_KEY").map(|key| ResendConfig {
+            api_key: Secret::new(key),
+            api_base: get("RESEND_BASE_URL").unwrap_or_else(|| "https://api.resend.com".into()),
+            from: get("EMAIL_FROM")
+                .unwrap_or_else(|| "Huckleberry Art Academy <hello@huckleberry.art>".into()),
+        });
+        let link_secret = match get("LINK_SIGNING_SECRET") {
+            Some(secret) if secret.len() < 32 => {
+                return Err(ConfigError::Invalid {
+                    name: "LINK_SIGNING_SECRET",
+                    reason: "must be at least 32 characters".into(),
+                });
+            }
+            other => other.map(Secret::new),
+        };
+        if discord.is_some() && link_secret.is_none() {
+            return Err(ConfigError::Missing("LINK_SIGNING_SECRET"));
+        }
         let app_id = get("INNGEST_APP_ID").unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
         Ok(Self {
             database_url: Secret::new(required("DATABASE_URL")?),
@@ -163,6 +249,11 @@ impl AppConfig {
             stripe,
             paypal,
             clerk,
+            discord,
+            resend,
+            link_secret,
+            clerk_webhook_secret: get("CLERK_WEBHOOK_SECRET").map(Secret::new),
+            resend_webhook_secret: get("RESEND_WEBHOOK_SECRET").map(Secret::new),
             inngest: inngest_sdk::Config::from_vars(app_id, |name| var(name))?,
         })
     }

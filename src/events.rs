@@ -16,6 +16,15 @@ pub const STRIPE_CHARGE_REFUNDED: &str = "stripe/charge.refunded";
 pub const PAYPAL_CAPTURE_COMPLETED: &str = "paypal/payment.capture.completed";
 /// `paypal/payment.capture.refunded`.
 pub const PAYPAL_CAPTURE_REFUNDED: &str = "paypal/payment.capture.refunded";
+/// `user/discord.connected`, sent when a user connects Discord.
+pub const USER_DISCORD_CONNECTED: &str = "user/discord.connected";
+/// `clerk/user.created`, `.updated`, `.deleted`: Clerk's webhooks as Inngest forwards them.
+pub const CLERK_USER_CREATED: &str = "clerk/user.created";
+/// See [`CLERK_USER_CREATED`].
+pub const CLERK_USER_UPDATED: &str = "clerk/user.updated";
+/// See [`CLERK_USER_CREATED`].
+pub const CLERK_USER_DELETED: &str = "clerk/user.deleted";
+
 /// `purchase/mentorship`, which starts onboarding.
 pub const PURCHASE_MENTORSHIP: &str = "purchase/mentorship";
 

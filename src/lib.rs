@@ -3,9 +3,12 @@
 //! Layers: `config` → `db`/`models` (PostgreSQL through diesel-async) → `payments` (the domain)
 //! → `integrations` (Stripe, PayPal) → `routes` (HTTP) and `functions` (Inngest workflows).
 
+pub mod access;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod db;
+pub mod email;
 pub mod error;
 pub mod events;
 pub mod integrations;
@@ -49,6 +52,8 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             "/api/checkout/paypal/return",
             get(routes::checkout::paypal_return),
         )
+        .route("/api/auth/discord", get(routes::auth::start))
+        .route("/api/auth/discord/callback", get(routes::auth::callback))
         .route("/health", get(routes::health))
         .with_state(app))
 }

@@ -1,6 +1,51 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    dashboard_access (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        mentor_id -> Uuid,
+        session_pack_id -> Uuid,
+        status -> Text,
+        granted_until -> Timestamptz,
+        granted_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    discord_connections (user_id) {
+        user_id -> Uuid,
+        discord_user_id -> Text,
+        discord_username -> Text,
+        connected_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_log (id) {
+        id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        to_address -> Text,
+        kind -> Text,
+        idempotency_key -> Text,
+        provider_message_id -> Nullable<Text>,
+        status -> Text,
+        sent_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    email_suppressions (address) {
+        address -> Text,
+        reason -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     mentors (id) {
         id -> Uuid,
         display_name -> Text,
@@ -24,6 +69,25 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    oauth_states (state_hash) {
+        state_hash -> Text,
+        user_id -> Uuid,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    onboarding_outcomes (order_id) {
+        order_id -> Uuid,
+        user_id -> Uuid,
+        outcome -> Text,
+        recorded_at -> Timestamptz,
     }
 }
 
@@ -138,7 +202,15 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(dashboard_access -> mentors (mentor_id));
+diesel::joinable!(dashboard_access -> session_packs (session_pack_id));
+diesel::joinable!(dashboard_access -> users (user_id));
+diesel::joinable!(discord_connections -> users (user_id));
+diesel::joinable!(email_log -> users (user_id));
 diesel::joinable!(mentorship_products -> mentors (mentor_id));
+diesel::joinable!(oauth_states -> users (user_id));
+diesel::joinable!(onboarding_outcomes -> orders (order_id));
+diesel::joinable!(onboarding_outcomes -> users (user_id));
 diesel::joinable!(orders -> mentorship_products (product_id));
 diesel::joinable!(orders -> users (user_id));
 diesel::joinable!(payments -> orders (order_id));
@@ -153,8 +225,14 @@ diesel::joinable!(session_packs -> users (user_id));
 diesel::joinable!(sessions -> session_packs (session_pack_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    dashboard_access,
+    discord_connections,
+    email_log,
+    email_suppressions,
     mentors,
     mentorship_products,
+    oauth_states,
+    onboarding_outcomes,
     orders,
     payments,
     seat_reservations,

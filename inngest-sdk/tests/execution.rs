@@ -407,3 +407,82 @@ async fn bad_requests_get_clear_errors() {
         .expect("request");
     assert_eq!(handler.handle(request).await.status(), 405);
 }
+
+/// A fake Inngest API serving a run's state, as when it is too large to send (`use_api`).
+async fn state_api(expected_bearer: &'static str) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let authorized = move |headers: &HeaderMap| {
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected_bearer)
+    };
+    let app = axum::Router::new()
+        .route(
+            "/v0/runs/01JRUN/batch",
+            get(move |headers: HeaderMap| async move {
+                if !authorized(&headers) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                let events = json!([event("t/e", json!({"n": 20}))]);
+                (StatusCode::OK, events.to_string())
+            }),
+        )
+        .route(
+            "/v0/runs/01JRUN/actions",
+            get(move |headers: HeaderMap| async move {
+                if !authorized(&headers) {
+                    return (StatusCode::UNAUTHORIZED, String::new());
+                }
+                (StatusCode::OK, json!({ h("s"): {"data": 22} }).to_string())
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
+    const KEY: &str = "signkey-test-00ff";
+    let hashed = inngest_sdk::signature::SigningKey::new(KEY).hashed();
+    let bearer: &'static str = Box::leak(format!("Bearer {hashed}").into_boxed_str());
+    let api = state_api(bearer).await;
+    let f = function("big", |ctx| async move {
+        let s: u32 = ctx.step.run("s", || async { Ok::<_, Error>(0) }).await?;
+        let n = ctx.event.data["n"].as_u64().unwrap_or_default() as u32;
+        Ok(json!(s + n))
+    });
+    let config = Config::new("app")
+        .dev(None)
+        .expect("dev")
+        .with_signing_key(KEY)
+        .with_api_base_url(&api)
+        .expect("url");
+    let handler = ServeHandler::new(Client::new(config), (), vec![f]).expect("valid");
+    let mut call = Call::new("app-big", Value::Null);
+    call.event = Value::Null;
+    let mut body = call.body();
+    body["use_api"] = json!(true);
+    body["ctx"]["use_api"] = json!(true);
+    body["events"] = json!([]);
+    body.as_object_mut().expect("object").remove("event");
+    let request = http::Request::post("http://localhost/api/inngest?fnId=app-big&stepId=step")
+        .body(bytes::Bytes::from(body.to_string()))
+        .expect("request");
+    let reply = common::Reply::from(handler.handle(request).await);
+    assert_eq!((reply.status, reply.json), (200, json!(42)), "state and event came from the API");
+
+    let wrong = Config::new("app")
+        .dev(None)
+        .expect("dev")
+        .with_signing_key("signkey-test-abcd")
+        .with_api_base_url(&api)
+        .expect("url");
+    let f = function("big", |_| async move { Ok(json!(0)) });
+    let handler = ServeHandler::new(Client::new(wrong), (), vec![f]).expect("valid");
+    let request = http::Request::post("http://localhost/api/inngest?fnId=app-big&stepId=step")
+        .body(bytes::Bytes::from(body.to_string()))
+        .expect("request");
+    let reply = common::Reply::from(handler.handle(request).await);
+    assert_eq!(reply.status, 500, "an API failure is retriable: {}", reply.raw);
+}

@@ -58,3 +58,78 @@ impl ClerkApi {
         }
     }
 }
+
+/// A Clerk user, reduced to what we use.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClerkUser {
+    pub id: String,
+    /// The primary address, else the first one.
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// A Clerk API failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ClerkApiError {
+    /// No such user.
+    #[error("Clerk user {0} not found")]
+    NotFound(String),
+    /// Clerk refused the request (our bug or bad data): not worth retrying.
+    #[error("Clerk refused the request: status {0}")]
+    Refused(u16),
+    /// Clerk could not be reached or failed: retry later.
+    #[error("Clerk unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ClerkApiError {
+    /// Whether trying again later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, ClerkApiError::Unavailable(_))
+    }
+}
+
+fn api_error<T>(user_id: &str, err: clerk_rs::apis::Error<T>) -> ClerkApiError {
+    match err {
+        clerk_rs::apis::Error::ResponseError(r) if r.status.as_u16() == 404 => ClerkApiError::NotFound(user_id.to_owned()),
+        clerk_rs::apis::Error::ResponseError(r) if r.status.is_client_error() && r.status.as_u16() != 429 => {
+            ClerkApiError::Refused(r.status.as_u16())
+        }
+        other => ClerkApiError::Unavailable(other.to_string()),
+    }
+}
+
+impl ClerkApi {
+    /// Fetches a user.
+    pub async fn get_user(&self, user_id: &str) -> Result<ClerkUser, ClerkApiError> {
+        let user = clerk_rs::apis::users_api::get_user(&self.client.config, user_id)
+            .await
+            .map_err(|e| api_error(user_id, e))?;
+        let email = user
+            .email_addresses
+            .iter()
+            .find(|e| e.id.is_some() && e.id == user.primary_email_address_id)
+            .or_else(|| user.email_addresses.first())
+            .map(|e| e.email_address.clone());
+        Ok(ClerkUser {
+            id: user.id.clone(),
+            email,
+            first_name: user.first_name.clone(),
+            last_name: user.last_name.clone(),
+        })
+    }
+
+    /// Replaces the `dashboard` key of the user's public metadata (Clerk merges top-level keys,
+    /// so other keys are kept). Idempotent.
+    pub async fn set_dashboard_metadata(&self, user_id: &str, dashboard: serde_json::Value) -> Result<(), ClerkApiError> {
+        let request = clerk_rs::models::UpdateUserMetadataRequest {
+            public_metadata: Some(std::collections::HashMap::from([("dashboard".to_owned(), dashboard)])),
+            ..Default::default()
+        };
+        clerk_rs::apis::users_api::update_user_metadata(&self.client.config, user_id, Some(request))
+            .await
+            .map(drop)
+            .map_err(|e| api_error(user_id, e))
+    }
+}

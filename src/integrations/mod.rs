@@ -2,5 +2,8 @@
 //! them at local fakes.
 
 pub mod clerk;
+pub mod discord;
 pub mod paypal;
+pub mod resend;
 pub mod stripe;
+pub mod svix;

@@ -1,7 +1,11 @@
 //! Tables as Rust types, and the queries on them. Statuses are closed enums stored as text
 //! (the database checks the same sets).
 
+pub mod access;
+pub mod discord;
+pub mod email_log;
 mod inbox;
+pub mod onboarding;
 pub mod order;
 pub mod pack;
 mod payment;

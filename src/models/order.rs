@@ -156,3 +156,21 @@ impl Order {
             .map(drop)
     }
 }
+
+impl Order {
+    /// Pending orders whose checkout ended before `before` (abandoned: no webhook will come).
+    pub async fn abandoned(
+        conn: &mut AsyncPgConnection,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> QueryResult<Vec<Uuid>> {
+        orders::table
+            .filter(orders::status.eq(OrderStatus::Pending))
+            .filter(orders::checkout_expires_at.lt(before))
+            .order(orders::checkout_expires_at)
+            .limit(limit)
+            .select(orders::id)
+            .load(conn)
+            .await
+    }
+}

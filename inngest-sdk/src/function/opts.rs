@@ -329,6 +329,9 @@ impl FunctionOpts {
         if self.concurrency.len() > 2 {
             return fail("at most 2 function concurrency limits".into());
         }
+        if !self.step_concurrency.is_empty() && self.concurrency.len() > 1 {
+            return fail("with step concurrency, at most 1 function concurrency limit".into());
+        }
         for c in self.concurrency.iter().chain(&self.step_concurrency) {
             if c.limit == 0 {
                 return fail("a concurrency limit must be at least 1".into());

@@ -48,11 +48,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             && let Value::Object(obj) = &mut body
         {
             let extra = json!({
-                "api_origin": config.api_base_url().as_str(),
+                "api_origin": config.api_base_url().as_str().trim_end_matches('/'),
                 "app_id": config.app_id(),
                 "capabilities": capabilities(),
                 "env": config.env,
-                "event_api_origin": config.event_api_base_url().as_str(),
+                "event_api_origin": config.event_api_base_url().as_str().trim_end_matches('/'),
                 "event_key_hash": config.event_key.as_ref().map(|k| hex::encode(Sha256::digest(k.expose()))),
                 "framework": self.framework,
                 "sdk_language": "rust",

@@ -1,0 +1,43 @@
+//! `release-abandoned-checkouts`: every 15 minutes, pending orders whose checkout ended without
+//! a provider event (an abandoned PayPal approval, a lost expiry webhook) expire and release
+//! their holds. Expired holds already stop counting against capacity; this tidies the rows.
+
+use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
+use serde_json::{Value, json};
+
+use super::conn;
+use crate::app::AppState;
+use crate::models::Order;
+use crate::payments::checkout::expire_checkout;
+
+const BATCH: i64 = 500;
+
+/// The function.
+pub fn release_abandoned_checkouts() -> Function<AppState> {
+    Function::new(
+        FunctionOpts::new("release-abandoned-checkouts")
+            .with_name("Release Abandoned Checkouts")
+            .with_trigger(Trigger::cron("*/15 * * * *"))
+            .with_retries(1),
+        |ctx: Ctx<Value, AppState>| async move {
+            let app = ctx.state.clone();
+            let released: usize = ctx
+                .step
+                .run("expire-abandoned-orders", || async {
+                    let mut conn = conn(&app).await?;
+                    // A grace minute after the hold ends, so a just-paid session is not raced.
+                    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+                    let ids = Order::abandoned(&mut conn, before, BATCH).await?;
+                    let mut released = 0;
+                    for id in ids {
+                        if expire_checkout(&mut conn, id).await.map_err(|e| e.into_inngest())? {
+                            released += 1;
+                        }
+                    }
+                    Ok::<_, inngest_sdk::Error>(released)
+                })
+                .await?;
+            Ok(json!({ "released": released }))
+        },
+    )
+}

@@ -1,0 +1,126 @@
+//! Dashboard access, kept in three places: the database (the truth), the Clerk user's public
+//! metadata (what the dashboard front end reads), and, with a Discord bot, the mentee role in
+//! the academy's guild. Granting and revoking recompute all three from the database, so both
+//! are idempotent and safe to retry.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::DbError;
+use crate::integrations::clerk::ClerkApiError;
+use crate::integrations::discord::DiscordError;
+use crate::models::access::DashboardAccess;
+use crate::models::discord::DiscordConnection;
+use crate::models::{SessionPack, User};
+
+/// Why access could not be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The pack does not exist.
+    #[error("session pack {0} not found")]
+    PackNotFound(Uuid),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Clerk failed.
+    #[error(transparent)]
+    Clerk(#[from] ClerkApiError),
+    /// Discord failed.
+    #[error(transparent)]
+    Discord(#[from] DiscordError),
+}
+
+impl From<diesel::result::Error> for AccessError {
+    fn from(err: diesel::result::Error) -> Self {
+        AccessError::Db(DbError::Query(err))
+    }
+}
+
+impl AccessError {
+    /// The Inngest error: retried unless trying again cannot help.
+    pub fn into_inngest(self) -> inngest_sdk::Error {
+        let retriable = match &self {
+            AccessError::PackNotFound(_) => false,
+            AccessError::Db(_) => true,
+            AccessError::Clerk(e) => e.is_retriable(),
+            AccessError::Discord(e) => e.is_retriable(),
+        };
+        if retriable {
+            inngest_sdk::Error::new(self.to_string())
+        } else {
+            inngest_sdk::Error::non_retriable(self.to_string())
+        }
+    }
+}
+
+/// What the user may access now, as published to Clerk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AccessState {
+    pub clerk_id: String,
+    pub dashboard: Value,
+    pub has_access: bool,
+}
+
+/// Grants dashboard access for a pack.
+pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessError> {
+    let user_id = {
+        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        let pack = SessionPack::find(&mut conn, pack_id).await?.ok_or(AccessError::PackNotFound(pack_id))?;
+        DashboardAccess::grant(&mut conn, pack.user_id, pack.mentor_id, pack.id, pack.expires_at).await?;
+        pack.user_id
+    };
+    publish(app, user_id).await
+}
+
+/// Revokes the access a pack gave (refund, seat released, pack expired).
+pub async fn revoke(app: &AppState, pack_id: Uuid, reason: &str) -> Result<AccessState, AccessError> {
+    let user_id = {
+        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        let pack = SessionPack::find(&mut conn, pack_id).await?.ok_or(AccessError::PackNotFound(pack_id))?;
+        DashboardAccess::revoke(&mut conn, pack.id, reason).await?;
+        pack.user_id
+    };
+    publish(app, user_id).await
+}
+
+/// Brings Clerk metadata and the Discord role in line with the database.
+async fn publish(app: &AppState, user_id: Uuid) -> Result<AccessState, AccessError> {
+    let (clerk_id, grants, discord) = {
+        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        let clerk_id = User::clerk_id_of(&mut conn, user_id).await?;
+        let grants = DashboardAccess::active_for_user(&mut conn, user_id).await?;
+        let discord = DiscordConnection::of_user(&mut conn, user_id).await?;
+        (clerk_id, grants, discord)
+    };
+    let mentors: Vec<Value> = grants
+        .iter()
+        .map(|g| json!({ "mentorId": g.mentor_id, "packId": g.session_pack_id, "until": g.granted_until }))
+        .collect();
+    let has_access = !mentors.is_empty();
+    let dashboard = json!({ "access": has_access, "mentors": mentors });
+    if let Some(clerk) = &app.clerk {
+        clerk.set_dashboard_metadata(&clerk_id, dashboard.clone()).await?;
+    }
+    if let (Some(discord_api), Some(connection)) = (&app.discord, discord)
+        && discord_api.has_bot()
+    {
+        let changed = if has_access {
+            discord_api.add_mentee_role(&connection.discord_user_id).await
+        } else {
+            discord_api.remove_mentee_role(&connection.discord_user_id).await
+        };
+        match changed {
+            // Not in the guild (they left, or joining failed): nothing to change there.
+            Err(DiscordError::Status { status: 404, .. }) => {
+                tracing::warn!(discord_user = %connection.discord_user_id, "not a guild member; role unchanged");
+            }
+            other => other?,
+        }
+    }
+    Ok(AccessState {
+        clerk_id,
+        dashboard,
+        has_access,
+    })
+}

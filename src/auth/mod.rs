@@ -1,0 +1,3 @@
+//! Signed tokens for links we send (email links, OAuth state).
+
+pub mod links;
