@@ -6,6 +6,8 @@ mod process_paypal_refund;
 mod process_stripe_checkout;
 mod process_stripe_refund;
 mod release_abandoned_checkouts;
+mod sync_clerk_user;
+mod track_email_events;
 
 use inngest_sdk::Function;
 
@@ -17,6 +19,8 @@ pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
 pub use process_stripe_refund::process_stripe_refund;
 pub use release_abandoned_checkouts::release_abandoned_checkouts;
+pub use sync_clerk_user::sync_clerk_user;
+pub use track_email_events::track_email_events;
 
 /// Every function this app serves.
 pub fn all() -> Vec<Function<AppState>> {
@@ -27,6 +31,8 @@ pub fn all() -> Vec<Function<AppState>> {
         process_paypal_capture(),
         process_paypal_refund(),
         release_abandoned_checkouts(),
+        sync_clerk_user(),
+        track_email_events(),
     ]
 }
 

@@ -129,8 +129,8 @@ impl PackExpired {
 
     fn unused_label(&self) -> String {
         match self.sessions_unused {
-            1 => "1 session was".to_owned(),
-            n => format!("{n} sessions were"),
+            1 => "1 unused session".to_owned(),
+            n => format!("{n} unused sessions"),
         }
     }
 }

@@ -197,6 +197,9 @@ impl ResendApi {
                     }
                 }
             }
+            resend_rs::Error::Parse { message, .. } if message.trim().is_empty() => {
+                ResendError::UnexpectedResponse("an error status with an empty body".into())
+            }
             resend_rs::Error::Parse { message, .. } => {
                 ResendError::UnexpectedResponse(scrub(message))
             }
@@ -310,7 +313,10 @@ mod tests {
             .mount(&server)
             .await;
         let api = ResendApi::new(KEY, &format!("{}/proxy/resend/", server.uri()), FROM).unwrap();
-        assert_eq!(api.send("a@example.com", &email(), "k").await.unwrap(), "e1");
+        assert_eq!(
+            api.send("a@example.com", &email(), "k").await.unwrap(),
+            "e1"
+        );
     }
 
     #[tokio::test]
@@ -393,9 +399,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_resend_is_retriable() {
-        let server = MockServer::start().await;
-        let uri = server.uri();
-        drop(server);
+        // A port nothing listens on (a dropped MockServer goes back to wiremock's pool, alive).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let uri = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
         let error = ResendApi::new(KEY, &uri, FROM)
             .unwrap()
             .send("ada@example.com", &email(), "k")
@@ -422,7 +429,11 @@ mod tests {
         .await;
         assert!(!error.is_retriable());
         assert_no_key(&error);
-        assert!(error.to_string().contains("API key [redacted] can only send"));
+        assert!(
+            error
+                .to_string()
+                .contains("API key [redacted] can only send")
+        );
     }
 
     #[tokio::test]

@@ -93,3 +93,16 @@ impl User {
             .await
     }
 }
+
+impl User {
+    /// Marks the user deleted (their orders and packs stay for the books).
+    pub async fn soft_delete(conn: &mut AsyncPgConnection, clerk_id: &str) -> QueryResult<bool> {
+        diesel::update(users::table)
+            .filter(users::clerk_id.eq(clerk_id))
+            .filter(users::deleted_at.is_null())
+            .set((users::deleted_at.eq(diesel::dsl::now), users::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+}

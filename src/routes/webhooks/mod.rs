@@ -4,6 +4,7 @@
 
 pub mod paypal;
 pub mod stripe;
+pub mod svix_forward;
 
 use axum::Json;
 use serde_json::{Value, json};

@@ -1,0 +1,55 @@
+//! `track-email-events`: Resend's delivery events update the email log; a bounce or a spam
+//! complaint suppresses the address, so nothing more is sent to it.
+
+use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::conn;
+use crate::app::AppState;
+use crate::models::email_log::{EmailLogEntry, suppress};
+
+/// The `data` of Resend's `email.*` webhooks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResendEmailEvent {
+    email_id: String,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+const TRACKED: [(&str, &str); 4] = [
+    ("resend/email.delivered", "delivered"),
+    ("resend/email.opened", "opened"),
+    ("resend/email.bounced", "bounced"),
+    ("resend/email.complained", "complained"),
+];
+
+/// The function.
+pub fn track_email_events() -> Function<AppState> {
+    let opts = TRACKED.iter().fold(
+        FunctionOpts::new("track-email-events").with_name("Track Email Events").with_retries(3),
+        |opts, (event, _)| opts.with_trigger(Trigger::event(*event)),
+    );
+    Function::new(opts, |ctx: Ctx<ResendEmailEvent, AppState>| async move {
+        let app = ctx.state.clone();
+        let data = ctx.event.data.clone();
+        let Some((_, status)) = TRACKED.iter().find(|(name, _)| *name == ctx.event.name) else {
+            return Err(Error::non_retriable(format!("unexpected event {}", ctx.event.name)));
+        };
+        let status = *status;
+        let updated: usize = ctx
+            .step
+            .run("update-email-log", || async {
+                let mut conn = conn(&app).await?;
+                let updated = EmailLogEntry::update_status(&mut conn, &data.email_id, status).await?;
+                if matches!(status, "bounced" | "complained") {
+                    for address in &data.to {
+                        suppress(&mut conn, address, status).await?;
+                    }
+                }
+                Ok::<_, Error>(updated)
+            })
+            .await?;
+        Ok(json!({ "emailId": data.email_id, "status": status, "updated": updated }))
+    })
+}

@@ -1,0 +1,53 @@
+//! `POST /api/webhooks/clerk` and `POST /api/webhooks/resend`: for deployments that do not route
+//! Clerk or Resend through Inngest's webhook integrations. Verified with Svix signatures, then
+//! sent to Inngest as the integrations would (`clerk/user.created`, `resend/email.bounced`),
+//! with the Svix message id as the event id so a redelivery is deduplicated. When Inngest cannot
+//! be reached the answer is 503 and Svix delivers again later.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::integrations::svix::SvixVerifier;
+
+/// `POST /api/webhooks/clerk`.
+pub async fn clerk_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
+    let verifier = app.clerk_webhooks.as_ref().ok_or(AppError::NotConfigured("Clerk webhooks"))?;
+    forward(&app, verifier, &headers, &body, "clerk", |kind| kind.starts_with("user.")).await
+}
+
+/// `POST /api/webhooks/resend`.
+pub async fn resend_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
+    let verifier = app.resend_webhooks.as_ref().ok_or(AppError::NotConfigured("Resend webhooks"))?;
+    forward(&app, verifier, &headers, &body, "resend", |kind| kind.starts_with("email.")).await
+}
+
+async fn forward(
+    app: &AppState,
+    verifier: &SvixVerifier,
+    headers: &HeaderMap,
+    body: &[u8],
+    source: &str,
+    handled: impl Fn(&str) -> bool,
+) -> AppResult<Json<Value>> {
+    let message_id = verifier
+        .verify(headers, body, chrono::Utc::now().timestamp())
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+    let kind = payload["type"].as_str().unwrap_or_default();
+    if !handled(kind) {
+        tracing::info!(source, kind, "webhook type not handled; ignored");
+        return Ok(Json(json!({ "received": true, "ignored": true })));
+    }
+    let event = inngest_sdk::Event::new(format!("{source}/{kind}"), payload["data"].clone()).with_id(message_id);
+    app.inngest
+        .send(&event)
+        .await
+        .map_err(|e| AppError::Unavailable(format!("Inngest: {e}")))?;
+    Ok(Json(json!({ "received": true })))
+}
