@@ -30,7 +30,10 @@ pub fn release_abandoned_checkouts() -> Function<AppState> {
                     let ids = Order::abandoned(&mut conn, before, BATCH).await?;
                     let mut released = 0;
                     for id in ids {
-                        if expire_checkout(&mut conn, id).await.map_err(|e| e.into_inngest())? {
+                        if expire_checkout(&mut conn, id)
+                            .await
+                            .map_err(|e| e.into_inngest())?
+                        {
                             released += 1;
                         }
                     }

@@ -66,7 +66,9 @@ pub fn sync_clerk_user() -> Function<AppState> {
                     .step
                     .run("soft-delete-user", || async {
                         let mut conn = conn(&app).await?;
-                        User::soft_delete(&mut conn, &user.id).await.map_err(Error::from)
+                        User::soft_delete(&mut conn, &user.id)
+                            .await
+                            .map_err(Error::from)
                     })
                     .await?;
                 return Ok(json!({ "clerkId": user.id, "deleted": deleted }));
@@ -75,7 +77,10 @@ pub fn sync_clerk_user() -> Function<AppState> {
             ctx.step
                 .run("upsert-user", || async {
                     let mut conn = conn(&app).await?;
-                    User::upsert(&mut conn, &profile).await.map(|u| u.id).map_err(Error::from)
+                    User::upsert(&mut conn, &profile)
+                        .await
+                        .map(|u| u.id)
+                        .map_err(Error::from)
                 })
                 .await?;
             Ok(json!({ "clerkId": user.id, "email": profile.email }))

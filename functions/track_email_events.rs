@@ -27,21 +27,27 @@ const TRACKED: [(&str, &str); 4] = [
 /// The function.
 pub fn track_email_events() -> Function<AppState> {
     let opts = TRACKED.iter().fold(
-        FunctionOpts::new("track-email-events").with_name("Track Email Events").with_retries(3),
+        FunctionOpts::new("track-email-events")
+            .with_name("Track Email Events")
+            .with_retries(3),
         |opts, (event, _)| opts.with_trigger(Trigger::event(*event)),
     );
     Function::new(opts, |ctx: Ctx<ResendEmailEvent, AppState>| async move {
         let app = ctx.state.clone();
         let data = ctx.event.data.clone();
         let Some((_, status)) = TRACKED.iter().find(|(name, _)| *name == ctx.event.name) else {
-            return Err(Error::non_retriable(format!("unexpected event {}", ctx.event.name)));
+            return Err(Error::non_retriable(format!(
+                "unexpected event {}",
+                ctx.event.name
+            )));
         };
         let status = *status;
         let updated: usize = ctx
             .step
             .run("update-email-log", || async {
                 let mut conn = conn(&app).await?;
-                let updated = EmailLogEntry::update_status(&mut conn, &data.email_id, status).await?;
+                let updated =
+                    EmailLogEntry::update_status(&mut conn, &data.email_id, status).await?;
                 if matches!(status, "bounced" | "complained") {
                     for address in &data.to {
                         suppress(&mut conn, address, status).await?;

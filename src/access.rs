@@ -66,18 +66,33 @@ pub struct AccessState {
 pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessError> {
     let user_id = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;
-        let pack = SessionPack::find(&mut conn, pack_id).await?.ok_or(AccessError::PackNotFound(pack_id))?;
-        DashboardAccess::grant(&mut conn, pack.user_id, pack.mentor_id, pack.id, pack.expires_at).await?;
+        let pack = SessionPack::find(&mut conn, pack_id)
+            .await?
+            .ok_or(AccessError::PackNotFound(pack_id))?;
+        DashboardAccess::grant(
+            &mut conn,
+            pack.user_id,
+            pack.mentor_id,
+            pack.id,
+            pack.expires_at,
+        )
+        .await?;
         pack.user_id
     };
     publish(app, user_id).await
 }
 
 /// Revokes the access a pack gave (refund, seat released, pack expired).
-pub async fn revoke(app: &AppState, pack_id: Uuid, reason: &str) -> Result<AccessState, AccessError> {
+pub async fn revoke(
+    app: &AppState,
+    pack_id: Uuid,
+    reason: &str,
+) -> Result<AccessState, AccessError> {
     let user_id = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;
-        let pack = SessionPack::find(&mut conn, pack_id).await?.ok_or(AccessError::PackNotFound(pack_id))?;
+        let pack = SessionPack::find(&mut conn, pack_id)
+            .await?
+            .ok_or(AccessError::PackNotFound(pack_id))?;
         DashboardAccess::revoke(&mut conn, pack.id, reason).await?;
         pack.user_id
     };
@@ -100,15 +115,21 @@ async fn publish(app: &AppState, user_id: Uuid) -> Result<AccessState, AccessErr
     let has_access = !mentors.is_empty();
     let dashboard = json!({ "access": has_access, "mentors": mentors });
     if let Some(clerk) = &app.clerk {
-        clerk.set_dashboard_metadata(&clerk_id, dashboard.clone()).await?;
+        clerk
+            .set_dashboard_metadata(&clerk_id, dashboard.clone())
+            .await?;
     }
     if let (Some(discord_api), Some(connection)) = (&app.discord, discord)
         && discord_api.has_bot()
     {
         let changed = if has_access {
-            discord_api.add_mentee_role(&connection.discord_user_id).await
+            discord_api
+                .add_mentee_role(&connection.discord_user_id)
+                .await
         } else {
-            discord_api.remove_mentee_role(&connection.discord_user_id).await
+            discord_api
+                .remove_mentee_role(&connection.discord_user_id)
+                .await
         };
         match changed {
             // Not in the guild (they left, or joining failed): nothing to change there.

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::auth::links::LinkSigner;
 use crate::config::AppConfig;
 use crate::db::DbPool;
-use crate::auth::links::LinkSigner;
 use crate::integrations::clerk::ClerkApi;
 use crate::integrations::discord::DiscordApi;
-use crate::integrations::svix::SvixVerifier;
 use crate::integrations::paypal::PaypalApi;
 use crate::integrations::stripe::StripeApi;
+use crate::integrations::svix::SvixVerifier;
 
 /// Everything a request or a function needs.
 pub struct App {

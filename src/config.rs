@@ -214,7 +214,8 @@ impl AppConfig {
                 Some(DiscordConfig {
                     client_id,
                     client_secret: Secret::new(required("DISCORD_CLIENT_SECRET")?),
-                    api_base: get("DISCORD_API_BASE").unwrap_or_else(|| "https://discord.com/api/v10".into()),
+                    api_base: get("DISCORD_API_BASE")
+                        .unwrap_or_else(|| "https://discord.com/api/v10".into()),
                     authorize_url: get("DISCORD_AUTHORIZE_URL")
                         .unwrap_or_else(|| "https://discord.com/oauth2/authorize".into()),
                     bot,

@@ -52,8 +52,14 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             "/api/checkout/paypal/return",
             get(routes::checkout::paypal_return),
         )
-        .route("/api/webhooks/clerk", post(routes::webhooks::svix_forward::clerk_webhook))
-        .route("/api/webhooks/resend", post(routes::webhooks::svix_forward::resend_webhook))
+        .route(
+            "/api/webhooks/clerk",
+            post(routes::webhooks::svix_forward::clerk_webhook),
+        )
+        .route(
+            "/api/webhooks/resend",
+            post(routes::webhooks::svix_forward::resend_webhook),
+        )
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))
         .route("/health", get(routes::health))

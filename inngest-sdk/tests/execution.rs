@@ -435,7 +435,9 @@ async fn state_api(expected_bearer: &'static str) -> String {
                 (StatusCode::OK, json!({ h("s"): {"data": 22} }).to_string())
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     url
@@ -470,7 +472,11 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
         .body(bytes::Bytes::from(body.to_string()))
         .expect("request");
     let reply = common::Reply::from(handler.handle(request).await);
-    assert_eq!((reply.status, reply.json), (200, json!(42)), "state and event came from the API");
+    assert_eq!(
+        (reply.status, reply.json),
+        (200, json!(42)),
+        "state and event came from the API"
+    );
 
     let wrong = Config::new("app")
         .dev(None)
@@ -484,5 +490,9 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
         .body(bytes::Bytes::from(body.to_string()))
         .expect("request");
     let reply = common::Reply::from(handler.handle(request).await);
-    assert_eq!(reply.status, 500, "an API failure is retriable: {}", reply.raw);
+    assert_eq!(
+        reply.status, 500,
+        "an API failure is retriable: {}",
+        reply.raw
+    );
 }

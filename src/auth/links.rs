@@ -75,9 +75,15 @@ impl LinkSigner {
     }
 
     /// The subject of a valid token.
-    pub fn verify(&self, purpose: Purpose, token: &str, now: DateTime<Utc>) -> Result<String, LinkError> {
+    pub fn verify(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, LinkError> {
         let mut parts = token.split('.');
-        let (Some(subject), Some(expires), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(subject), Some(expires), Some(tag), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(LinkError::Malformed);
         };
@@ -111,10 +117,20 @@ mod tests {
     #[test]
     fn a_token_verifies_until_it_expires() {
         let now = Utc::now();
-        let token = signer("s3cret-s3cret-s3cret-s3cret-s3cret").sign(Purpose::DiscordLink, "user_1", now + Duration::hours(1));
+        let token = signer("s3cret-s3cret-s3cret-s3cret-s3cret").sign(
+            Purpose::DiscordLink,
+            "user_1",
+            now + Duration::hours(1),
+        );
         let s = signer("s3cret-s3cret-s3cret-s3cret-s3cret");
-        assert_eq!(s.verify(Purpose::DiscordLink, &token, now), Ok("user_1".to_owned()));
-        assert_eq!(s.verify(Purpose::DiscordLink, &token, now + Duration::hours(2)), Err(LinkError::Expired));
+        assert_eq!(
+            s.verify(Purpose::DiscordLink, &token, now),
+            Ok("user_1".to_owned())
+        );
+        assert_eq!(
+            s.verify(Purpose::DiscordLink, &token, now + Duration::hours(2)),
+            Err(LinkError::Expired)
+        );
     }
 
     #[test]
@@ -122,14 +138,38 @@ mod tests {
         let now = Utc::now();
         let s = signer("s3cret-s3cret-s3cret-s3cret-s3cret");
         let token = s.sign(Purpose::DiscordLink, "user_1", now + Duration::hours(1));
-        let other_user = token.replacen(&URL_SAFE_NO_PAD.encode("user_1"), &URL_SAFE_NO_PAD.encode("user_2"), 1);
-        assert_eq!(s.verify(Purpose::DiscordLink, &other_user, now), Err(LinkError::Forged));
-        assert_eq!(signer("another-secret-another-secret-xx").verify(Purpose::DiscordLink, &token, now), Err(LinkError::Forged));
-        assert_eq!(s.verify(Purpose::OAuthState, &token, now), Err(LinkError::Forged));
-        let later = token.replacen(&(now + Duration::hours(1)).timestamp().to_string(), "9999999999", 1);
-        assert_eq!(s.verify(Purpose::DiscordLink, &later, now), Err(LinkError::Forged));
+        let other_user = token.replacen(
+            &URL_SAFE_NO_PAD.encode("user_1"),
+            &URL_SAFE_NO_PAD.encode("user_2"),
+            1,
+        );
+        assert_eq!(
+            s.verify(Purpose::DiscordLink, &other_user, now),
+            Err(LinkError::Forged)
+        );
+        assert_eq!(
+            signer("another-secret-another-secret-xx").verify(Purpose::DiscordLink, &token, now),
+            Err(LinkError::Forged)
+        );
+        assert_eq!(
+            s.verify(Purpose::OAuthState, &token, now),
+            Err(LinkError::Forged)
+        );
+        let later = token.replacen(
+            &(now + Duration::hours(1)).timestamp().to_string(),
+            "9999999999",
+            1,
+        );
+        assert_eq!(
+            s.verify(Purpose::DiscordLink, &later, now),
+            Err(LinkError::Forged)
+        );
         for bad in ["", "a.b", "a.b.c.d", "!!.1.00"] {
-            assert_eq!(s.verify(Purpose::DiscordLink, bad, now), Err(LinkError::Malformed), "{bad}");
+            assert_eq!(
+                s.verify(Purpose::DiscordLink, bad, now),
+                Err(LinkError::Malformed),
+                "{bad}"
+            );
         }
     }
 }

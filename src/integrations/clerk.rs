@@ -92,8 +92,12 @@ impl ClerkApiError {
 
 fn api_error<T>(user_id: &str, err: clerk_rs::apis::Error<T>) -> ClerkApiError {
     match err {
-        clerk_rs::apis::Error::ResponseError(r) if r.status.as_u16() == 404 => ClerkApiError::NotFound(user_id.to_owned()),
-        clerk_rs::apis::Error::ResponseError(r) if r.status.is_client_error() && r.status.as_u16() != 429 => {
+        clerk_rs::apis::Error::ResponseError(r) if r.status.as_u16() == 404 => {
+            ClerkApiError::NotFound(user_id.to_owned())
+        }
+        clerk_rs::apis::Error::ResponseError(r)
+            if r.status.is_client_error() && r.status.as_u16() != 429 =>
+        {
             ClerkApiError::Refused(r.status.as_u16())
         }
         other => ClerkApiError::Unavailable(other.to_string()),
@@ -122,9 +126,16 @@ impl ClerkApi {
 
     /// Replaces the `dashboard` key of the user's public metadata (Clerk merges top-level keys,
     /// so other keys are kept). Idempotent.
-    pub async fn set_dashboard_metadata(&self, user_id: &str, dashboard: serde_json::Value) -> Result<(), ClerkApiError> {
+    pub async fn set_dashboard_metadata(
+        &self,
+        user_id: &str,
+        dashboard: serde_json::Value,
+    ) -> Result<(), ClerkApiError> {
         let request = clerk_rs::models::UpdateUserMetadataRequest {
-            public_metadata: Some(std::collections::HashMap::from([("dashboard".to_owned(), dashboard)])),
+            public_metadata: Some(std::collections::HashMap::from([(
+                "dashboard".to_owned(),
+                dashboard,
+            )])),
             ..Default::default()
         };
         clerk_rs::apis::users_api::update_user_metadata(&self.client.config, user_id, Some(request))

@@ -69,12 +69,20 @@ impl DiscordApi {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}/{}", self.config.api_base.trim_end_matches('/'), path.trim_start_matches('/'))
+        format!(
+            "{}/{}",
+            self.config.api_base.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
     }
 
     /// Where to send the user to authorize us (`identify`, and `guilds.join` with a bot).
     pub fn authorize_url(&self, state: &str, redirect_uri: &str) -> String {
-        let scope = if self.config.bot.is_some() { "identify guilds.join" } else { "identify" };
+        let scope = if self.config.bot.is_some() {
+            "identify guilds.join"
+        } else {
+            "identify"
+        };
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.config.client_id)
@@ -87,12 +95,23 @@ impl DiscordApi {
     }
 
     /// Exchanges an authorization code for the user's access token.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<String, DiscordError> {
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<String, DiscordError> {
         let response = self
             .http
             .post(self.url("/oauth2/token"))
-            .basic_auth(&self.config.client_id, Some(self.config.client_secret.expose()))
-            .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)])
+            .basic_auth(
+                &self.config.client_id,
+                Some(self.config.client_secret.expose()),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+            ])
             .send()
             .await?;
         let token: TokenResponse = checked(response).await?.json().await?;
@@ -101,16 +120,28 @@ impl DiscordApi {
 
     /// The user an access token belongs to.
     pub async fn current_user(&self, access_token: &str) -> Result<DiscordUser, DiscordError> {
-        let response = self.http.get(self.url("/users/@me")).bearer_auth(access_token).send().await?;
+        let response = self
+            .http
+            .get(self.url("/users/@me"))
+            .bearer_auth(access_token)
+            .send()
+            .await?;
         Ok(checked(response).await?.json().await?)
     }
 
     /// Adds the user to the academy's guild (no-op if a member). Needs their access token.
-    pub async fn join_guild(&self, discord_user_id: &str, access_token: &str) -> Result<(), DiscordError> {
+    pub async fn join_guild(
+        &self,
+        discord_user_id: &str,
+        access_token: &str,
+    ) -> Result<(), DiscordError> {
         let bot = self.config.bot.as_ref().ok_or(DiscordError::NoBot)?;
         let response = self
             .http
-            .put(self.url(&format!("/guilds/{}/members/{discord_user_id}", bot.guild_id)))
+            .put(self.url(&format!(
+                "/guilds/{}/members/{discord_user_id}",
+                bot.guild_id
+            )))
             .header("authorization", format!("Bot {}", bot.token.expose()))
             .json(&json!({ "access_token": access_token }))
             .send()
@@ -133,9 +164,16 @@ impl DiscordApi {
         self.config.bot.is_some()
     }
 
-    async fn role(&self, method: reqwest::Method, discord_user_id: &str) -> Result<(), DiscordError> {
+    async fn role(
+        &self,
+        method: reqwest::Method,
+        discord_user_id: &str,
+    ) -> Result<(), DiscordError> {
         let bot = self.config.bot.as_ref().ok_or(DiscordError::NoBot)?;
-        let path = format!("/guilds/{}/members/{discord_user_id}/roles/{}", bot.guild_id, bot.mentee_role_id);
+        let path = format!(
+            "/guilds/{}/members/{discord_user_id}/roles/{}",
+            bot.guild_id, bot.mentee_role_id
+        );
         let response = self
             .http
             .request(method, self.url(&path))
@@ -152,7 +190,13 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, Disco
     if status.is_success() {
         return Ok(response);
     }
-    let body: String = response.text().await.unwrap_or_default().chars().take(300).collect();
+    let body: String = response
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
     Err(DiscordError::Status {
         status: status.as_u16(),
         body,

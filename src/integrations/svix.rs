@@ -2,10 +2,10 @@
 //! `{svix-id}.{svix-timestamp}.{body}` with the base64 key after `whsec_`, base64 signatures
 //! listed as `v1,<sig>` separated by spaces, and a five-minute window.
 
+use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
-use axum::http::HeaderMap;
 use sha2::Sha256;
 
 use crate::config::Secret;
@@ -47,9 +47,11 @@ impl SvixVerifier {
     /// per message and stable across retries.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<String, SvixError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let (Some(id), Some(timestamp), Some(signatures)) =
-            (header("svix-id"), header("svix-timestamp"), header("svix-signature"))
-        else {
+        let (Some(id), Some(timestamp), Some(signatures)) = (
+            header("svix-id"),
+            header("svix-timestamp"),
+            header("svix-signature"),
+        ) else {
             return Err(SvixError::MissingHeaders);
         };
         let ts: i64 = timestamp.parse().map_err(|_| SvixError::Timestamp)?;
@@ -62,7 +64,8 @@ impl SvixVerifier {
             .strip_prefix("whsec_")
             .and_then(|k| STANDARD.decode(k).ok())
             .ok_or(SvixError::BadSecret)?;
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&key).map_err(|_| SvixError::BadSecret)?;
+        let mut mac =
+            <HmacSha256 as KeyInit>::new_from_slice(&key).map_err(|_| SvixError::BadSecret)?;
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.as_bytes());
@@ -73,7 +76,11 @@ impl SvixVerifier {
             .filter_map(|s| s.strip_prefix("v1,"))
             .filter_map(|s| STANDARD.decode(s).ok())
             .any(|sig| mac.clone().verify_slice(&sig).is_ok());
-        if matched { Ok(id.to_owned()) } else { Err(SvixError::Mismatch) }
+        if matched {
+            Ok(id.to_owned())
+        } else {
+            Err(SvixError::Mismatch)
+        }
     }
 }
 
@@ -83,7 +90,10 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<Strin
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&key).ok()?;
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
+    Some(format!(
+        "v1,{}",
+        STANDARD.encode(mac.finalize().into_bytes())
+    ))
 }
 
 #[cfg(test)]
@@ -108,7 +118,10 @@ mod tests {
     #[test]
     fn the_published_vector_verifies() {
         let verifier = SvixVerifier::new(Secret::new(SECRET));
-        assert_eq!(verifier.verify(&headers(SIGNATURE, TS), BODY, TS), Ok(ID.to_owned()));
+        assert_eq!(
+            verifier.verify(&headers(SIGNATURE, TS), BODY, TS),
+            Ok(ID.to_owned())
+        );
         assert_eq!(sign(SECRET, ID, TS, BODY).as_deref(), Some(SIGNATURE));
         let several = format!("v1,bm9wZQ== {SIGNATURE}");
         assert!(verifier.verify(&headers(&several, TS), BODY, TS).is_ok());
@@ -117,10 +130,22 @@ mod tests {
     #[test]
     fn tampering_staleness_and_missing_headers_are_refused() {
         let verifier = SvixVerifier::new(Secret::new(SECRET));
-        assert_eq!(verifier.verify(&headers(SIGNATURE, TS), b"{}", TS), Err(SvixError::Mismatch));
-        assert_eq!(verifier.verify(&headers(SIGNATURE, TS), BODY, TS + 301), Err(SvixError::Timestamp));
-        assert_eq!(verifier.verify(&HeaderMap::new(), BODY, TS), Err(SvixError::MissingHeaders));
+        assert_eq!(
+            verifier.verify(&headers(SIGNATURE, TS), b"{}", TS),
+            Err(SvixError::Mismatch)
+        );
+        assert_eq!(
+            verifier.verify(&headers(SIGNATURE, TS), BODY, TS + 301),
+            Err(SvixError::Timestamp)
+        );
+        assert_eq!(
+            verifier.verify(&HeaderMap::new(), BODY, TS),
+            Err(SvixError::MissingHeaders)
+        );
         let other = SvixVerifier::new(Secret::new("whsec_c2VjcmV0"));
-        assert_eq!(other.verify(&headers(SIGNATURE, TS), BODY, TS), Err(SvixError::Mismatch));
+        assert_eq!(
+            other.verify(&headers(SIGNATURE, TS), BODY, TS),
+            Err(SvixError::Mismatch)
+        );
     }
 }

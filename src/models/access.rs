@@ -50,7 +50,11 @@ impl DashboardAccess {
     }
 
     /// Revokes the access of a pack; returns whether it was granted.
-    pub async fn revoke(conn: &mut AsyncPgConnection, pack_id: Uuid, reason: &str) -> QueryResult<bool> {
+    pub async fn revoke(
+        conn: &mut AsyncPgConnection,
+        pack_id: Uuid,
+        reason: &str,
+    ) -> QueryResult<bool> {
         diesel::update(dashboard_access::table)
             .filter(dashboard_access::session_pack_id.eq(pack_id))
             .filter(dashboard_access::status.eq("granted"))
@@ -65,7 +69,10 @@ impl DashboardAccess {
     }
 
     /// The user's current grants.
-    pub async fn active_for_user(conn: &mut AsyncPgConnection, user_id: Uuid) -> QueryResult<Vec<Self>> {
+    pub async fn active_for_user(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+    ) -> QueryResult<Vec<Self>> {
         dashboard_access::table
             .filter(dashboard_access::user_id.eq(user_id))
             .filter(dashboard_access::status.eq("granted"))

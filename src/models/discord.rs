@@ -62,7 +62,9 @@ impl DiscordConnection {
             .await;
         match inserted {
             Ok(_) => Ok(ConnectOutcome::Connected),
-            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(ConnectOutcome::TakenElsewhere),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                Ok(ConnectOutcome::TakenElsewhere)
+            }
             Err(e) => Err(e),
         }
     }
@@ -88,7 +90,10 @@ pub async fn store_oauth_state(
 
 /// Marks a state used and returns its user, if it exists, is unused and has not expired.
 /// One statement, so two concurrent callbacks cannot both consume it.
-pub async fn consume_oauth_state(conn: &mut AsyncPgConnection, state_hash: &str) -> QueryResult<Option<Uuid>> {
+pub async fn consume_oauth_state(
+    conn: &mut AsyncPgConnection,
+    state_hash: &str,
+) -> QueryResult<Option<Uuid>> {
     diesel::update(oauth_states::table.find(state_hash))
         .filter(oauth_states::used_at.is_null())
         .filter(oauth_states::expires_at.gt(diesel::dsl::now))

@@ -48,7 +48,11 @@ impl EmailLogEntry {
     }
 
     /// Applies a delivery status from Resend; a later state never goes back.
-    pub async fn update_status(conn: &mut AsyncPgConnection, provider_message_id: &str, status: &str) -> QueryResult<usize> {
+    pub async fn update_status(
+        conn: &mut AsyncPgConnection,
+        provider_message_id: &str,
+        status: &str,
+    ) -> QueryResult<usize> {
         let earlier: &[&str] = match status {
             "delivered" => &["sent"],
             "opened" => &["sent", "delivered"],
@@ -58,7 +62,10 @@ impl EmailLogEntry {
         diesel::update(email_log::table)
             .filter(email_log::provider_message_id.eq(provider_message_id))
             .filter(email_log::status.eq_any(earlier))
-            .set((email_log::status.eq(status), email_log::updated_at.eq(diesel::dsl::now)))
+            .set((
+                email_log::status.eq(status),
+                email_log::updated_at.eq(diesel::dsl::now),
+            ))
             .execute(conn)
             .await
     }
@@ -75,7 +82,11 @@ impl EmailLogEntry {
 }
 
 /// Stops mail to an address.
-pub async fn suppress(conn: &mut AsyncPgConnection, address: &str, reason: &str) -> QueryResult<()> {
+pub async fn suppress(
+    conn: &mut AsyncPgConnection,
+    address: &str,
+    reason: &str,
+) -> QueryResult<()> {
     diesel::insert_into(email_suppressions::table)
         .values((
             email_suppressions::address.eq(address.trim().to_lowercase()),
@@ -90,7 +101,9 @@ pub async fn suppress(conn: &mut AsyncPgConnection, address: &str, reason: &str)
 /// Whether mail to `address` is suppressed.
 pub async fn is_suppressed(conn: &mut AsyncPgConnection, address: &str) -> QueryResult<bool> {
     use diesel::dsl::exists;
-    diesel::select(exists(email_suppressions::table.find(address.trim().to_lowercase())))
-        .get_result(conn)
-        .await
+    diesel::select(exists(
+        email_suppressions::table.find(address.trim().to_lowercase()),
+    ))
+    .get_result(conn)
+    .await
 }

@@ -7,7 +7,12 @@ use uuid::Uuid;
 use crate::schema::onboarding_outcomes;
 
 /// Records the outcome once per order.
-pub async fn record_outcome(conn: &mut AsyncPgConnection, order_id: Uuid, user_id: Uuid, outcome: &str) -> QueryResult<()> {
+pub async fn record_outcome(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    user_id: Uuid,
+    outcome: &str,
+) -> QueryResult<()> {
     diesel::insert_into(onboarding_outcomes::table)
         .values((
             onboarding_outcomes::order_id.eq(order_id),
@@ -21,7 +26,10 @@ pub async fn record_outcome(conn: &mut AsyncPgConnection, order_id: Uuid, user_i
 }
 
 /// The outcome of an order's onboarding, if recorded.
-pub async fn outcome_of(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Option<String>> {
+pub async fn outcome_of(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+) -> QueryResult<Option<String>> {
     onboarding_outcomes::table
         .find(order_id)
         .select(onboarding_outcomes::outcome)

@@ -100,7 +100,10 @@ impl User {
         diesel::update(users::table)
             .filter(users::clerk_id.eq(clerk_id))
             .filter(users::deleted_at.is_null())
-            .set((users::deleted_at.eq(diesel::dsl::now), users::updated_at.eq(diesel::dsl::now)))
+            .set((
+                users::deleted_at.eq(diesel::dsl::now),
+                users::updated_at.eq(diesel::dsl::now),
+            ))
             .execute(conn)
             .await
             .map(|n| n > 0)

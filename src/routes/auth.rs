@@ -17,7 +17,9 @@ use crate::app::AppState;
 use crate::auth::links::{LinkError, Purpose};
 use crate::events::USER_DISCORD_CONNECTED;
 use crate::models::User;
-use crate::models::discord::{ConnectOutcome, DiscordConnection, consume_oauth_state, store_oauth_state};
+use crate::models::discord::{
+    ConnectOutcome, DiscordConnection, consume_oauth_state, store_oauth_state,
+};
 
 const STATE_LIFETIME: Duration = Duration::minutes(10);
 
@@ -58,11 +60,18 @@ impl Reason {
 
 fn error_page(app: &AppState, reason: Reason) -> Redirect {
     tracing::info!(reason = reason.code(), "Discord connection refused");
-    Redirect::to(&format!("{}/auth/error?reason={}", app.config.public_url.trim_end_matches('/'), reason.code()))
+    Redirect::to(&format!(
+        "{}/auth/error?reason={}",
+        app.config.public_url.trim_end_matches('/'),
+        reason.code()
+    ))
 }
 
 fn callback_url(app: &AppState) -> String {
-    format!("{}/api/auth/discord/callback", app.config.public_url.trim_end_matches('/'))
+    format!(
+        "{}/api/auth/discord/callback",
+        app.config.public_url.trim_end_matches('/')
+    )
 }
 
 fn state_hash(nonce: &str) -> String {
@@ -88,10 +97,12 @@ async fn start_inner(app: &AppState, token: &str) -> Result<String, Reason> {
         return Err(Reason::NotConfigured);
     };
     let now = Utc::now();
-    let clerk_id = links.verify(Purpose::DiscordLink, token, now).map_err(|e| match e {
-        LinkError::Expired => Reason::ExpiredLink,
-        _ => Reason::InvalidLink,
-    })?;
+    let clerk_id = links
+        .verify(Purpose::DiscordLink, token, now)
+        .map_err(|e| match e {
+            LinkError::Expired => Reason::ExpiredLink,
+            _ => Reason::InvalidLink,
+        })?;
     let mut conn = app.db.get().await.map_err(|_| Reason::Unavailable)?;
     let user = User::by_clerk_id(&mut conn, &clerk_id)
         .await
@@ -119,7 +130,10 @@ pub struct CallbackQuery {
 /// `GET /api/auth/discord/callback`.
 pub async fn callback(State(app): State<AppState>, Query(query): Query<CallbackQuery>) -> Redirect {
     match callback_inner(&app, query).await {
-        Ok(()) => Redirect::to(&format!("{}/auth/discord/success", app.config.public_url.trim_end_matches('/'))),
+        Ok(()) => Redirect::to(&format!(
+            "{}/auth/discord/success",
+            app.config.public_url.trim_end_matches('/')
+        )),
         Err(reason) => error_page(&app, reason),
     }
 }
@@ -129,10 +143,12 @@ async fn callback_inner(app: &AppState, query: CallbackQuery) -> Result<(), Reas
         return Err(Reason::NotConfigured);
     };
     let state = query.state.ok_or(Reason::ForgedState)?;
-    let nonce = links.verify(Purpose::OAuthState, &state, Utc::now()).map_err(|e| match e {
-        LinkError::Expired => Reason::ExpiredState,
-        _ => Reason::ForgedState,
-    })?;
+    let nonce = links
+        .verify(Purpose::OAuthState, &state, Utc::now())
+        .map_err(|e| match e {
+            LinkError::Expired => Reason::ExpiredState,
+            _ => Reason::ForgedState,
+        })?;
     // Consumed first, so a replayed callback fails even if Discord would accept the code.
     let user_id = {
         let mut conn = app.db.get().await.map_err(|_| Reason::Unavailable)?;
@@ -149,15 +165,27 @@ async fn callback_inner(app: &AppState, query: CallbackQuery) -> Result<(), Reas
         .exchange_code(&code, &callback_url(app))
         .await
         .map_err(|e| log_discord(&e))?;
-    let discord_user = discord.current_user(&token).await.map_err(|e| log_discord(&e))?;
+    let discord_user = discord
+        .current_user(&token)
+        .await
+        .map_err(|e| log_discord(&e))?;
     let clerk_id = {
         let mut conn = app.db.get().await.map_err(|_| Reason::Unavailable)?;
-        match DiscordConnection::connect(&mut conn, user_id, &discord_user.id, &discord_user.username).await {
+        match DiscordConnection::connect(
+            &mut conn,
+            user_id,
+            &discord_user.id,
+            &discord_user.username,
+        )
+        .await
+        {
             Ok(ConnectOutcome::Connected) => {}
             Ok(ConnectOutcome::TakenElsewhere) => return Err(Reason::AlreadyLinked),
             Err(_) => return Err(Reason::Unavailable),
         }
-        User::clerk_id_of(&mut conn, user_id).await.map_err(|_| Reason::Unavailable)?
+        User::clerk_id_of(&mut conn, user_id)
+            .await
+            .map_err(|_| Reason::Unavailable)?
     };
     if discord.has_bot()
         && let Err(e) = discord.join_guild(&discord_user.id, &token).await

@@ -472,20 +472,42 @@ async fn a_refund_for_an_unknown_payment_fails_naming_the_provider_id() {
 async fn abandoned_checkouts_are_expired_by_the_sweep() {
     let app = spawn_app().await;
     let product = app.seed_product(2).await;
-    let abandoned = app.pending_order(&product, "user_gone", Provider::Paypal).await;
-    let live = app.pending_order(&product, "user_paying", Provider::Paypal).await;
+    let abandoned = app
+        .pending_order(&product, "user_gone", Provider::Paypal)
+        .await;
+    let live = app
+        .pending_order(&product, "user_paying", Provider::Paypal)
+        .await;
     let mut conn = app.conn().await;
     diesel::update(orders::table.find(abandoned.order.id))
         .set(orders::checkout_expires_at.eq(chrono::Utc::now() - chrono::Duration::hours(1)))
         .execute(&mut conn)
         .await
         .expect("age the order");
-    let run = app.engine.run("release-abandoned-checkouts", Event::new("inngest/scheduled.timer", json!({}))).await;
+    let run = app
+        .engine
+        .run(
+            "release-abandoned-checkouts",
+            Event::new("inngest/scheduled.timer", json!({})),
+        )
+        .await;
     assert_eq!(run.output::<Value>(), json!({ "released": 1 }));
-    let gone = Order::find(&mut conn, abandoned.order.id).await.expect("query").expect("order");
-    let paying = Order::find(&mut conn, live.order.id).await.expect("query").expect("order");
-    assert_eq!((gone.status, paying.status), (OrderStatus::Expired, OrderStatus::Pending));
-    let seat = SeatReservation::by_order(&mut conn, abandoned.order.id).await.expect("query").expect("seat");
+    let gone = Order::find(&mut conn, abandoned.order.id)
+        .await
+        .expect("query")
+        .expect("order");
+    let paying = Order::find(&mut conn, live.order.id)
+        .await
+        .expect("query")
+        .expect("order");
+    assert_eq!(
+        (gone.status, paying.status),
+        (OrderStatus::Expired, OrderStatus::Pending)
+    );
+    let seat = SeatReservation::by_order(&mut conn, abandoned.order.id)
+        .await
+        .expect("query")
+        .expect("seat");
     assert_eq!(seat.status, SeatStatus::Released);
 }
 
@@ -495,8 +517,13 @@ async fn every_migration_reverts_and_reapplies() {
     let app = spawn_app().await;
     let conn = app.conn().await;
     let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
-    let reverted = harness.revert_all_migrations(huckleberry::db::MIGRATIONS).expect("down.sql works");
-    assert!(!reverted.is_empty());
-    let applied = harness.run_pending_migrations(huckleberry::db::MIGRATIONS).expect("up.sql works again");
-    assert_eq!(reverted.len(), applied.len());
+    let reverted = harness
+        .revert_all_migrations(huckleberry::db::MIGRATIONS)
+        .expect("down.sql works")
+        .len();
+    assert!(reverted > 0);
+    let applied = harness
+        .run_pending_migrations(huckleberry::db::MIGRATIONS)
+        .expect("up.sql works again");
+    assert_eq!(reverted, applied.len());
 }

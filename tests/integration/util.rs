@@ -21,6 +21,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_secret";
 pub const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-ID";
+pub const LINK_SECRET: &str = "link-secret-for-tests-0123456789abcdef";
+/// A Svix endpoint secret (base64 after `whsec_`).
+pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// The running app and everything around it.
 pub struct TestApp {
@@ -29,6 +32,8 @@ pub struct TestApp {
     pub stripe: MockServer,
     pub paypal: MockServer,
     pub clerk: MockServer,
+    pub discord: MockServer,
+    pub resend: MockServer,
     pub events: EventApi,
     pub engine: TestEngine<AppState>,
     pub http: reqwest::Client,
@@ -65,6 +70,8 @@ pub async fn spawn_app() -> TestApp {
     let stripe = MockServer::start().await;
     let paypal = MockServer::start().await;
     let clerk = MockServer::start().await;
+    let discord = MockServer::start().await;
+    let resend = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/jwks"))
         .respond_with(
@@ -84,6 +91,25 @@ pub async fn spawn_app() -> TestApp {
         ("PAYPAL_API_BASE", paypal.uri()),
         ("CLERK_SECRET_KEY", "sk_test_clerk".to_owned()),
         ("CLERK_API_BASE", format!("{}/v1", clerk.uri())),
+        ("DISCORD_CLIENT_ID", "discord-client".to_owned()),
+        ("DISCORD_CLIENT_SECRET", "discord-secret".to_owned()),
+        ("DISCORD_API_BASE", discord.uri()),
+        (
+            "DISCORD_AUTHORIZE_URL",
+            "https://discord.test/oauth2/authorize".to_owned(),
+        ),
+        ("DISCORD_BOT_TOKEN", "bot-token".to_owned()),
+        ("DISCORD_GUILD_ID", "guild-1".to_owned()),
+        ("DISCORD_MENTEE_ROLE_ID", "role-mentee".to_owned()),
+        ("LINK_SIGNING_SECRET", LINK_SECRET.to_owned()),
+        ("CLERK_WEBHOOK_SECRET", SVIX_SECRET.to_owned()),
+        ("RESEND_WEBHOOK_SECRET", SVIX_SECRET.to_owned()),
+        ("RESEND_API_KEY", "re_test_key".to_owned()),
+        ("RESEND_BASE_URL", resend.uri()),
+        (
+            "EMAIL_FROM",
+            "Huckleberry Art Academy <hello@huckleberry.test>".to_owned(),
+        ),
         ("PUBLIC_URL", "http://localhost:3000".to_owned()),
         ("INNGEST_DEV", "1".to_owned()),
         ("INNGEST_BASE_URL", events.url()),
@@ -104,9 +130,14 @@ pub async fn spawn_app() -> TestApp {
         stripe,
         paypal,
         clerk,
+        discord,
+        resend,
         events,
         engine,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         database_url,
     }
 }

@@ -15,15 +15,35 @@ use crate::error::{AppError, AppResult};
 use crate::integrations::svix::SvixVerifier;
 
 /// `POST /api/webhooks/clerk`.
-pub async fn clerk_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
-    let verifier = app.clerk_webhooks.as_ref().ok_or(AppError::NotConfigured("Clerk webhooks"))?;
-    forward(&app, verifier, &headers, &body, "clerk", |kind| kind.starts_with("user.")).await
+pub async fn clerk_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let verifier = app
+        .clerk_webhooks
+        .as_ref()
+        .ok_or(AppError::NotConfigured("Clerk webhooks"))?;
+    forward(&app, verifier, &headers, &body, "clerk", |kind| {
+        kind.starts_with("user.")
+    })
+    .await
 }
 
 /// `POST /api/webhooks/resend`.
-pub async fn resend_webhook(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Value>> {
-    let verifier = app.resend_webhooks.as_ref().ok_or(AppError::NotConfigured("Resend webhooks"))?;
-    forward(&app, verifier, &headers, &body, "resend", |kind| kind.starts_with("email.")).await
+pub async fn resend_webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    let verifier = app
+        .resend_webhooks
+        .as_ref()
+        .ok_or(AppError::NotConfigured("Resend webhooks"))?;
+    forward(&app, verifier, &headers, &body, "resend", |kind| {
+        kind.starts_with("email.")
+    })
+    .await
 }
 
 async fn forward(
@@ -37,14 +57,15 @@ async fn forward(
     let message_id = verifier
         .verify(headers, body, chrono::Utc::now().timestamp())
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let payload: Value =
-        serde_json::from_slice(body).map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+    let payload: Value = serde_json::from_slice(body)
+        .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
     let kind = payload["type"].as_str().unwrap_or_default();
     if !handled(kind) {
         tracing::info!(source, kind, "webhook type not handled; ignored");
         return Ok(Json(json!({ "received": true, "ignored": true })));
     }
-    let event = inngest_sdk::Event::new(format!("{source}/{kind}"), payload["data"].clone()).with_id(message_id);
+    let event = inngest_sdk::Event::new(format!("{source}/{kind}"), payload["data"].clone())
+        .with_id(message_id);
     app.inngest
         .send(&event)
         .await
