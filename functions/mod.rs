@@ -1,6 +1,7 @@
 //! The Inngest functions, one workflow per file, and the one list they are served from.
 
 mod expire_stripe_checkout;
+mod onboarding_flow;
 mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
@@ -14,6 +15,7 @@ use inngest_sdk::Function;
 use crate::app::AppState;
 
 pub use expire_stripe_checkout::expire_stripe_checkout;
+pub use onboarding_flow::onboarding_flow;
 pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
@@ -33,6 +35,7 @@ pub fn all() -> Vec<Function<AppState>> {
         release_abandoned_checkouts(),
         sync_clerk_user(),
         track_email_events(),
+        onboarding_flow(),
     ]
 }
 

@@ -37,6 +37,15 @@ pub fn process_stripe_refund() -> Function<AppState> {
                         .map_err(|e| e.into_inngest())
                 })
                 .await?;
+            if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
+                ctx.step
+                    .run("revoke-dashboard-access", || async {
+                        crate::access::revoke(&app, pack_id, "refunded")
+                            .await
+                            .map_err(|e| e.into_inngest())
+                    })
+                    .await?;
+            }
             Ok(outcome)
         },
     )

@@ -82,21 +82,24 @@ pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessE
     publish(app, user_id).await
 }
 
-/// Revokes the access a pack gave (refund, seat released, pack expired).
+/// Revokes the access a pack gave (refund, seat released, pack expired). `None` when the pack
+/// never gave access (nothing to take back, nothing to publish).
 pub async fn revoke(
     app: &AppState,
     pack_id: Uuid,
     reason: &str,
-) -> Result<AccessState, AccessError> {
+) -> Result<Option<AccessState>, AccessError> {
     let user_id = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;
         let pack = SessionPack::find(&mut conn, pack_id)
             .await?
             .ok_or(AccessError::PackNotFound(pack_id))?;
-        DashboardAccess::revoke(&mut conn, pack.id, reason).await?;
+        if !DashboardAccess::revoke(&mut conn, pack.id, reason).await? {
+            return Ok(None);
+        }
         pack.user_id
     };
-    publish(app, user_id).await
+    publish(app, user_id).await.map(Some)
 }
 
 /// Brings Clerk metadata and the Discord role in line with the database.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::auth::links::LinkSigner;
-use crate::config::AppConfig;
+use crate::config::{AppConfig, ConfigError};
 use crate::db::DbPool;
 use crate::integrations::clerk::ClerkApi;
 use crate::integrations::discord::DiscordApi;
 use crate::integrations::paypal::PaypalApi;
+use crate::integrations::resend::ResendApi;
 use crate::integrations::stripe::StripeApi;
 use crate::integrations::svix::SvixVerifier;
 
@@ -24,6 +25,7 @@ pub struct App {
     pub paypal: Option<PaypalApi>,
     pub clerk: Option<ClerkApi>,
     pub discord: Option<DiscordApi>,
+    pub resend: Option<ResendApi>,
     /// Signs email links and OAuth states.
     pub links: Option<LinkSigner>,
     /// Verifies the direct Clerk webhook route.
@@ -47,16 +49,27 @@ impl Deref for AppState {
 
 impl AppState {
     /// Builds the state from configuration and a pool.
-    pub fn new(config: AppConfig, db: DbPool) -> Self {
+    pub fn new(config: AppConfig, db: DbPool) -> Result<Self, ConfigError> {
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let stripe = config.stripe.as_ref().map(StripeApi::new);
         let paypal = config.paypal.as_ref().map(PaypalApi::new);
         let clerk = config.clerk.as_ref().map(ClerkApi::new);
         let discord = config.discord.as_ref().map(DiscordApi::new);
+        let resend = match &config.resend {
+            Some(r) => Some(
+                ResendApi::new(r.api_key.expose(), &r.api_base, &r.from).map_err(|e| {
+                    ConfigError::Invalid {
+                        name: "RESEND_*",
+                        reason: e.to_string(),
+                    }
+                })?,
+            ),
+            None => None,
+        };
         let links = config.link_secret.clone().map(LinkSigner::new);
         let clerk_webhooks = config.clerk_webhook_secret.clone().map(SvixVerifier::new);
         let resend_webhooks = config.resend_webhook_secret.clone().map(SvixVerifier::new);
-        Self(Arc::new(App {
+        Ok(Self(Arc::new(App {
             config,
             db,
             inngest,
@@ -64,10 +77,11 @@ impl AppState {
             paypal,
             clerk,
             discord,
+            resend,
             links,
             clerk_webhooks,
             resend_webhooks,
             relay_wake: Notify::new(),
-        }))
+        })))
     }
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod models;
+pub mod notifications;
 pub mod payments;
 pub mod relay;
 pub mod routes;

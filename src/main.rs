@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn serve(config: AppConfig, pool: db::DbPool) -> Result<(), Box<dyn std::error::Error>> {
     let port = config.port;
-    let state = AppState::new(config, pool);
+    let state = AppState::new(config, pool)?;
     let router = build_router(state.clone())?;
     let relay = relay::spawn(state);
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;

@@ -49,7 +49,8 @@ impl DashboardAccess {
             .await
     }
 
-    /// Revokes the access of a pack; returns whether it was granted.
+    /// Revokes the access of a pack. Returns whether the pack ever had access (granted or
+    /// already revoked), so a retry after a partial revoke still republishes.
     pub async fn revoke(
         conn: &mut AsyncPgConnection,
         pack_id: Uuid,
@@ -64,8 +65,12 @@ impl DashboardAccess {
                 dashboard_access::revoke_reason.eq(reason),
             ))
             .execute(conn)
-            .await
-            .map(|n| n > 0)
+            .await?;
+        diesel::select(diesel::dsl::exists(
+            dashboard_access::table.filter(dashboard_access::session_pack_id.eq(pack_id)),
+        ))
+        .get_result(conn)
+        .await
     }
 
     /// The user's current grants.

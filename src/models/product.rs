@@ -49,3 +49,14 @@ impl Product {
             .optional()
     }
 }
+
+impl Mentor {
+    /// The mentor.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Self> {
+        mentors::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+    }
+}

@@ -554,7 +554,8 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
         .await;
     let state = huckleberry::access::revoke(&app.state, fulfilment.pack_id, "refunded")
         .await
-        .expect("revoked");
+        .expect("revoked")
+        .expect("the pack had access");
     assert!(!state.has_access);
     assert!(
         DashboardAccess::active_for_user(&mut conn, pending.user.id)

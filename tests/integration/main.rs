@@ -3,6 +3,7 @@
 
 mod checkout;
 mod identity;
+mod onboarding;
 mod payments;
 mod paypal;
 mod util;

@@ -116,7 +116,7 @@ pub async fn spawn_app() -> TestApp {
     ]);
     let config = AppConfig::from_vars(|k| vars.get(k).cloned()).expect("test config");
     let pool = db::pool(&database_url, 20).expect("pool");
-    let state = AppState::new(config, pool);
+    let state = AppState::new(config, pool).expect("state");
     let router = huckleberry::build_router(state.clone()).expect("router");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
