@@ -4,6 +4,7 @@
 use bigdecimal::BigDecimal;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::{
     Order, OrderStatus, PackStatus, Payment, PaymentStatus, Provider, SeatReservation, SeatStatus,
     SessionPack,
@@ -360,9 +361,39 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
     let pending = app
         .pending_order(&product, "user_clerk_1", Provider::Stripe)
         .await;
-    purchase_through_stripe(&app, pending.order.id, product.id)
+    let fulfilment: Value = purchase_through_stripe(&app, pending.order.id, product.id)
         .await
-        .output::<Value>();
+        .output();
+    // Onboarding had opened the dashboard.
+    let pack_id: Uuid = serde_json::from_value(fulfilment["pack_id"].clone()).expect("pack id");
+    {
+        let mut conn = app.conn().await;
+        let pack = SessionPack::find(&mut conn, pack_id)
+            .await
+            .expect("query")
+            .expect("pack");
+        DashboardAccess::grant(
+            &mut conn,
+            pack.user_id,
+            pack.mentor_id,
+            pack.id,
+            pack.expires_at,
+        )
+        .await
+        .expect("grant");
+    }
+    Mock::given(method("PATCH"))
+        .and(path("/v1/users/user_clerk_1/metadata"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({ "public_metadata": { "dashboard": { "access": false } } }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(crate::util::fixture("clerk/user.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&app.clerk)
+        .await;
 
     let outcome = refund(
         &app,
@@ -406,6 +437,14 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
         .expect("query")
         .expect("seat");
     assert_eq!(seat.status, SeatStatus::Released);
+    assert!(
+        DashboardAccess::active_for_user(&mut conn, pack.user_id)
+            .await
+            .expect("query")
+            .is_empty(),
+        "the refund revoked dashboard access"
+    );
+    app.clerk.verify().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
