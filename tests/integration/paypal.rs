@@ -279,3 +279,47 @@ async fn a_paypal_checkout_returns_the_approval_link() {
         Some(format!("create-{order_id}").as_str())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returning_from_paypal_captures_the_order_and_redirects() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    Mock::given(method("POST"))
+        .and(path("/v2/checkout/orders/PAYPAL-ORDER-1/capture"))
+        .and(header("paypal-request-id", "capture-PAYPAL-ORDER-1"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({ "id": "PAYPAL-ORDER-1", "status": "COMPLETED" })),
+        )
+        .expect(1)
+        .mount(&app.paypal)
+        .await;
+    let response = app
+        .http
+        .get(app.url("/api/checkout/paypal/return?token=PAYPAL-ORDER-1&PayerID=P1"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:3000/checkout/success?provider=paypal")
+    );
+    let failed = app
+        .http
+        .get(app.url("/api/checkout/paypal/return?token=UNKNOWN"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(
+        failed
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("http://localhost:3000/checkout/error?reason=capture_failed")
+    );
+    app.paypal.verify().await;
+}
