@@ -30,9 +30,30 @@ pub enum DbError {
     Build(String),
 }
 
+/// Every connection gets a statement timeout (a stuck query fails instead of holding a
+/// connection and a lock forever) and an application name (visible in `pg_stat_activity`).
+const SESSION_SETUP: &str = "SET statement_timeout = '30s'; SET application_name = 'huckleberry'";
+
+fn establish(
+    url: &str,
+) -> futures::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    use futures::FutureExt;
+    async move {
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        conn.batch_execute(SESSION_SETUP)
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        Ok(conn)
+    }
+    .boxed()
+}
+
 /// A pool for `url` with at most `max_size` connections.
 pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = diesel_async::pooled_connection::ManagerConfig::default();
+    config.custom_setup = Box::new(establish);
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(10)))

@@ -566,3 +566,19 @@ async fn every_migration_reverts_and_reapplies() {
         .expect("up.sql works again");
     assert_eq!(reverted, applied.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_connections_time_out_stuck_statements() {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement_timeout: String,
+    }
+    let app = spawn_app().await;
+    let mut conn = app.conn().await;
+    let setting: Setting = diesel::sql_query("SHOW statement_timeout")
+        .get_result(&mut conn)
+        .await
+        .expect("show");
+    assert_eq!(setting.statement_timeout, "30s");
+}
