@@ -17,7 +17,8 @@ pub fn process_paypal_refund() -> Function<AppState> {
         FunctionOpts::new("process-paypal-refund")
             .with_name("Process PayPal Refund")
             .with_trigger(Trigger::event(PAYPAL_CAPTURE_REFUNDED))
-            .with_retries(3),
+            // A refund may arrive before its payment is fulfilled: up to ~2 hours of retries.
+            .with_retries(12),
         |ctx: Ctx<PaypalCaptureRefunded, AppState>| async move {
             let data = ctx.event.data.clone();
             let app = ctx.state.clone();

@@ -26,7 +26,7 @@ pub fn process_stripe_checkout() -> Function<AppState> {
         |ctx: Ctx<StripeCheckoutCompleted, AppState>| async move {
             let data = ctx.event.data.clone();
             let app = ctx.state.clone();
-            let (payment_intent, amounts): (String, PaidAmounts) = ctx
+            let paid: Option<(String, PaidAmounts)> = ctx
                 .step
                 .run("get-stripe-session", || async {
                     let stripe = app
@@ -39,6 +39,12 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                         .map_err(Error::from)
                 })
                 .await?;
+            let Some((payment_intent, amounts)) = paid else {
+                // A delayed payment method: async_payment_succeeded will bring it back.
+                return Ok(
+                    serde_json::json!({ "orderId": data.order_id, "status": "awaiting_payment" }),
+                );
+            };
             let fulfilment: Fulfilment = ctx
                 .step
                 .run("fulfil-order", || async {
@@ -53,7 +59,7 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                 })
                 .await?;
             start_onboarding(&ctx.step, &fulfilment, Provider::Stripe).await?;
-            Ok(fulfilment)
+            Ok(serde_json::to_value(&fulfilment)?)
         },
     )
 }

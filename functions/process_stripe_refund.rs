@@ -16,7 +16,8 @@ pub fn process_stripe_refund() -> Function<AppState> {
         FunctionOpts::new("process-stripe-refund")
             .with_name("Process Stripe Refund")
             .with_trigger(Trigger::event(STRIPE_CHARGE_REFUNDED))
-            .with_retries(3)
+            // A refund may arrive before its payment is fulfilled: up to ~2 hours of retries.
+            .with_retries(12)
             .with_concurrency(
                 inngest_sdk::function::Concurrency::new(1).with_key("event.data.paymentIntentId"),
             ),

@@ -1,6 +1,6 @@
 //! `release-abandoned-checkouts`: every 15 minutes, pending orders whose checkout ended without
 //! a provider event (an abandoned PayPal approval, a lost expiry webhook) expire and release
-//! their holds. Expired holds already stop counting against capacity; this tidies the rows.
+//! their holds (a hold counts against capacity until it is released).
 
 use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 use serde_json::{Value, json};
@@ -25,8 +25,9 @@ pub fn release_abandoned_checkouts() -> Function<AppState> {
                 .step
                 .run("expire-abandoned-orders", || async {
                     let mut conn = conn(&app).await?;
-                    // A grace minute after the hold ends, so a just-paid session is not raced.
-                    let before = chrono::Utc::now() - chrono::Duration::minutes(1);
+                    // An hour after the hold ends, so a payment whose confirmation is delayed
+                    // still finds its seat.
+                    let before = chrono::Utc::now() - chrono::Duration::hours(1);
                     let ids = Order::abandoned(&mut conn, before, BATCH).await?;
                     let mut released = 0;
                     for id in ids {

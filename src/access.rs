@@ -12,7 +12,8 @@ use crate::integrations::clerk::ClerkApiError;
 use crate::integrations::discord::DiscordError;
 use crate::models::access::DashboardAccess;
 use crate::models::discord::DiscordConnection;
-use crate::models::{SessionPack, User};
+use crate::models::{PackStatus, SessionPack, User};
+use diesel_async::AsyncConnection;
 
 /// Why access could not be changed.
 #[derive(Debug, thiserror::Error)]
@@ -62,22 +63,24 @@ pub struct AccessState {
     pub has_access: bool,
 }
 
-/// Grants dashboard access for a pack.
+/// Grants dashboard access for a pack, unless the pack is no longer active (refunded or
+/// expired while onboarding waited): the pack row is locked, so a concurrent refund either
+/// sees the grant and revokes it, or this sees the refund and grants nothing.
 pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessError> {
     let user_id = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;
-        let pack = SessionPack::find(&mut conn, pack_id)
-            .await?
-            .ok_or(AccessError::PackNotFound(pack_id))?;
-        DashboardAccess::grant(
-            &mut conn,
-            pack.user_id,
-            pack.mentor_id,
-            pack.id,
-            pack.expires_at,
-        )
-        .await?;
-        pack.user_id
+        conn.transaction::<_, AccessError, _>(async move |conn| {
+            let pack = SessionPack::lock(conn, pack_id)
+                .await?
+                .ok_or(AccessError::PackNotFound(pack_id))?;
+            if pack.status == PackStatus::Active {
+                DashboardAccess::grant(conn, pack.user_id, pack.mentor_id, pack.id, pack.expires_at).await?;
+            } else {
+                tracing::info!(%pack_id, status = %pack.status, "pack not active; no access granted");
+            }
+            Ok(pack.user_id)
+        })
+        .await?
     };
     publish(app, user_id).await
 }

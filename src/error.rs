@@ -103,6 +103,10 @@ impl From<PaymentsError> for AppError {
                 code: "mentor_full",
                 message: err.to_string(),
             },
+            PaymentsError::CheckoutInProgress => AppError::Conflict {
+                code: "checkout_in_progress",
+                message: err.to_string(),
+            },
             PaymentsError::Db(e) => e.into(),
             other => AppError::Internal(other.to_string()),
         }

@@ -35,6 +35,13 @@ pub async fn send_email<E: Email>(
         .get()
         .await
         .map_err(|e| inngest_sdk::Error::new(format!("database unavailable: {e}")))?;
+    // Resend forgets idempotency keys after 24 hours; our log does not, so a replay days later
+    // sends nothing.
+    if let Some(sent) = EmailLogEntry::by_key(&mut conn, idempotency_key).await? {
+        return Ok(Delivery::Sent {
+            provider_id: sent.provider_message_id.unwrap_or_default(),
+        });
+    }
     if is_suppressed(&mut conn, to).await? {
         tracing::info!(kind = %email.kind(), "address suppressed; email not sent");
         return Ok(Delivery::Suppressed);

@@ -56,6 +56,9 @@ pub async fn forward_due(app: &AppState) -> Result<RelayReport, DbError> {
                 );
                 InboxEntry::mark_failed(&mut conn, entry.id, &error, retry_at).await?;
                 report.failed += 1;
+                // Inngest is likely down for the rest too: stop, and let their lease run out
+                // rather than spend this pass's connection on more timeouts.
+                break;
             }
         }
     }

@@ -123,7 +123,7 @@ pub fn verify<'k>(
         .and_then(|s| hex::decode(s).ok())
         .filter(|s| s.len() == 32)
         .ok_or(SignatureError::Malformed)?;
-    if (now - timestamp).abs() > SIGNATURE_MAX_AGE_SECS {
+    if now.abs_diff(timestamp) > SIGNATURE_MAX_AGE_SECS.unsigned_abs() {
         return Err(SignatureError::Expired);
     }
     keys.iter()

@@ -158,8 +158,19 @@ fn cloud_config(api: &FakeApi) -> Config {
         .expect("the fake API URL parses")
 }
 
-/// The dev server's out-of-band ping: a PUT with the app URL and its server kind.
+/// Inngest's out-of-band ping: a PUT with the app URL and its server kind, signed as a server
+/// with a signing key signs it (the dev server signs nothing; dev mode ignores the header).
 fn ping(path_and_query: &str, server_kind: Option<&str>) -> Request<Bytes> {
+    let body = json!({ "url": APP_URL }).to_string();
+    let signature = sign(&SigningKey::new(KEY), body.as_bytes(), now());
+    let mut request = unsigned_ping(path_and_query, server_kind, &body);
+    request
+        .headers_mut()
+        .insert("x-inngest-signature", signature.parse().expect("header"));
+    request
+}
+
+fn unsigned_ping(path_and_query: &str, server_kind: Option<&str>, body: &str) -> Request<Bytes> {
     let mut request = Request::builder()
         .method(Method::PUT)
         .uri(path_and_query)
@@ -169,7 +180,7 @@ fn ping(path_and_query: &str, server_kind: Option<&str>) -> Request<Bytes> {
         request = request.header("x-inngest-server-kind", kind);
     }
     request
-        .body(Bytes::from(json!({ "url": APP_URL }).to_string()))
+        .body(Bytes::from(body.to_owned()))
         .expect("the ping request builds")
 }
 
@@ -220,6 +231,32 @@ fn the_hello_function(url: &str) -> Value {
 
 // ---------------------------------------------------------------------------------------------
 // Out-of-band sync.
+
+#[tokio::test]
+async fn an_unsigned_cloud_sync_cannot_choose_the_registered_host() {
+    let api = FakeApi::start().await;
+    let body = json!({ "url": APP_URL }).to_string();
+    let response = serve(cloud_config(&api))
+        .handle(unsigned_ping("/api/inngest", Some("cloud"), &body))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        json_body(&response)["message"]
+            .as_str()
+            .expect("message")
+            .contains("INNGEST_SERVE_ORIGIN")
+    );
+    assert!(api.registrations().is_empty(), "nothing was registered");
+
+    // With a configured serve origin the request's Host no longer matters.
+    let config = cloud_config(&api).with_serve_origin("https://app.example.com");
+    let response = serve(config)
+        .handle(unsigned_ping("/api/inngest", Some("cloud"), &body))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let registered = &api.registrations()[0].body["url"];
+    assert_eq!(registered, "https://app.example.com/api/inngest");
+}
 
 #[tokio::test]
 async fn out_of_band_sync_posts_functions_with_hashed_key() {
@@ -518,6 +555,14 @@ async fn out_of_band_sync_through_axum_reports_the_axum_framework() {
         .uri("/api/inngest?deployId=d-9")
         .header("host", HOST)
         .header("x-inngest-server-kind", "dev")
+        .header(
+            "x-inngest-signature",
+            sign(
+                &SigningKey::new(KEY),
+                json!({ "url": APP_URL }).to_string().as_bytes(),
+                now(),
+            ),
+        )
         .body(axum::body::Body::from(
             json!({ "url": APP_URL }).to_string(),
         ))
@@ -736,9 +781,9 @@ async fn disabled_in_band_sync_falls_back_to_out_of_band() {
     let api = FakeApi::start().await;
     let handler = serve(cloud_config(&api).with_in_band_sync(false));
 
-    let response = handler
-        .handle(in_band_put(json!({ "url": "http://elsewhere/api" }), None))
-        .await;
+    let body = json!({ "url": "http://elsewhere/api" });
+    let signature = sign(&SigningKey::new(KEY), body.to_string().as_bytes(), now());
+    let response = handler.handle(in_band_put(body, Some(signature))).await;
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -766,6 +811,10 @@ async fn an_unknown_sync_kind_is_out_of_band() {
         .uri("/api/inngest")
         .header("host", HOST)
         .header("x-inngest-sync-kind", "in-band")
+        .header(
+            "x-inngest-signature",
+            sign(&SigningKey::new(KEY), b"", now()),
+        )
         .body(Bytes::new())
         .expect("the request builds");
 

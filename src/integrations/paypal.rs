@@ -169,13 +169,14 @@ impl PaypalApi {
         Ok(checked(response).await?.json().await?)
     }
 
-    /// Asks PayPal whether a webhook delivery is authentic.
+    /// Asks PayPal whether a webhook delivery is authentic. The event is passed on exactly as
+    /// received (`raw_event`), never re-serialized.
     pub async fn verify_webhook(
         &self,
         headers: &HeaderMap,
-        event: &Value,
+        raw_event: &serde_json::value::RawValue,
     ) -> Result<bool, PaypalError> {
-        let mut body = json!({ "webhook_id": self.config.webhook_id, "webhook_event": event });
+        let mut body = json!({ "webhook_id": self.config.webhook_id });
         for (header, field) in WEBHOOK_HEADERS {
             let value = headers
                 .get(header)
@@ -183,12 +184,19 @@ impl PaypalApi {
                 .ok_or(PaypalError::MissingHeader(header))?;
             body[field] = json!(value);
         }
+        let mut body =
+            serde_json::to_string(&body).map_err(|e| PaypalError::Unexpected(e.to_string()))?;
+        body.pop();
+        body.push_str(",\"webhook_event\":");
+        body.push_str(raw_event.get());
+        body.push('}');
         let token = self.access_token().await?;
         let response = self
             .http
             .post(self.url("/v1/notifications/verify-webhook-signature"))
             .bearer_auth(token)
-            .json(&body)
+            .header("content-type", "application/json")
+            .body(body)
             .send()
             .await?;
         let answer: Value = checked(response).await?.json().await?;

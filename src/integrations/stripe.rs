@@ -76,7 +76,9 @@ impl StripeApi {
         let id = event.id.as_str().to_owned();
         let event_type = event.type_.as_str().to_owned();
         let data = match &event.data.object {
-            EventObject::CheckoutSessionCompleted(session) => {
+            // A delayed payment method succeeds later with its own event; both fulfil.
+            EventObject::CheckoutSessionCompleted(session)
+            | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
                 checkout_completed(session).map(|data| (STRIPE_CHECKOUT_COMPLETED, json!(data)))
             }
             EventObject::CheckoutSessionExpired(session) => order_id(session).map(|order_id| {
@@ -111,7 +113,7 @@ impl StripeApi {
     pub async fn paid_amounts(
         &self,
         session_id: &str,
-    ) -> Result<(String, PaidAmounts), StripeApiError> {
+    ) -> Result<Option<(String, PaidAmounts)>, StripeApiError> {
         let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
             // Two levels deep: Stripe refuses expansions deeper than four.
             .expand(vec!["discounts.promotion_code".to_owned()])
@@ -206,8 +208,14 @@ fn checkout_completed(session: &CheckoutSession) -> Option<StripeCheckoutComplet
     })
 }
 
-/// The PaymentIntent id and the amounts of a paid session.
-pub fn summarize(session: &CheckoutSession) -> Result<(String, PaidAmounts), StripeApiError> {
+/// The PaymentIntent id and the amounts of a session, or `None` while it is not paid (a
+/// delayed payment method: `checkout.session.async_payment_succeeded` comes later).
+pub fn summarize(
+    session: &CheckoutSession,
+) -> Result<Option<(String, PaidAmounts)>, StripeApiError> {
+    if session.payment_status != stripe_shared::CheckoutSessionPaymentStatus::Paid {
+        return Ok(None);
+    }
     let unexpected =
         |what: &str| StripeApiError::Unexpected(format!("session {}: {what}", session.id.as_str()));
     let payment_intent = session
@@ -219,30 +227,25 @@ pub fn summarize(session: &CheckoutSession) -> Result<(String, PaidAmounts), Str
         .amount_total
         .ok_or_else(|| unexpected("no amount_total"))?;
     let subtotal = session.amount_subtotal.unwrap_or(total);
-    let details = session.total_details.as_ref();
-    let discount = details.map_or(0, |d| d.amount_discount);
-    let discount_code = details
-        .and_then(|d| d.breakdown.as_ref())
-        .and_then(|b| b.discounts.first())
-        .and_then(|d| {
-            let promotion = d.discount.promotion_code.as_ref().map(|p| match p {
-                stripe_types::Expandable::Object(code) => code.code.clone(),
-                stripe_types::Expandable::Id(id) => id.as_str().to_owned(),
-            });
-            promotion.or_else(|| {
-                d.discount
-                    .source
-                    .coupon
-                    .as_ref()
-                    .map(|c| c.id().as_str().to_owned())
-            })
+    let discount = session
+        .total_details
+        .as_ref()
+        .map_or(0, |d| d.amount_discount);
+    // The code the buyer typed when the promotion code is expanded (we expand
+    // `discounts.promotion_code`), else its id, else the coupon's id.
+    let discount_code = session.discounts.iter().flatten().find_map(|d| {
+        let promotion = d.promotion_code.as_ref().map(|p| match p {
+            stripe_types::Expandable::Object(code) => code.code.clone(),
+            stripe_types::Expandable::Id(id) => id.as_str().to_owned(),
         });
+        promotion.or_else(|| d.coupon.as_ref().map(|c| c.id().as_str().to_owned()))
+    });
     let currency = session
         .currency
         .as_ref()
         .map(|c| c.to_string())
         .ok_or_else(|| unexpected("no currency"))?;
-    Ok((
+    Ok(Some((
         payment_intent,
         PaidAmounts {
             total: from_minor_units(total),
@@ -251,5 +254,5 @@ pub fn summarize(session: &CheckoutSession) -> Result<(String, PaidAmounts), Str
             discount_code,
             currency,
         },
-    ))
+    )))
 }

@@ -55,7 +55,7 @@ impl SvixVerifier {
             return Err(SvixError::MissingHeaders);
         };
         let ts: i64 = timestamp.parse().map_err(|_| SvixError::Timestamp)?;
-        if (now - ts).abs() > TOLERANCE_SECS {
+        if now.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
             return Err(SvixError::Timestamp);
         }
         let key = self

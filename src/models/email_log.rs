@@ -107,3 +107,18 @@ pub async fn is_suppressed(conn: &mut AsyncPgConnection, address: &str) -> Query
     .get_result(conn)
     .await
 }
+
+impl EmailLogEntry {
+    /// The email already sent under this idempotency key, if any.
+    pub async fn by_key(
+        conn: &mut AsyncPgConnection,
+        idempotency_key: &str,
+    ) -> QueryResult<Option<Self>> {
+        email_log::table
+            .filter(email_log::idempotency_key.eq(idempotency_key))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+}

@@ -174,3 +174,20 @@ impl Order {
             .await
     }
 }
+
+impl Order {
+    /// The order a provider checkout (session or PayPal order) belongs to.
+    pub async fn by_checkout_id(
+        conn: &mut AsyncPgConnection,
+        provider: Provider,
+        checkout_id: &str,
+    ) -> QueryResult<Option<Self>> {
+        orders::table
+            .filter(orders::provider.eq(provider))
+            .filter(orders::provider_checkout_id.eq(checkout_id))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+}

@@ -85,3 +85,16 @@ impl SessionPack {
             .map(drop)
     }
 }
+
+impl SessionPack {
+    /// The pack, locked for the rest of the transaction.
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        session_packs::table
+            .find(id)
+            .select(Self::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+}

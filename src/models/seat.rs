@@ -12,6 +12,8 @@ use crate::schema::seat_reservations;
 
 /// The constraint name the capacity trigger raises.
 pub const CAPACITY_CONSTRAINT: &str = "mentor_seat_capacity";
+/// The unique index allowing one live hold per buyer and mentor.
+pub const ONE_HOLD_INDEX: &str = "seat_reservations_one_hold_per_buyer";
 
 /// A seat with a mentor.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -38,6 +40,15 @@ pub fn is_capacity_error(err: &DieselError) -> bool {
         err,
         DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
             if info.constraint_name() == Some(CAPACITY_CONSTRAINT)
+    )
+}
+
+/// Whether a database error is a second live hold for the same buyer and mentor.
+pub fn is_duplicate_hold_error(err: &DieselError) -> bool {
+    matches!(
+        err,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+            if info.constraint_name() == Some(ONE_HOLD_INDEX)
     )
 }
 
@@ -141,18 +152,12 @@ impl SeatReservation {
             .map(|n| n > 0)
     }
 
-    /// Seats of a mentor that count against capacity now.
+    /// Seats of a mentor that count against capacity: held, active or in grace.
     pub async fn occupied(conn: &mut AsyncPgConnection, mentor_id: Uuid) -> QueryResult<i64> {
-        use diesel::dsl::{count_star, now};
+        use diesel::dsl::count_star;
         seat_reservations::table
             .filter(seat_reservations::mentor_id.eq(mentor_id))
-            .filter(
-                seat_reservations::status
-                    .eq_any([SeatStatus::Active, SeatStatus::Grace])
-                    .or(seat_reservations::status
-                        .eq(SeatStatus::Held)
-                        .and(seat_reservations::hold_expires_at.gt(now))),
-            )
+            .filter(seat_reservations::status.ne(SeatStatus::Released))
             .select(count_star())
             .get_result(conn)
             .await

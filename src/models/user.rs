@@ -43,7 +43,6 @@ impl User {
                 users::email.eq(excluded(users::email)),
                 users::first_name.eq(excluded(users::first_name)),
                 users::last_name.eq(excluded(users::last_name)),
-                users::deleted_at.eq(None::<DateTime<Utc>>),
                 users::updated_at.eq(diesel::dsl::now),
             ))
             .returning(Self::as_returning())

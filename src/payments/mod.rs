@@ -23,6 +23,9 @@ pub enum PaymentsError {
     /// The mentor has no free seat.
     #[error("the mentor has no free seat")]
     NoFreeSeat,
+    /// The buyer already holds a seat with this mentor in an unfinished checkout.
+    #[error("a checkout with this mentor is already in progress")]
+    CheckoutInProgress,
     /// The order does not exist (yet: a webhook may beat the checkout's commit).
     #[error("order {0} not found")]
     OrderNotFound(Uuid),
@@ -46,6 +49,8 @@ impl From<diesel::result::Error> for PaymentsError {
     fn from(err: diesel::result::Error) -> Self {
         if crate::models::seat::is_capacity_error(&err) {
             PaymentsError::NoFreeSeat
+        } else if crate::models::seat::is_duplicate_hold_error(&err) {
+            PaymentsError::CheckoutInProgress
         } else {
             PaymentsError::Db(DbError::Query(err))
         }
@@ -67,6 +72,13 @@ impl PaymentsError {
 impl PaymentsError {
     /// The Inngest error: retried when trying again may help, final otherwise.
     pub fn into_inngest(self) -> inngest_sdk::Error {
+        // A refund can arrive before its payment is fulfilled: wait for it patiently.
+        if let PaymentsError::PaymentNotFound { .. } = self {
+            return inngest_sdk::Error::retry_after(
+                self.to_string(),
+                std::time::Duration::from_secs(600),
+            );
+        }
         if self.is_retriable() {
             inngest_sdk::Error::new(self.to_string())
         } else {

@@ -16,7 +16,7 @@ use crate::db::DbError;
 use crate::error::{AppError, AppResult};
 use crate::integrations::clerk::ClerkAuthError;
 use crate::integrations::stripe::NewCheckoutSession;
-use crate::models::{Order, Provider};
+use crate::models::{Order, OrderStatus, Provider};
 use crate::payments::checkout::{PendingCheckout, expire_checkout, start_checkout};
 
 /// The request body.
@@ -168,7 +168,8 @@ pub struct PaypalReturn {
 }
 
 /// `GET /api/checkout/paypal/return`: captures the approved order; the capture webhook then
-/// fulfils it like any other payment.
+/// fulfils it like any other payment. Only a PayPal order id we issued, for a pending order
+/// whose hold is still live, is captured.
 pub async fn paypal_return(
     State(app): State<AppState>,
     Query(query): Query<PaypalReturn>,
@@ -178,15 +179,34 @@ pub async fn paypal_return(
         .as_ref()
         .ok_or(AppError::NotConfigured("PayPal"))?;
     let public = app.config.public_url.trim_end_matches('/');
-    match paypal.capture_order(&query.token).await {
+    let fail = |reason: &str| {
+        Ok(Redirect::to(&format!(
+            "{public}/checkout/error?reason={reason}"
+        )))
+    };
+    // PayPal order ids are short upper-case alphanumerics; anything else is not ours (and must
+    // never reach a URL path).
+    let token = query.token.as_str();
+    if token.is_empty() || token.len() > 64 || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return fail("unknown_order");
+    }
+    let order = {
+        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        Order::by_checkout_id(&mut conn, Provider::Paypal, token).await?
+    };
+    let Some(order) = order else {
+        return fail("unknown_order");
+    };
+    if order.status != OrderStatus::Pending || order.checkout_expires_at <= Utc::now() {
+        return fail("checkout_expired");
+    }
+    match paypal.capture_order(token).await {
         Ok(_) => Ok(Redirect::to(&format!(
             "{public}/checkout/success?provider=paypal"
         ))),
         Err(e) => {
-            tracing::warn!(error = %e, "PayPal capture failed");
-            Ok(Redirect::to(&format!(
-                "{public}/checkout/error?reason=capture_failed"
-            )))
+            tracing::warn!(error = %e, order_id = %order.id, "PayPal capture failed");
+            fail("capture_failed")
         }
     }
 }

@@ -222,3 +222,17 @@ async fn a_stripe_outage_at_checkout_releases_the_hold() {
         .expect("order");
     assert_eq!(order.status, OrderStatus::Expired);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_buyer_cannot_hold_two_seats_with_the_same_mentor() {
+    let app = spawn_app().await;
+    let product = app.seed_product(5).await;
+    mock_stripe_session_creation(&app).await;
+    let token = session_token("user_buyer", 60);
+    let body = json!({"product_id": product.id, "provider": "stripe"});
+    let (first, _) = post_checkout(&app, Some(&token), body.clone()).await;
+    let (second, answer) = post_checkout(&app, Some(&token), body).await;
+    assert_eq!((first, second), (200, 409));
+    assert_eq!(answer["error"], "checkout_in_progress");
+    assert_eq!(app.count("seat_reservations").await, 1);
+}

@@ -380,3 +380,62 @@ async fn a_clerk_user_without_email_ends_the_run_without_retries() {
     assert_eq!(run.ops("StepFailed").len(), 1);
     assert!(run.ops("StepError").is_empty(), "not retried");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_onboarding_days_later_sends_no_email_again() {
+    let app = spawn_app().await;
+    let f = purchase(&app).await;
+    mock_clerk_user(
+        &app,
+        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
+    )
+    .await;
+    mock_resend(&app, 0).await;
+    app.engine
+        .run("onboarding-flow", purchase_event(&f))
+        .await
+        .output::<Value>();
+    let sent = emails_sent(&app).await.len();
+    assert_eq!(sent, 2);
+    // A replay from the dashboard, long after Resend forgot the idempotency keys.
+    let replay = app.engine.run("onboarding-flow", purchase_event(&f)).await;
+    assert_eq!(replay.output::<Value>()["outcome"], "never_connected");
+    assert_eq!(
+        emails_sent(&app).await.len(),
+        sent,
+        "the email log stopped both sends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_refunded_while_onboarding_waited_gets_no_access() {
+    let app = spawn_app().await;
+    let f = purchase(&app).await;
+    mock_clerk_user(
+        &app,
+        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
+    )
+    .await;
+    mock_resend(&app, 0).await;
+    mock_clerk_metadata(&app, 0).await;
+    let mut conn = app.conn().await;
+    huckleberry::models::SessionPack::mark_refunded(&mut conn, f.pack_id)
+        .await
+        .expect("refund");
+    let run = app
+        .engine
+        .run("onboarding-flow", purchase_event(&f))
+        .with_incoming(Event::new(
+            "user/discord.connected",
+            json!({ "clerkId": "user_clerk_1", "discordId": "42" }),
+        ))
+        .await;
+    run.output::<Value>();
+    assert!(
+        DashboardAccess::active_for_user(&mut conn, f_user(&app, &f).await)
+            .await
+            .expect("query")
+            .is_empty(),
+        "a refunded pack opens nothing"
+    );
+}

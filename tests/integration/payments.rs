@@ -499,7 +499,11 @@ async fn a_refund_for_an_unknown_payment_fails_naming_the_provider_id() {
     );
     let run = app.engine.run("process-stripe-refund", event).await;
     assert_eq!(run.error().message, "no stripe payment with id pi_unknown");
-    assert_eq!(run.ops("StepError").len(), 3, "three retriable failures");
+    assert_eq!(
+        run.ops("StepError").len(),
+        12,
+        "retried for about two hours"
+    );
     assert_eq!(
         run.ops("StepFailed").len(),
         1,
@@ -519,7 +523,7 @@ async fn abandoned_checkouts_are_expired_by_the_sweep() {
         .await;
     let mut conn = app.conn().await;
     diesel::update(orders::table.find(abandoned.order.id))
-        .set(orders::checkout_expires_at.eq(chrono::Utc::now() - chrono::Duration::hours(1)))
+        .set(orders::checkout_expires_at.eq(chrono::Utc::now() - chrono::Duration::hours(2)))
         .execute(&mut conn)
         .await
         .expect("age the order");
@@ -581,4 +585,36 @@ async fn pooled_connections_time_out_stuck_statements() {
         .await
         .expect("show");
     assert_eq!(setting.statement_timeout, "30s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaid_session_waits_for_its_delayed_payment() {
+    let app = spawn_app().await;
+    let product = app.seed_product(3).await;
+    let pending = app
+        .pending_order(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    let unpaid = stripe_fixture(
+        "checkout_session_completed.json",
+        pending.order.id,
+        product.id,
+    )
+    .replace(
+        "\"payment_status\": \"paid\"",
+        "\"payment_status\": \"unpaid\"",
+    );
+    assert!(unpaid.contains("\"payment_status\": \"unpaid\""));
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_a1"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(unpaid, "application/json"))
+        .mount(&app.stripe)
+        .await;
+    let event = Event::new(
+        "stripe/checkout.session.completed",
+        json!({ "sessionId": "cs_test_a1", "orderId": pending.order.id, "userId": "user_clerk_1", "productId": product.id }),
+    );
+    let run = app.engine.run("process-stripe-checkout", event).await;
+    assert_eq!(run.output::<Value>()["status"], "awaiting_payment");
+    assert_eq!(app.count("payments").await, 0);
+    assert!(app.events.events().is_empty());
 }

@@ -281,45 +281,84 @@ async fn a_paypal_checkout_returns_the_approval_link() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn returning_from_paypal_captures_the_order_and_redirects() {
+async fn returning_from_paypal_captures_only_our_live_orders() {
     let app = spawn_app().await;
     mock_oauth(&app).await;
+    let product = app.seed_product(2).await;
+    let live = app
+        .pending_order(&product, "user_paypal", Provider::Paypal)
+        .await;
+    let stale = app
+        .pending_order(&product, "user_late", Provider::Paypal)
+        .await;
+    let mut conn = app.conn().await;
+    Order::set_checkout_id(&mut conn, live.order.id, "5O190127TN364715T")
+        .await
+        .expect("set");
+    Order::set_checkout_id(&mut conn, stale.order.id, "8AB12345CD678901E")
+        .await
+        .expect("set");
+    diesel::update(huckleberry::schema::orders::table.find(stale.order.id))
+        .set(
+            huckleberry::schema::orders::checkout_expires_at
+                .eq(chrono::Utc::now() - chrono::Duration::minutes(1)),
+        )
+        .execute(&mut conn)
+        .await
+        .expect("expire");
     Mock::given(method("POST"))
-        .and(path("/v2/checkout/orders/PAYPAL-ORDER-1/capture"))
-        .and(header("paypal-request-id", "capture-PAYPAL-ORDER-1"))
+        .and(path("/v2/checkout/orders/5O190127TN364715T/capture"))
+        .and(header("paypal-request-id", "capture-5O190127TN364715T"))
         .respond_with(
             ResponseTemplate::new(201)
-                .set_body_json(json!({ "id": "PAYPAL-ORDER-1", "status": "COMPLETED" })),
+                .set_body_json(json!({ "id": "5O190127TN364715T", "status": "COMPLETED" })),
         )
         .expect(1)
         .mount(&app.paypal)
         .await;
-    let response = app
-        .http
-        .get(app.url("/api/checkout/paypal/return?token=PAYPAL-ORDER-1&PayerID=P1"))
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(response.status(), 303);
+    let location = |query: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .get(app.url(&format!("/api/checkout/paypal/return?{query}")))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(response.status(), 303);
+            response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        }
+    };
     assert_eq!(
-        response
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok()),
-        Some("http://localhost:3000/checkout/success?provider=paypal")
+        location("token=5O190127TN364715T&PayerID=P1").await,
+        "http://localhost:3000/checkout/success?provider=paypal"
     );
-    let failed = app
-        .http
-        .get(app.url("/api/checkout/paypal/return?token=UNKNOWN"))
-        .send()
-        .await
-        .expect("answer");
     assert_eq!(
-        failed
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok()),
-        Some("http://localhost:3000/checkout/error?reason=capture_failed")
+        location("token=8AB12345CD678901E").await,
+        "http://localhost:3000/checkout/error?reason=checkout_expired"
+    );
+    assert_eq!(
+        location("token=NOTOURS1").await,
+        "http://localhost:3000/checkout/error?reason=unknown_order"
+    );
+    assert_eq!(
+        location("token=X%2F..%2F..%2Fpayments%2Fcaptures%2FCAP-1%2Frefund%3F").await,
+        "http://localhost:3000/checkout/error?reason=unknown_order",
+        "a token is never put in a URL path unchecked"
     );
     app.paypal.verify().await;
+    let captures = app
+        .paypal
+        .received_requests()
+        .await
+        .expect("recorded")
+        .iter()
+        .filter(|r| r.url.path().ends_with("/capture"))
+        .count();
+    assert_eq!(captures, 1);
 }

@@ -90,10 +90,13 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let call: CallRequest = match serde_json::from_slice(body) {
             Ok(call) => call,
             Err(e) => {
-                return error_response(
+                // The same bytes would fail again: tell Inngest not to retry.
+                let mut response = error_response(
                     StatusCode::BAD_REQUEST,
                     &format!("malformed request body: {e}"),
                 );
+                set_header(&mut response, headers::NO_RETRY, "true");
+                return response;
             }
         };
         let step_id = query

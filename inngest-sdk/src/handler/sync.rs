@@ -35,6 +35,8 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             .is_some_and(|v| v.as_bytes() == b"in_band");
         let mut response = if wants_in_band && self.inner.client.config().allow_in_band_sync {
             self.in_band_sync(parts, body)
+        } else if let Err(message) = self.may_sync_out_of_band(parts, body) {
+            error_response(StatusCode::UNAUTHORIZED, &message)
         } else {
             self.out_of_band_sync(parts).await
         };
@@ -47,6 +49,19 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             set_header(&mut response, headers::SYNC_KIND, kind);
         }
         response
+    }
+
+    /// Out-of-band sync reports a URL built from the request's `Host`. In cloud mode an
+    /// unauthenticated caller could make us register their host with our signing key, so
+    /// without a configured serve origin the PUT must be signed.
+    fn may_sync_out_of_band(&self, parts: &Parts, body: &[u8]) -> Result<(), String> {
+        let config = self.inner.client.config();
+        if self.is_dev() || config.serve_origin.is_some() {
+            return Ok(());
+        }
+        self.check_signature(&parts.headers, body).map(drop).map_err(|e| {
+            format!("out-of-band sync in cloud mode needs INNGEST_SERVE_ORIGIN or a signed request: {e}")
+        })
     }
 
     fn in_band_sync(&self, parts: &Parts, body: &[u8]) -> Response<Bytes> {

@@ -28,8 +28,10 @@ pub async fn paypal_webhook(
         .ok_or(AppError::NotConfigured("PayPal"))?;
     let event: Value = serde_json::from_slice(&body)
         .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(&body)
+        .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
     let verified = paypal
-        .verify_webhook(&headers, &event)
+        .verify_webhook(&headers, raw)
         .await
         .map_err(|e| match e {
             PaypalError::MissingHeader(_) => AppError::BadRequest(e.to_string()),
@@ -47,6 +49,9 @@ pub async fn paypal_webhook(
         .to_owned();
     let event_type = event["event_type"].as_str().unwrap_or_default().to_owned();
     let Some((name, data)) = to_inngest(&event_type, &event["resource"]) else {
+        if HANDLED.contains(&event_type.as_str()) {
+            tracing::error!(%event_id, %event_type, "PayPal event lacks fields we need; ignored");
+        }
         return Ok(ignored("paypal", &event_id, &event_type));
     };
     let inngest_event = json!({ "id": event_id, "name": name, "data": data });
@@ -62,6 +67,8 @@ pub async fn paypal_webhook(
     )
     .await
 }
+
+const HANDLED: [&str; 2] = ["PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED"];
 
 fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value)> {
     match event_type {
@@ -86,8 +93,7 @@ fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value
                 refund_id: resource["id"].as_str()?.to_owned(),
                 total_refunded:
                     resource["seller_payable_breakdown"]["total_refunded_amount"]["value"]
-                        .as_str()
-                        .or(resource["amount"]["value"].as_str())?
+                        .as_str()?
                         .to_owned(),
                 currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
             };
