@@ -136,3 +136,27 @@ async fn an_inngest_outage_delays_the_event_but_delivers_it_exactly_once() {
     assert_eq!(forward_due(&app.state).await.expect("relay").forwarded, 0);
     assert_eq!(forwarded(&app, "evt_test_completed_1").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_event_that_does_not_parse_is_refused_only_when_we_handle_its_type() {
+    let app = spawn_app().await;
+    let envelope = |kind: &str| {
+        serde_json::json!({
+            "id": "evt_odd", "object": "event", "type": kind, "created": 1767268800,
+            "livemode": false, "pending_webhooks": 1, "api_version": "2026-09-30.endive",
+            "data": { "object": { "id": "x", "object": "customer" } }
+        })
+        .to_string()
+    };
+    let ignored = app.post_stripe(&envelope("customer.created")).await;
+    assert_eq!(
+        ignored.status(),
+        200,
+        "not ours: acknowledged so Stripe stops retrying"
+    );
+    let ours = app
+        .post_stripe(&envelope("checkout.session.completed"))
+        .await;
+    assert_eq!(ours.status(), 400);
+    assert_eq!(app.count("webhook_inbox").await, 0);
+}

@@ -12,6 +12,14 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::models::{NewInboxEntry, Provider};
 
+/// The event types we forward.
+const HANDLED: [&str; 4] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.expired",
+    "charge.refunded",
+];
+
 /// Verifies `Stripe-Signature`, stores the event, answers 200.
 pub async fn stripe_webhook(
     State(app): State<AppState>,
@@ -28,15 +36,39 @@ pub async fn stripe_webhook(
         .ok_or_else(|| AppError::BadRequest("missing Stripe-Signature header".into()))?;
     let payload = std::str::from_utf8(&body)
         .map_err(|_| AppError::BadRequest("the body is not UTF-8".into()))?;
-    let event = stripe.verify_webhook(payload, signature).map_err(|e| {
-        AppError::BadRequest(match e {
-            WebhookError::BadTimestamp(_) => {
-                "the Stripe-Signature timestamp is too old or too new".into()
+    let event = match stripe.verify_webhook(payload, signature) {
+        Ok(event) => event,
+        // The signature was good (it is checked first) but the object did not parse. For a
+        // type we do not handle that is no reason to make Stripe retry (and eventually disable
+        // the endpoint); for one we handle it is a real problem, and a 400 says so.
+        Err(WebhookError::BadParse(_)) => {
+            let raw: Value = serde_json::from_str(payload)
+                .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+            let kind = raw["type"].as_str().unwrap_or_default();
+            if HANDLED.contains(&kind) {
+                tracing::error!(
+                    event_type = kind,
+                    "a signed Stripe event we handle did not parse"
+                );
+                return Err(AppError::BadRequest("the event body is malformed".into()));
             }
-            WebhookError::BadParse(_) => "the event body is malformed".into(),
-            _ => "the Stripe-Signature does not match".into(),
-        })
-    })?;
+            return Ok(ignored(
+                "stripe",
+                raw["id"].as_str().unwrap_or_default(),
+                kind,
+            ));
+        }
+        Err(WebhookError::BadTimestamp(_)) => {
+            return Err(AppError::BadRequest(
+                "the Stripe-Signature timestamp is too old or too new".into(),
+            ));
+        }
+        Err(_) => {
+            return Err(AppError::BadRequest(
+                "the Stripe-Signature does not match".into(),
+            ));
+        }
+    };
     let Some(inngest_event) = event.inngest_event else {
         return Ok(ignored("stripe", &event.id, &event.event_type));
     };
