@@ -4,7 +4,8 @@
 //! stores no connection.
 
 use axum::extract::{Query, State};
-use axum::response::Redirect;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
@@ -33,6 +34,7 @@ pub enum Reason {
     ForgedState,
     ExpiredState,
     ReusedState,
+    StateMismatch,
     DiscordDenied,
     DiscordError,
     AlreadyLinked,
@@ -50,6 +52,7 @@ impl Reason {
             Reason::ForgedState => "forged_state",
             Reason::ExpiredState => "expired_state",
             Reason::ReusedState => "reused_state",
+            Reason::StateMismatch => "state_mismatch",
             Reason::DiscordDenied => "discord_denied",
             Reason::DiscordError => "discord_error",
             Reason::AlreadyLinked => "discord_already_linked",
@@ -84,15 +87,44 @@ pub struct StartQuery {
     pub token: String,
 }
 
+/// The cookie binding an OAuth state to the browser that started it, so a state minted by
+/// someone else (sent to a victim in a crafted Discord link) cannot bind their Discord account.
+pub const STATE_COOKIE: &str = "hb_discord_oauth";
+
+fn state_cookie(app: &AppState, value: &str, max_age: i64) -> String {
+    let secure = if app.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{STATE_COOKIE}={value}; Path=/api/auth/discord; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+    )
+}
+
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// `GET /api/auth/discord`: checks the link and sends the user to Discord.
-pub async fn start(State(app): State<AppState>, Query(query): Query<StartQuery>) -> Redirect {
+pub async fn start(State(app): State<AppState>, Query(query): Query<StartQuery>) -> Response {
     match start_inner(&app, &query.token).await {
-        Ok(url) => Redirect::to(&url),
-        Err(reason) => error_page(&app, reason),
+        Ok((url, nonce)) => {
+            let cookie = state_cookie(&app, &nonce, STATE_LIFETIME.num_seconds());
+            ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
+        }
+        Err(reason) => error_page(&app, reason).into_response(),
     }
 }
 
-async fn start_inner(app: &AppState, token: &str) -> Result<String, Reason> {
+async fn start_inner(app: &AppState, token: &str) -> Result<(String, String), Reason> {
     let (Some(links), Some(discord)) = (&app.links, &app.discord) else {
         return Err(Reason::NotConfigured);
     };
@@ -116,7 +148,7 @@ async fn start_inner(app: &AppState, token: &str) -> Result<String, Reason> {
         .await
         .map_err(|_| Reason::Unavailable)?;
     let state = links.sign(Purpose::OAuthState, &nonce, expires);
-    Ok(discord.authorize_url(&state, &callback_url(app)))
+    Ok((discord.authorize_url(&state, &callback_url(app)), nonce))
 }
 
 /// What Discord sends back.
@@ -128,17 +160,27 @@ pub struct CallbackQuery {
 }
 
 /// `GET /api/auth/discord/callback`.
-pub async fn callback(State(app): State<AppState>, Query(query): Query<CallbackQuery>) -> Redirect {
-    match callback_inner(&app, query).await {
+pub async fn callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let browser_nonce = cookie_value(&headers, STATE_COOKIE).map(str::to_owned);
+    let redirect = match callback_inner(&app, query, browser_nonce.as_deref()).await {
         Ok(()) => Redirect::to(&format!(
             "{}/auth/discord/success",
             app.config.public_url.trim_end_matches('/')
         )),
         Err(reason) => error_page(&app, reason),
-    }
+    };
+    ([(header::SET_COOKIE, state_cookie(&app, "", 0))], redirect).into_response()
 }
 
-async fn callback_inner(app: &AppState, query: CallbackQuery) -> Result<(), Reason> {
+async fn callback_inner(
+    app: &AppState,
+    query: CallbackQuery,
+    browser_nonce: Option<&str>,
+) -> Result<(), Reason> {
     let (Some(links), Some(discord)) = (&app.links, &app.discord) else {
         return Err(Reason::NotConfigured);
     };
@@ -149,6 +191,9 @@ async fn callback_inner(app: &AppState, query: CallbackQuery) -> Result<(), Reas
             LinkError::Expired => Reason::ExpiredState,
             _ => Reason::ForgedState,
         })?;
+    if browser_nonce != Some(nonce.as_str()) {
+        return Err(Reason::StateMismatch);
+    }
     // Consumed first, so a replayed callback fails even if Discord would accept the code.
     let user_id = {
         let mut conn = app.db.get().await.map_err(|_| Reason::Unavailable)?;

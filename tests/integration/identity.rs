@@ -43,6 +43,36 @@ async fn get(app: &TestApp, path_and_query: &str) -> (u16, String) {
     (response.status().as_u16(), location)
 }
 
+/// A request from another browser: no cookie jar, only the cookie given.
+async fn get_with_cookie(app: &TestApp, path_and_query: &str, nonce: &str) -> String {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let response = client
+        .get(app.url(path_and_query))
+        .header("cookie", format!("hb_discord_oauth={nonce}"))
+        .send()
+        .await
+        .expect("answer");
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The nonce inside a signed state (what the browser's cookie holds).
+fn nonce_of(state: &str) -> String {
+    use base64::Engine;
+    let encoded = state.split('.').next().expect("token");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
 /// Follows the email link and returns the `state` Discord would send back.
 async fn start_oauth(app: &TestApp, clerk_id: &str) -> String {
     let (status, location) = get(
@@ -145,10 +175,11 @@ async fn connecting_discord_stores_the_account_joins_the_guild_and_announces_it(
         json!({ "clerkId": "user_clerk_1", "discordId": "discord-42" })
     );
 
-    // The same callback again: the state was used.
-    let (_, location) = get(
+    // The same callback again, even with the browser's cookie: the state was used.
+    let location = get_with_cookie(
         &app,
         &format!("/api/auth/discord/callback?code=the-code&state={state}"),
+        &nonce_of(&state),
     )
     .await;
     assert_eq!(
@@ -228,12 +259,27 @@ async fn forged_expired_and_replayed_links_and_states_are_refused_and_store_noth
         "never-issued",
         Utc::now() + Duration::minutes(5),
     );
-    assert_refused(
+    let location = get_with_cookie(
         &app,
         &format!("/api/auth/discord/callback?code=the-code&state={unknown_state}"),
-        "reused_state",
+        "never-issued",
     )
     .await;
+    assert_eq!(
+        location,
+        "http://localhost:3000/auth/error?reason=reused_state"
+    );
+    // A genuine state in a browser that did not start the flow (a crafted link).
+    let other_browser = get_with_cookie(
+        &app,
+        &format!("/api/auth/discord/callback?code=the-code&state={state}"),
+        "someone-elses-nonce",
+    )
+    .await;
+    assert_eq!(
+        other_browser,
+        "http://localhost:3000/auth/error?reason=state_mismatch"
+    );
     // A link token is not a state, even though both are signed with the same key.
     let link = link_token(&app, "user_clerk_1", Duration::hours(1));
     assert_refused(

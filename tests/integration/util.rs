@@ -136,6 +136,7 @@ pub async fn spawn_app() -> TestApp {
         engine,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
             .build()
             .expect("client"),
         database_url,
