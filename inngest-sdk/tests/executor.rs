@@ -16,7 +16,12 @@ fn engine(functions: Vec<Function<()>>, event_api: Option<&EventApi>) -> TestEng
     if let Some(api) = event_api {
         config = config.with_event_api_base_url(&api.url()).expect("url");
     }
-    TestEngine::new(ServeHandler::new(Client::new(config), (), functions).expect("valid"))
+    let engine =
+        TestEngine::new(ServeHandler::new(Client::new(config), (), functions).expect("valid"));
+    match event_api {
+        Some(api) => engine.with_event_api(api),
+        None => engine,
+    }
 }
 
 fn onboarding() -> Function<()> {

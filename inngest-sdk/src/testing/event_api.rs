@@ -32,16 +32,19 @@ struct FakeState {
     down: bool,
 }
 
-/// A fake event API on `127.0.0.1`, stopped when dropped.
+/// A fake event API on `127.0.0.1`, stopped when the last clone is dropped.
+#[derive(Clone)]
 pub struct EventApi {
     addr: SocketAddr,
     state: Arc<Mutex<FakeState>>,
-    task: tokio::task::JoinHandle<()>,
+    _server: Arc<ServerTask>,
 }
 
-impl Drop for EventApi {
+struct ServerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ServerTask {
     fn drop(&mut self) {
-        self.task.abort();
+        self.0.abort();
     }
 }
 
@@ -57,7 +60,11 @@ impl EventApi {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, state, task })
+        Ok(Self {
+            addr,
+            state,
+            _server: Arc::new(ServerTask(task)),
+        })
     }
 
     /// The base URL to configure as the event API.

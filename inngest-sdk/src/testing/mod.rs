@@ -84,6 +84,9 @@ pub struct RunOutcome {
     pub requests: Vec<RequestRecord>,
     /// The memoized state at the end, by hash.
     pub state: HashMap<String, Value>,
+    /// Events the run sent (`send_event`, or the client directly), when the engine has an
+    /// [`EventApi`]; runs executing concurrently on one engine see each other's events.
+    pub sent_events: Vec<Event<Value>>,
 }
 
 impl RunOutcome {
@@ -136,12 +139,23 @@ impl RunOutcome {
 /// Runs functions of one serve handler the way Inngest does.
 pub struct TestEngine<S> {
     handler: ServeHandler<S>,
+    event_api: Option<EventApi>,
 }
 
 impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
     /// An executor for `handler`'s functions.
     pub fn new(handler: ServeHandler<S>) -> Self {
-        Self { handler }
+        Self {
+            handler,
+            event_api: None,
+        }
+    }
+
+    /// Collects what runs send into [`RunOutcome::sent_events`]; the handler's client must send
+    /// to `api` (`Config::with_event_api_base_url(&api.url())`).
+    pub fn with_event_api(mut self, api: &EventApi) -> Self {
+        self.event_api = Some(api.clone());
+        self
     }
 
     /// Prepares a run of `function_id` (bare or composite) triggered by `event`.
@@ -276,12 +290,22 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             outcome_steps: Vec::new(),
             requests: Vec::new(),
         };
+        let before = engine
+            .event_api
+            .as_ref()
+            .map_or(0, |api| api.events().len());
         let result = run.drive(incoming, invoke_results).await;
+        let sent_events = engine
+            .event_api
+            .as_ref()
+            .map(|api| api.events().into_iter().skip(before).collect())
+            .unwrap_or_default();
         RunOutcome {
             result,
             steps: run.outcome_steps,
             requests: run.requests,
             state: run.memo.into_iter().collect(),
+            sent_events,
         }
     })
 }
