@@ -306,6 +306,7 @@ async fn sent_events_reach_the_event_api_once_per_run() {
     );
     assert_eq!(received[0].name, "order/paid");
     assert_eq!(received[0].data, json!({"order": 7}));
+    assert_eq!(run.sent_events, received, "the run collects what it sent");
 }
 
 #[tokio::test]
