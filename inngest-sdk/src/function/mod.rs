@@ -2,6 +2,8 @@
 
 mod opts;
 mod trigger;
+mod validate;
+mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
