@@ -20,7 +20,7 @@ use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship, USER_DISCORD_CONNEC
 use crate::integrations::clerk::{ClerkApiError, ClerkUser};
 use crate::models::discord::DiscordConnection;
 use crate::models::onboarding::record_outcome;
-use crate::models::{Mentor, SessionPack, User, UserProfile};
+use crate::models::{Mentor, OnboardingOutcome, SessionPack, User, UserProfile};
 use crate::notifications::{Delivery, send_email};
 
 const CONNECT_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -125,7 +125,7 @@ pub fn onboarding_flow() -> Function<AppState> {
                 .run("check-discord", || is_connected(&app, purchase.user_id))
                 .await?;
             let outcome = if already {
-                "connected"
+                OnboardingOutcome::Connected
             } else {
                 let welcome: Delivery = ctx
                     .step
@@ -163,7 +163,7 @@ pub fn onboarding_flow() -> Function<AppState> {
                         })
                         .await?;
                 if connected {
-                    "connected"
+                    OnboardingOutcome::Connected
                 } else {
                     ctx.step
                         .run("send-discord-reminder", || async {
@@ -194,14 +194,14 @@ pub fn onboarding_flow() -> Function<AppState> {
                             })
                             .await?;
                     if connected {
-                        "connected_after_reminder"
+                        OnboardingOutcome::ConnectedAfterReminder
                     } else {
-                        "never_connected"
+                        OnboardingOutcome::NeverConnected
                     }
                 }
             };
 
-            if outcome != "never_connected" {
+            if outcome != OnboardingOutcome::NeverConnected {
                 ctx.step
                     .run("grant-dashboard-access", || async {
                         access::grant(&app, data.pack_id)

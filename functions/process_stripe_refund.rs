@@ -41,7 +41,7 @@ pub fn process_stripe_refund() -> Function<AppState> {
             if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
                 ctx.step
                     .run("revoke-dashboard-access", || async {
-                        crate::access::revoke(&app, pack_id, "refunded")
+                        crate::access::revoke(&app, pack_id, crate::models::RevokeReason::Refunded)
                             .await
                             .map_err(|e| e.into_inngest())
                     })

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::conn;
 use crate::app::AppState;
+use crate::models::EmailStatus;
 use crate::models::email_log::{EmailLogEntry, suppress};
 
 /// The `data` of Resend's `email.*` webhooks.
@@ -17,11 +18,11 @@ pub struct ResendEmailEvent {
     to: Vec<String>,
 }
 
-const TRACKED: [(&str, &str); 4] = [
-    ("resend/email.delivered", "delivered"),
-    ("resend/email.opened", "opened"),
-    ("resend/email.bounced", "bounced"),
-    ("resend/email.complained", "complained"),
+const TRACKED: [(&str, EmailStatus); 4] = [
+    ("resend/email.delivered", EmailStatus::Delivered),
+    ("resend/email.opened", EmailStatus::Opened),
+    ("resend/email.bounced", EmailStatus::Bounced),
+    ("resend/email.complained", EmailStatus::Complained),
 ];
 
 /// The function.
@@ -48,9 +49,9 @@ pub fn track_email_events() -> Function<AppState> {
                 let mut conn = conn(&app).await?;
                 let updated =
                     EmailLogEntry::update_status(&mut conn, &data.email_id, status).await?;
-                if matches!(status, "bounced" | "complained") {
+                if matches!(status, EmailStatus::Bounced | EmailStatus::Complained) {
                     for address in &data.to {
-                        suppress(&mut conn, address, status).await?;
+                        suppress(&mut conn, address, status.as_str()).await?;
                     }
                 }
                 Ok::<_, Error>(updated)

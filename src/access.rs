@@ -12,7 +12,7 @@ use crate::integrations::clerk::ClerkApiError;
 use crate::integrations::discord::DiscordError;
 use crate::models::access::DashboardAccess;
 use crate::models::discord::DiscordConnection;
-use crate::models::{PackStatus, SessionPack, User};
+use crate::models::{PackStatus, RevokeReason, SessionPack, User};
 use diesel_async::AsyncConnection;
 
 /// Why access could not be changed.
@@ -90,7 +90,7 @@ pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessE
 pub async fn revoke(
     app: &AppState,
     pack_id: Uuid,
-    reason: &str,
+    reason: RevokeReason,
 ) -> Result<Option<AccessState>, AccessError> {
     let user_id = {
         let mut conn = app.db.get().await.map_err(DbError::from)?;

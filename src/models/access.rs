@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::{AccessStatus, RevokeReason};
 use crate::schema::dashboard_access;
 
 /// A grant of dashboard access.
@@ -15,11 +16,11 @@ pub struct DashboardAccess {
     pub user_id: Uuid,
     pub mentor_id: Uuid,
     pub session_pack_id: Uuid,
-    pub status: String,
+    pub status: AccessStatus,
     pub granted_until: DateTime<Utc>,
     pub granted_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
-    pub revoke_reason: Option<String>,
+    pub revoke_reason: Option<RevokeReason>,
 }
 
 impl DashboardAccess {
@@ -54,13 +55,13 @@ impl DashboardAccess {
     pub async fn revoke(
         conn: &mut AsyncPgConnection,
         pack_id: Uuid,
-        reason: &str,
+        reason: RevokeReason,
     ) -> QueryResult<bool> {
         diesel::update(dashboard_access::table)
             .filter(dashboard_access::session_pack_id.eq(pack_id))
-            .filter(dashboard_access::status.eq("granted"))
+            .filter(dashboard_access::status.eq(AccessStatus::Granted))
             .set((
-                dashboard_access::status.eq("revoked"),
+                dashboard_access::status.eq(AccessStatus::Revoked),
                 dashboard_access::revoked_at.eq(diesel::dsl::now),
                 dashboard_access::revoke_reason.eq(reason),
             ))
@@ -80,7 +81,7 @@ impl DashboardAccess {
     ) -> QueryResult<Vec<Self>> {
         dashboard_access::table
             .filter(dashboard_access::user_id.eq(user_id))
-            .filter(dashboard_access::status.eq("granted"))
+            .filter(dashboard_access::status.eq(AccessStatus::Granted))
             .filter(dashboard_access::granted_until.gt(diesel::dsl::now))
             .select(Self::as_select())
             .load(conn)

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::EmailStatus;
 use crate::schema::{email_log, email_suppressions};
 
 /// One email sent.
@@ -17,7 +18,7 @@ pub struct EmailLogEntry {
     pub kind: String,
     pub idempotency_key: String,
     pub provider_message_id: Option<String>,
-    pub status: String,
+    pub status: EmailStatus,
     pub sent_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -51,13 +52,14 @@ impl EmailLogEntry {
     pub async fn update_status(
         conn: &mut AsyncPgConnection,
         provider_message_id: &str,
-        status: &str,
+        status: EmailStatus,
     ) -> QueryResult<usize> {
-        let earlier: &[&str] = match status {
-            "delivered" => &["sent"],
-            "opened" => &["sent", "delivered"],
-            "bounced" | "complained" => &["sent", "delivered", "opened"],
-            _ => &[],
+        use EmailStatus::*;
+        let earlier: &[EmailStatus] = match status {
+            Sent => &[],
+            Delivered => &[Sent],
+            Opened => &[Sent, Delivered],
+            Bounced | Complained => &[Sent, Delivered, Opened],
         };
         diesel::update(email_log::table)
             .filter(email_log::provider_message_id.eq(provider_message_id))

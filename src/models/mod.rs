@@ -114,3 +114,29 @@ text_enum!(
         PackExpired => "pack_expired",
     }
 );
+text_enum!(
+    /// Whether dashboard access stands.
+    AccessStatus { Granted => "granted", Revoked => "revoked" }
+);
+text_enum!(
+    /// Why dashboard access was taken back.
+    RevokeReason { Refunded => "refunded", SeatReleased => "seat_released", PackExpired => "pack_expired" }
+);
+text_enum!(
+    /// What became of an email.
+    EmailStatus {
+        Sent => "sent",
+        Delivered => "delivered",
+        Opened => "opened",
+        Bounced => "bounced",
+        Complained => "complained",
+    }
+);
+text_enum!(
+    /// How onboarding ended.
+    OnboardingOutcome {
+        Connected => "connected",
+        ConnectedAfterReminder => "connected_after_reminder",
+        NeverConnected => "never_connected",
+    }
+);

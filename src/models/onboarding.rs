@@ -4,6 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::OnboardingOutcome;
 use crate::schema::onboarding_outcomes;
 
 /// Records the outcome once per order.
@@ -11,7 +12,7 @@ pub async fn record_outcome(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
     user_id: Uuid,
-    outcome: &str,
+    outcome: OnboardingOutcome,
 ) -> QueryResult<()> {
     diesel::insert_into(onboarding_outcomes::table)
         .values((
@@ -29,7 +30,7 @@ pub async fn record_outcome(
 pub async fn outcome_of(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
-) -> QueryResult<Option<String>> {
+) -> QueryResult<Option<OnboardingOutcome>> {
     onboarding_outcomes::table
         .find(order_id)
         .select(onboarding_outcomes::outcome)

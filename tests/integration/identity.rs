@@ -509,7 +509,7 @@ async fn a_bounce_updates_the_log_and_suppresses_the_address() {
     let log = EmailLogEntry::of_user(&mut conn, user.id)
         .await
         .expect("log");
-    assert_eq!(log[0].status, "bounced");
+    assert_eq!(log[0].status, huckleberry::models::EmailStatus::Bounced);
     assert!(
         is_suppressed(&mut conn, "ada@example.com")
             .await
@@ -598,10 +598,14 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
         .expect(1)
         .mount(&app.discord)
         .await;
-    let state = huckleberry::access::revoke(&app.state, fulfilment.pack_id, "refunded")
-        .await
-        .expect("revoked")
-        .expect("the pack had access");
+    let state = huckleberry::access::revoke(
+        &app.state,
+        fulfilment.pack_id,
+        huckleberry::models::RevokeReason::Refunded,
+    )
+    .await
+    .expect("revoked")
+    .expect("the pack had access");
     assert!(!state.has_access);
     assert!(
         DashboardAccess::active_for_user(&mut conn, pending.user.id)

@@ -137,7 +137,10 @@ async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
 
 async fn outcome(app: &TestApp, f: &Fulfilment) -> Option<String> {
     let mut conn = app.conn().await;
-    outcome_of(&mut conn, f.order_id).await.expect("query")
+    outcome_of(&mut conn, f.order_id)
+        .await
+        .expect("query")
+        .map(|o| o.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
