@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger, WaitForEvent};
+use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Step, Trigger, WaitForEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -26,6 +26,100 @@ use crate::notifications::{Delivery, send_email};
 const CONNECT_WINDOW: Duration = Duration::from_secs(48 * 3600);
 const LINK_VALIDITY: chrono::Duration = chrono::Duration::days(7);
 
+/// The function.
+pub fn onboarding_flow() -> Function<AppState> {
+    Function::new(
+        FunctionOpts::new("onboarding-flow")
+            .with_name("Onboarding Flow")
+            .with_trigger(Trigger::event(PURCHASE_MENTORSHIP))
+            .with_retries(2),
+        |ctx: Ctx<PurchaseMentorship, AppState>| async move {
+            let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
+            let user: ClerkUser = step
+                .run("get-clerk-user", || fetch_clerk_user(app, &data.clerk_id))
+                .await?;
+            let purchase: Purchase = step
+                .run("load-purchase", || load_purchase(app, data.pack_id))
+                .await?;
+            let buyer = Buyer {
+                user,
+                purchase,
+                order_id: data.order_id,
+            };
+
+            let already = step
+                .run("check-discord", || {
+                    is_connected(app, buyer.purchase.user_id)
+                })
+                .await?;
+            let outcome = if already {
+                OnboardingOutcome::Connected
+            } else {
+                wait_for_discord(step, app, &buyer).await?
+            };
+            if outcome != OnboardingOutcome::NeverConnected {
+                step.run("grant-dashboard-access", || async {
+                    access::grant(app, data.pack_id)
+                        .await
+                        .map_err(|e| e.into_inngest())
+                })
+                .await?;
+                step.run("send-access-email", || send(app, &buyer, Mail::Access))
+                    .await?;
+            }
+            step.run("record-outcome", || async {
+                let mut conn = conn(app).await?;
+                record_outcome(&mut conn, buyer.order_id, buyer.purchase.user_id, outcome)
+                    .await
+                    .map_err(Error::from)
+            })
+            .await?;
+            Ok(json!({ "orderId": data.order_id, "clerkId": data.clerk_id, "outcome": outcome }))
+        },
+    )
+}
+
+/// Welcome, wait 48 hours; then reminder, wait 48 hours more.
+async fn wait_for_discord(
+    step: &Step,
+    app: &AppState,
+    buyer: &Buyer,
+) -> Result<OnboardingOutcome, Error> {
+    step.run("send-welcome-email", || send(app, buyer, Mail::Welcome))
+        .await?;
+    let wait = WaitForEvent::new(USER_DISCORD_CONNECTED, CONNECT_WINDOW).matching("data.clerkId");
+    // The callback stores the connection before it sends the event: check the database too,
+    // in case the event was lost.
+    let first = step
+        .wait_for_event::<Value>("wait-for-discord", wait.clone())
+        .await?;
+    if first.is_some()
+        || step
+            .run("check-discord-after-wait", || {
+                is_connected(app, buyer.purchase.user_id)
+            })
+            .await?
+    {
+        return Ok(OnboardingOutcome::Connected);
+    }
+    step.run("send-discord-reminder", || send(app, buyer, Mail::Reminder))
+        .await?;
+    let second = step
+        .wait_for_event::<Value>("wait-for-discord-after-reminder", wait)
+        .await?;
+    let connected = second.is_some()
+        || step
+            .run("check-discord-after-reminder", || {
+                is_connected(app, buyer.purchase.user_id)
+            })
+            .await?;
+    Ok(if connected {
+        OnboardingOutcome::ConnectedAfterReminder
+    } else {
+        OnboardingOutcome::NeverConnected
+    })
+}
+
 /// What the emails need about the purchase.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Purchase {
@@ -33,6 +127,105 @@ struct Purchase {
     mentor_name: String,
     sessions: i32,
     expires_at: DateTime<Utc>,
+}
+
+/// Everything one onboarding run knows about its buyer.
+struct Buyer {
+    user: ClerkUser,
+    purchase: Purchase,
+    order_id: Uuid,
+}
+
+/// The Clerk user, required to have an email address; also refreshes our users row.
+async fn fetch_clerk_user(app: &AppState, clerk_id: &str) -> Result<ClerkUser, Error> {
+    let clerk = app
+        .clerk
+        .as_ref()
+        .ok_or_else(|| Error::non_retriable("Clerk is not configured"))?;
+    let user = clerk.get_user(clerk_id).await.map_err(clerk_error)?;
+    if user.email.is_none() {
+        return Err(Error::non_retriable(format!(
+            "Clerk user {clerk_id} has no email address to onboard"
+        )));
+    }
+    let mut conn = conn(app).await?;
+    let profile = UserProfile {
+        clerk_id: user.id.clone(),
+        email: user.email.clone(),
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+    };
+    User::upsert(&mut conn, &profile).await?;
+    Ok(user)
+}
+
+async fn load_purchase(app: &AppState, pack_id: Uuid) -> Result<Purchase, Error> {
+    let mut conn = conn(app).await?;
+    let pack = SessionPack::find(&mut conn, pack_id)
+        .await?
+        .ok_or_else(|| Error::non_retriable(format!("session pack {pack_id} not found")))?;
+    let mentor = Mentor::find(&mut conn, pack.mentor_id).await?;
+    Ok(Purchase {
+        user_id: pack.user_id,
+        mentor_name: mentor.display_name,
+        sessions: pack.total_sessions,
+        expires_at: pack.expires_at,
+    })
+}
+
+async fn is_connected(app: &AppState, user_id: Uuid) -> Result<bool, Error> {
+    let mut conn = conn(app).await?;
+    Ok(DiscordConnection::of_user(&mut conn, user_id)
+        .await?
+        .is_some())
+}
+
+/// The three onboarding emails.
+#[derive(Clone, Copy)]
+enum Mail {
+    Welcome,
+    Reminder,
+    Access,
+}
+
+/// Sends one of the emails, keyed by the order and its purpose.
+async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Error> {
+    let to = buyer.user.email.clone().unwrap_or_default();
+    let first_name = buyer.user.first_name.clone();
+    let mentor_name = buyer.purchase.mentor_name.clone();
+    let key = |purpose: &str| format!("onboarding-{}-{purpose}", buyer.order_id);
+    let user_id = Some(buyer.purchase.user_id);
+    match mail {
+        Mail::Welcome => {
+            let email = Welcome {
+                first_name,
+                mentor_name,
+                sessions: buyer.purchase.sessions,
+                discord_link: discord_link(app, &buyer.user.id)?,
+            };
+            send_email(app, user_id, &to, &email, &key("welcome")).await
+        }
+        Mail::Reminder => {
+            let email = DiscordReminder {
+                first_name,
+                mentor_name,
+                discord_link: discord_link(app, &buyer.user.id)?,
+            };
+            send_email(app, user_id, &to, &email, &key("reminder")).await
+        }
+        Mail::Access => {
+            let email = AccessGranted {
+                first_name,
+                mentor_name,
+                dashboard_link: format!(
+                    "{}/dashboard",
+                    app.config.public_url.trim_end_matches('/')
+                ),
+                pack_expires_at: buyer.purchase.expires_at,
+            };
+            send_email(app, user_id, &to, &email, &key("access")).await
+        }
+    }
 }
 
 fn clerk_error(err: ClerkApiError) -> Error {
@@ -43,6 +236,7 @@ fn clerk_error(err: ClerkApiError) -> Error {
     }
 }
 
+/// `/api/auth/discord?token=...`, the token naming the Clerk user, signed and expiring.
 fn discord_link(app: &AppState, clerk_id: &str) -> Result<String, Error> {
     let links = app
         .links
@@ -53,193 +247,4 @@ fn discord_link(app: &AppState, clerk_id: &str) -> Result<String, Error> {
         "{}/api/auth/discord?token={token}",
         app.config.public_url.trim_end_matches('/')
     ))
-}
-
-async fn is_connected(app: &AppState, user_id: Uuid) -> Result<bool, Error> {
-    let mut conn = conn(app).await?;
-    Ok(DiscordConnection::of_user(&mut conn, user_id)
-        .await?
-        .is_some())
-}
-
-/// The function.
-pub fn onboarding_flow() -> Function<AppState> {
-    Function::new(
-        FunctionOpts::new("onboarding-flow")
-            .with_name("Onboarding Flow")
-            .with_trigger(Trigger::event(PURCHASE_MENTORSHIP))
-            .with_retries(2),
-        |ctx: Ctx<PurchaseMentorship, AppState>| async move {
-            let data = ctx.event.data.clone();
-            let app = ctx.state.clone();
-            let order = data.order_id;
-
-            let user: ClerkUser = ctx
-                .step
-                .run("get-clerk-user", || async {
-                    let clerk = app
-                        .clerk
-                        .as_ref()
-                        .ok_or_else(|| Error::non_retriable("Clerk is not configured"))?;
-                    let user = clerk.get_user(&data.clerk_id).await.map_err(clerk_error)?;
-                    if user.email.is_none() {
-                        return Err(Error::non_retriable(format!(
-                            "Clerk user {} has no email address to onboard",
-                            data.clerk_id
-                        )));
-                    }
-                    let mut conn = conn(&app).await?;
-                    let profile = UserProfile {
-                        clerk_id: user.id.clone(),
-                        email: user.email.clone(),
-                        first_name: user.first_name.clone(),
-                        last_name: user.last_name.clone(),
-                    };
-                    User::upsert(&mut conn, &profile).await?;
-                    Ok(user)
-                })
-                .await?;
-            let email = user.email.clone().unwrap_or_default();
-
-            let purchase: Purchase = ctx
-                .step
-                .run("load-purchase", || async {
-                    let mut conn = conn(&app).await?;
-                    let pack = SessionPack::find(&mut conn, data.pack_id)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::non_retriable(format!("session pack {} not found", data.pack_id))
-                        })?;
-                    let mentor = Mentor::find(&mut conn, pack.mentor_id).await?;
-                    Ok::<_, Error>(Purchase {
-                        user_id: pack.user_id,
-                        mentor_name: mentor.display_name,
-                        sessions: pack.total_sessions,
-                        expires_at: pack.expires_at,
-                    })
-                })
-                .await?;
-
-            let already: bool = ctx
-                .step
-                .run("check-discord", || is_connected(&app, purchase.user_id))
-                .await?;
-            let outcome = if already {
-                OnboardingOutcome::Connected
-            } else {
-                let welcome: Delivery = ctx
-                    .step
-                    .run("send-welcome-email", || async {
-                        let mail = Welcome {
-                            first_name: user.first_name.clone(),
-                            mentor_name: purchase.mentor_name.clone(),
-                            sessions: purchase.sessions,
-                            discord_link: discord_link(&app, &data.clerk_id)?,
-                        };
-                        send_email(
-                            &app,
-                            Some(purchase.user_id),
-                            &email,
-                            &mail,
-                            &format!("onboarding-{order}-welcome"),
-                        )
-                        .await
-                    })
-                    .await?;
-                tracing::info!(?welcome, "welcome email");
-                let wait = WaitForEvent::new(USER_DISCORD_CONNECTED, CONNECT_WINDOW)
-                    .matching("data.clerkId");
-                let first = ctx
-                    .step
-                    .wait_for_event::<Value>("wait-for-discord", wait.clone())
-                    .await?;
-                // The callback stores the connection before it sends the event: check the
-                // database too, in case the event was lost.
-                let connected = first.is_some()
-                    || ctx
-                        .step
-                        .run("check-discord-after-wait", || {
-                            is_connected(&app, purchase.user_id)
-                        })
-                        .await?;
-                if connected {
-                    OnboardingOutcome::Connected
-                } else {
-                    ctx.step
-                        .run("send-discord-reminder", || async {
-                            let mail = DiscordReminder {
-                                first_name: user.first_name.clone(),
-                                mentor_name: purchase.mentor_name.clone(),
-                                discord_link: discord_link(&app, &data.clerk_id)?,
-                            };
-                            send_email(
-                                &app,
-                                Some(purchase.user_id),
-                                &email,
-                                &mail,
-                                &format!("onboarding-{order}-reminder"),
-                            )
-                            .await
-                        })
-                        .await?;
-                    let second = ctx
-                        .step
-                        .wait_for_event::<Value>("wait-for-discord-after-reminder", wait)
-                        .await?;
-                    let connected = second.is_some()
-                        || ctx
-                            .step
-                            .run("check-discord-after-reminder", || {
-                                is_connected(&app, purchase.user_id)
-                            })
-                            .await?;
-                    if connected {
-                        OnboardingOutcome::ConnectedAfterReminder
-                    } else {
-                        OnboardingOutcome::NeverConnected
-                    }
-                }
-            };
-
-            if outcome != OnboardingOutcome::NeverConnected {
-                ctx.step
-                    .run("grant-dashboard-access", || async {
-                        access::grant(&app, data.pack_id)
-                            .await
-                            .map_err(|e| e.into_inngest())
-                    })
-                    .await?;
-                ctx.step
-                    .run("send-access-email", || async {
-                        let mail = AccessGranted {
-                            first_name: user.first_name.clone(),
-                            mentor_name: purchase.mentor_name.clone(),
-                            dashboard_link: format!(
-                                "{}/dashboard",
-                                app.config.public_url.trim_end_matches('/')
-                            ),
-                            pack_expires_at: purchase.expires_at,
-                        };
-                        send_email(
-                            &app,
-                            Some(purchase.user_id),
-                            &email,
-                            &mail,
-                            &format!("onboarding-{order}-access"),
-                        )
-                        .await
-                    })
-                    .await?;
-            }
-            ctx.step
-                .run("record-outcome", || async {
-                    let mut conn = conn(&app).await?;
-                    record_outcome(&mut conn, order, purchase.user_id, outcome)
-                        .await
-                        .map_err(Error::from)
-                })
-                .await?;
-            Ok(json!({ "orderId": order, "clerkId": data.clerk_id, "outcome": outcome }))
-        },
-    )
 }
