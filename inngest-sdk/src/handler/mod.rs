@@ -72,6 +72,12 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         functions: impl IntoIterator<Item = Function<S>>,
     ) -> Result<Self, FunctionConfigError> {
         let app_id = client.config().app_id().to_owned();
+        if *client.config().mode() == Mode::Cloud && client.config().signing_key.is_none() {
+            tracing::warn!(
+                "cloud mode without INNGEST_SIGNING_KEY: every request will be refused \
+                 (set INNGEST_DEV=1 for the dev server)"
+            );
+        }
         let mut all = Vec::new();
         for function in functions {
             let failure = function.failure_handler(&app_id);
