@@ -28,8 +28,9 @@ const APP: &str = "diff-app";
 const DELIBERATE: &[(&str, &str)] = &[
     (
         "serial-unknown-stepid",
-        "a targeted step the code never reaches: TS waits 10s then answers 500 (retried); we end \
-         the thread at once with 206 [] as protocol §7.4 recommends",
+        "a targeted step the code never reaches: TS waits 10s then answers 500 (retried); we \
+         wait 5s for it (it may sit behind I/O in another branch) then end the thread with \
+         206 [] as protocol §7.4 recommends",
     ),
     (
         "fn-error-attempt3-last",

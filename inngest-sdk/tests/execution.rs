@@ -81,11 +81,31 @@ async fn a_targeted_step_runs_alone() {
     assert_eq!((done.status, done.json), (200, json!({"sum": 3})));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_target_the_code_does_not_reach_ends_the_thread() {
     let call = Call::new("app-parallel", event("t/e", json!({}))).target(&h("elsewhere"));
     let reply = call.send(&handler(vec![parallel()])).await;
     assert_eq!((reply.status, reply.json), (206, json!([])));
+}
+
+#[tokio::test]
+async fn a_targeted_step_behind_io_in_another_branch_is_still_run() {
+    let f = function("behind-io", |ctx| async move {
+        let (a, b) = join(ctx.step.run("a", || async { Ok::<_, Error>(1) }), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ctx.step.run("b", || async { Ok::<_, Error>(2) }).await
+        })
+        .await;
+        Ok(json!(a? + b?))
+    });
+    let call = Call::new("app-behind-io", event("t/e", json!({})))
+        .target(&h("b"))
+        .plan_only();
+    let reply = call.send(&handler(vec![f])).await;
+    assert_eq!(
+        reply.ops(),
+        json!([{"op": "StepRun", "id": h("b"), "name": "b", "data": 2}])
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, CatchUnwind};
@@ -34,9 +35,24 @@ pub(crate) enum Outcome {
 
 type Body = BoxFuture<'static, Result<Box<RawValue>, Error>>;
 
+/// How long a request targeting a step the code has not reached keeps polling: the step may sit
+/// behind I/O in another branch of a join. After that the thread ends (206 `[]`).
+const TARGET_GRACE: Duration = Duration::from_secs(5);
+
 struct Drive {
     body: CatchUnwind<AssertUnwindSafe<Body>>,
     state: Arc<RunState>,
+    target_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Drive {
+    /// Ready once the grace for a missing target is over.
+    fn target_grace_over(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self
+            .target_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(TARGET_GRACE)));
+        deadline.as_mut().poll(cx).is_ready()
+    }
 }
 
 /// Runs `body` until this request has something to answer.
@@ -44,8 +60,17 @@ pub(crate) async fn drive(body: Body, state: Arc<RunState>) -> Outcome {
     Drive {
         body: AssertUnwindSafe(body).catch_unwind(),
         state,
+        target_deadline: None,
     }
     .await
+}
+
+fn end_thread() -> Outcome {
+    tracing::warn!("the targeted step was not reached; ending this thread");
+    Outcome::Ops {
+        ops: Vec::new(),
+        retry_after: None,
+    }
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -83,7 +108,12 @@ impl Future for Drive {
                 return Poll::Pending;
             }
             match self.state.decide() {
-                Decision::Wait => return Poll::Pending,
+                Decision::Wait => {
+                    if self.target_deadline.is_some() && self.target_grace_over(cx) {
+                        return Poll::Ready(end_thread());
+                    }
+                    return Poll::Pending;
+                }
                 Decision::Execute => continue,
                 Decision::Report(ops) => {
                     if self.state.memo_hits() < self.state.memo_len() {
@@ -99,11 +129,10 @@ impl Future for Drive {
                     });
                 }
                 Decision::TargetMissing => {
-                    tracing::warn!("the targeted step was not reached; ending this thread");
-                    return Poll::Ready(Outcome::Ops {
-                        ops: Vec::new(),
-                        retry_after: None,
-                    });
+                    if self.target_grace_over(cx) {
+                        return Poll::Ready(end_thread());
+                    }
+                    return Poll::Pending;
                 }
             }
         }
