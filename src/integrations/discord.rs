@@ -186,19 +186,9 @@ impl DiscordApi {
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, DiscordError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let body: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
-    Err(DiscordError::Status {
-        status: status.as_u16(),
+    super::success_or(response, |status, body| DiscordError::Status {
+        status,
         body,
     })
+    .await
 }

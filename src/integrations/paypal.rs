@@ -205,19 +205,9 @@ impl PaypalApi {
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, PaypalError> {
-    let status = response.status();
-    if status.is_success() {
-        return Ok(response);
-    }
-    let body: String = response
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(500)
-        .collect();
-    Err(PaypalError::Status {
-        status: status.as_u16(),
+    super::success_or(response, |status, body| PaypalError::Status {
+        status,
         body,
     })
+    .await
 }
