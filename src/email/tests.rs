@@ -1,18 +1,18 @@
 //! Snapshots of every email (subject, text, HTML) for fixed data, and the escaping rules.
 
-#![allow(clippy::unwrap_used)]
-
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("a valid UTC time")
 }
 
 /// Subject, text and HTML in one snapshot, so a reviewer sees the whole email at once.
 fn snapshot_of(email: &impl Email) -> String {
-    let rendered = email.render().unwrap();
+    let rendered = email.render().expect("test fixture");
     assert_eq!(rendered.kind, email.kind());
     assert_eq!(rendered.subject, email.subject());
     format!(
@@ -41,10 +41,10 @@ fn welcome_email() {
 
 #[test]
 fn welcome_without_a_first_name_greets_there() {
-    let email = welcome(None).render().unwrap();
+    let email = welcome(None).render().expect("test fixture");
     assert!(email.text.starts_with("Hi there,\n"));
     assert!(email.html.contains("Hi there,"));
-    let blank = welcome(Some("  ")).render().unwrap();
+    let blank = welcome(Some("  ")).render().expect("test fixture");
     assert_eq!(blank.text, email.text);
 }
 
@@ -55,7 +55,7 @@ fn html_special_characters_in_names_are_escaped_in_html_only() {
         mentor_name: "<script>alert('x')</script>".into(),
         ..welcome(None)
     };
-    let rendered = email.render().unwrap();
+    let rendered = email.render().expect("test fixture");
     assert!(!rendered.html.contains("<Ada"));
     assert!(!rendered.html.contains("<script>"));
     assert!(
@@ -101,7 +101,7 @@ fn renewal_reminder_email() {
         sessions_remaining: 2,
         ..email
     };
-    let rendered = two.render().unwrap();
+    let rendered = two.render().expect("test fixture");
     assert_eq!(rendered.subject, "2 sessions left with Grace Hopper");
     assert!(rendered.text.contains("You have 2 sessions left"));
 }
@@ -138,7 +138,7 @@ fn pack_expired_with_every_session_used_says_nothing_about_unused_ones() {
         buy_link: BUY.into(),
     }
     .render()
-    .unwrap();
+    .expect("test fixture");
     assert!(!email.text.contains("unused"));
     assert!(!email.html.contains("unused"));
     assert!(
@@ -187,9 +187,12 @@ fn kinds_have_stable_names_that_parse_back() {
         ]
     );
     for kind in EmailKind::ALL {
-        assert_eq!(kind.as_str().parse::<EmailKind>().unwrap(), kind);
         assert_eq!(
-            serde_json::to_value(kind).unwrap(),
+            kind.as_str().parse::<EmailKind>().expect("test fixture"),
+            kind
+        );
+        assert_eq!(
+            serde_json::to_value(kind).expect("test fixture"),
             serde_json::json!(kind.as_str())
         );
     }

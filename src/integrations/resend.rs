@@ -220,7 +220,6 @@ fn check_rate_limit_var(value: Option<&str>) -> Result<(), ResendError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
     use wiremock::matchers::{body_json, header, method, path};
@@ -242,7 +241,7 @@ mod tests {
     }
 
     fn api(server: &MockServer) -> ResendApi {
-        ResendApi::new(KEY, &server.uri(), FROM).unwrap()
+        ResendApi::new(KEY, &server.uri(), FROM).expect("test fixture")
     }
 
     /// A Resend error body as the API sends it.
@@ -263,7 +262,7 @@ mod tests {
         api(&server)
             .send("ada@example.com", &email(), "welcome/order-1")
             .await
-            .unwrap_err()
+            .expect_err("the send fails")
     }
 
     fn assert_no_key(error: &ResendError) {
@@ -298,7 +297,7 @@ mod tests {
         let id = api(&server)
             .send("ada@example.com", &email(), "welcome/order-1")
             .await
-            .unwrap();
+            .expect("test fixture");
 
         assert_eq!(id, "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794");
     }
@@ -312,9 +311,12 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let api = ResendApi::new(KEY, &format!("{}/proxy/resend/", server.uri()), FROM).unwrap();
+        let api = ResendApi::new(KEY, &format!("{}/proxy/resend/", server.uri()), FROM)
+            .expect("test fixture");
         assert_eq!(
-            api.send("a@example.com", &email(), "k").await.unwrap(),
+            api.send("a@example.com", &email(), "k")
+                .await
+                .expect("test fixture"),
             "e1"
         );
     }
@@ -400,14 +402,14 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_resend_is_retriable() {
         // A port nothing listens on (a dropped MockServer goes back to wiremock's pool, alive).
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let uri = format!("http://{}", listener.local_addr().unwrap());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("test fixture");
+        let uri = format!("http://{}", listener.local_addr().expect("test fixture"));
         drop(listener);
         let error = ResendApi::new(KEY, &uri, FROM)
-            .unwrap()
+            .expect("test fixture")
             .send("ada@example.com", &email(), "k")
             .await
-            .unwrap_err();
+            .expect_err("the send fails");
         assert!(matches!(error, ResendError::Transport(_)), "{error:?}");
         assert!(error.is_retriable());
         assert_no_key(&error);
@@ -446,7 +448,10 @@ mod tests {
             .await;
         let api = api(&server);
         for key in [String::new(), "k".repeat(257)] {
-            let error = api.send("a@example.com", &email(), &key).await.unwrap_err();
+            let error = api
+                .send("a@example.com", &email(), &key)
+                .await
+                .expect_err("the send fails");
             assert!(matches!(error, ResendError::InvalidRequest(_)), "{error:?}");
             assert!(!error.is_retriable());
         }
@@ -454,7 +459,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_errors_not_panics() {
-        let error = ResendApi::new(KEY, "not a url", FROM).unwrap_err();
+        let error = ResendApi::new(KEY, "not a url", FROM).expect_err("the send fails");
         assert!(matches!(error, ResendError::Config(_)) && !error.is_retriable());
         assert_no_key(&error);
         assert!(check_rate_limit_var(None).is_ok());
