@@ -46,3 +46,29 @@ pub(crate) async fn conn(app: &AppState) -> Result<crate::db::DbConn, inngest_sd
         .await
         .map_err(|e| inngest_sdk::Error::new(format!("database unavailable: {e}")))
 }
+
+/// Records a refund (one step) and, when it is full, takes back the dashboard access the pack
+/// gave (another step). Shared by both providers' refund functions.
+pub(crate) async fn record_refund(
+    step: &inngest_sdk::Step,
+    app: &AppState,
+    refund: crate::payments::refunds::ReportedRefund,
+) -> Result<crate::payments::refunds::RefundOutcome, inngest_sdk::StepError> {
+    let outcome: crate::payments::refunds::RefundOutcome = step
+        .run("apply-refund", || async {
+            let mut conn = conn(app).await?;
+            crate::payments::refunds::apply_refund(&mut conn, &refund)
+                .await
+                .map_err(|e| e.into_inngest())
+        })
+        .await?;
+    if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
+        step.run("revoke-dashboard-access", || async {
+            crate::access::revoke(app, pack_id, crate::models::RevokeReason::Refunded)
+                .await
+                .map_err(|e| e.into_inngest())
+        })
+        .await?;
+    }
+    Ok(outcome)
+}

@@ -1,14 +1,15 @@
 //! `process-stripe-refund`: a refunded charge. A full refund refunds payment, order and pack
-//! (0 sessions left) and releases the seat; a partial one records the amount.
+//! (0 sessions left), releases the seat and revokes dashboard access; a partial one records
+//! the amount.
 
 use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 
-use super::conn;
+use super::record_refund;
 use crate::app::AppState;
 use crate::events::{STRIPE_CHARGE_REFUNDED, StripeChargeRefunded};
 use crate::models::Provider;
 use crate::payments::from_minor_units;
-use crate::payments::refunds::{RefundOutcome, ReportedRefund, apply_refund};
+use crate::payments::refunds::ReportedRefund;
 
 /// The function.
 pub fn process_stripe_refund() -> Function<AppState> {
@@ -22,32 +23,13 @@ pub fn process_stripe_refund() -> Function<AppState> {
                 inngest_sdk::function::Concurrency::new(1).with_key("event.data.paymentIntentId"),
             ),
         |ctx: Ctx<StripeChargeRefunded, AppState>| async move {
-            let data = ctx.event.data.clone();
-            let app = ctx.state.clone();
-            let outcome: RefundOutcome = ctx
-                .step
-                .run("apply-refund", || async {
-                    let mut conn = conn(&app).await?;
-                    let refund = ReportedRefund {
-                        provider: Provider::Stripe,
-                        provider_payment_id: data.payment_intent_id.clone(),
-                        refunded_total: from_minor_units(data.amount_refunded),
-                    };
-                    apply_refund(&mut conn, &refund)
-                        .await
-                        .map_err(|e| e.into_inngest())
-                })
-                .await?;
-            if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
-                ctx.step
-                    .run("revoke-dashboard-access", || async {
-                        crate::access::revoke(&app, pack_id, crate::models::RevokeReason::Refunded)
-                            .await
-                            .map_err(|e| e.into_inngest())
-                    })
-                    .await?;
-            }
-            Ok(outcome)
+            let data = &ctx.event.data;
+            let refund = ReportedRefund {
+                provider: Provider::Stripe,
+                provider_payment_id: data.payment_intent_id.clone(),
+                refunded_total: from_minor_units(data.amount_refunded),
+            };
+            Ok(record_refund(&ctx.step, &ctx.state, refund).await?)
         },
     )
 }

@@ -12,7 +12,7 @@
 //!     discord_link: "https://academy.example/discord/connect".into(),
 //! }
 //! .render()
-//! .unwrap();
+//! .expect("the templates render");
 //! assert_eq!(email.kind, EmailKind::Welcome);
 //! assert!(email.html.contains("Hi Ada,") && email.text.contains("Hi Ada,"));
 //! ```
