@@ -140,7 +140,8 @@ impl Client {
             (None, Mode::Dev) => "NO_EVENT_KEY_SET".to_owned(),
             (None, Mode::Cloud) => return Err(SendError::MissingEventKey),
         };
-        let body = serde_json::to_vec(events)?;
+        // Bytes, so each retry shares the one serialized body instead of copying it.
+        let body = bytes::Bytes::from(serde_json::to_vec(events)?);
         let url = join_url(&self.inner.config.event_api_base_url, &format!("e/{key}"));
         let redacted_url = join_url(&self.inner.config.event_api_base_url, "e/***");
         let seed = event_id_seed();

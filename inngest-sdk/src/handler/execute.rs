@@ -111,7 +111,6 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             step = step_id.as_deref().unwrap_or("step"),
         );
         let max_attempts = call.ctx.max_attempts.unwrap_or(function.opts.retries() + 1);
-        let function = function.clone();
         async move {
             let loaded = match self.load_state(call).await {
                 Ok(loaded) => loaded,
