@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::email::Email;
+use crate::functions::conn;
 use crate::models::email_log::{EmailLogEntry, is_suppressed};
 
 /// What happened to an email.
@@ -30,21 +31,20 @@ pub async fn send_email<E: Email>(
         .resend
         .as_ref()
         .ok_or_else(|| inngest_sdk::Error::non_retriable("Resend is not configured"))?;
-    let mut conn = app
-        .db
-        .get()
-        .await
-        .map_err(|e| inngest_sdk::Error::new(format!("database unavailable: {e}")))?;
-    // Resend forgets idempotency keys after 24 hours; our log does not, so a replay days later
-    // sends nothing.
-    if let Some(sent) = EmailLogEntry::by_key(&mut conn, idempotency_key).await? {
-        return Ok(Delivery::Sent {
-            provider_id: sent.provider_message_id.unwrap_or_default(),
-        });
-    }
-    if is_suppressed(&mut conn, to).await? {
-        tracing::info!(kind = %email.kind(), "address suppressed; email not sent");
-        return Ok(Delivery::Suppressed);
+    {
+        // Scoped: the connection goes back to the pool before the call to Resend.
+        let mut conn = conn(app).await?;
+        // Resend forgets idempotency keys after 24 hours; our log does not, so a replay days
+        // later sends nothing.
+        if let Some(sent) = EmailLogEntry::by_key(&mut conn, idempotency_key).await? {
+            return Ok(Delivery::Sent {
+                provider_id: sent.provider_message_id.unwrap_or_default(),
+            });
+        }
+        if is_suppressed(&mut conn, to).await? {
+            tracing::info!(kind = %email.kind(), "address suppressed; email not sent");
+            return Ok(Delivery::Suppressed);
+        }
     }
     let rendered = email
         .render()
@@ -62,6 +62,7 @@ pub async fn send_email<E: Email>(
                 inngest_sdk::Error::non_retriable(e.to_string())
             }
         })?;
+    let mut conn = conn(app).await?;
     EmailLogEntry::record(
         &mut conn,
         user_id,
