@@ -10,7 +10,11 @@ mod release_abandoned_checkouts;
 mod sync_clerk_user;
 mod track_email_events;
 
-use inngest_sdk::Function;
+use inngest_sdk::{Event, Function};
+
+use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship};
+use crate::models::Provider;
+use crate::payments::fulfilment::Fulfilment;
 
 use crate::app::AppState;
 
@@ -71,4 +75,44 @@ pub(crate) async fn record_refund(
         .await?;
     }
     Ok(outcome)
+}
+
+/// Fulfils a confirmed payment (one step: order, payment, pack, seat in one transaction), then
+/// starts onboarding. Shared by both providers' purchase functions.
+pub(crate) async fn fulfil_purchase(
+    step: &inngest_sdk::Step,
+    app: &AppState,
+    paid: crate::payments::fulfilment::ConfirmedPayment,
+) -> Result<crate::payments::fulfilment::Fulfilment, inngest_sdk::StepError> {
+    let fulfilment: crate::payments::fulfilment::Fulfilment = step
+        .run("fulfil-order", || async {
+            let mut conn = conn(app).await?;
+            crate::payments::fulfilment::fulfil(&mut conn, &paid)
+                .await
+                .map_err(|e| e.into_inngest())
+        })
+        .await?;
+    start_onboarding(step, &fulfilment, paid.provider).await?;
+    Ok(fulfilment)
+}
+
+/// Sends `purchase/mentorship` once per order.
+async fn start_onboarding(
+    step: &inngest_sdk::Step,
+    fulfilment: &Fulfilment,
+    provider: Provider,
+) -> Result<(), inngest_sdk::StepError> {
+    let event = Event::new(
+        PURCHASE_MENTORSHIP,
+        PurchaseMentorship {
+            order_id: fulfilment.order_id,
+            clerk_id: fulfilment.clerk_id.clone(),
+            pack_id: fulfilment.pack_id,
+            provider,
+        },
+    )
+    .with_id(format!("purchase-mentorship-{}", fulfilment.order_id));
+    step.send_event("trigger-onboarding", vec![event])
+        .await
+        .map(drop)
 }

@@ -6,13 +6,12 @@ use bigdecimal::BigDecimal;
 use inngest_sdk::function::Concurrency;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
-use super::conn;
-use super::process_stripe_checkout::start_onboarding;
+use super::fulfil_purchase;
 use crate::app::AppState;
 use crate::events::{PAYPAL_CAPTURE_COMPLETED, PaypalCaptureCompleted};
 use crate::models::Provider;
 use crate::models::order::PaidAmounts;
-use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
+use crate::payments::fulfilment::ConfirmedPayment;
 
 /// The function.
 pub fn process_paypal_capture() -> Function<AppState> {
@@ -28,26 +27,19 @@ pub fn process_paypal_capture() -> Function<AppState> {
             let total = BigDecimal::from_str(&data.amount).map_err(|_| {
                 Error::non_retriable(format!("capture amount {:?} is not a number", data.amount))
             })?;
-            let fulfilment: Fulfilment = ctx
-                .step
-                .run("fulfil-order", || async {
-                    let mut conn = conn(&app).await?;
-                    let paid = ConfirmedPayment {
-                        order_id: data.order_id,
-                        provider: Provider::Paypal,
-                        provider_payment_id: data.capture_id.clone(),
-                        amounts: PaidAmounts {
-                            original: total.clone(),
-                            total: total.clone(),
-                            discount: BigDecimal::from(0),
-                            discount_code: None,
-                            currency: data.currency.to_lowercase(),
-                        },
-                    };
-                    fulfil(&mut conn, &paid).await.map_err(|e| e.into_inngest())
-                })
-                .await?;
-            start_onboarding(&ctx.step, &fulfilment, Provider::Paypal).await?;
+            let paid = ConfirmedPayment {
+                order_id: data.order_id,
+                provider: Provider::Paypal,
+                provider_payment_id: data.capture_id.clone(),
+                amounts: PaidAmounts {
+                    original: total.clone(),
+                    total,
+                    discount: BigDecimal::from(0),
+                    discount_code: None,
+                    currency: data.currency.to_lowercase(),
+                },
+            };
+            let fulfilment = fulfil_purchase(&ctx.step, &app, paid).await?;
             Ok(fulfilment)
         },
     )

@@ -4,16 +4,14 @@
 //! (`purchase/mentorship` carries an id derived from the order, which Inngest deduplicates).
 
 use inngest_sdk::function::Concurrency;
-use inngest_sdk::{Ctx, Error, Event, Function, FunctionOpts, Trigger};
+use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
-use super::conn;
+use super::fulfil_purchase;
 use crate::app::AppState;
-use crate::events::{
-    PURCHASE_MENTORSHIP, PurchaseMentorship, STRIPE_CHECKOUT_COMPLETED, StripeCheckoutCompleted,
-};
+use crate::events::{STRIPE_CHECKOUT_COMPLETED, StripeCheckoutCompleted};
 use crate::models::Provider;
 use crate::models::order::PaidAmounts;
-use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
+use crate::payments::fulfilment::ConfirmedPayment;
 
 /// The function.
 pub fn process_stripe_checkout() -> Function<AppState> {
@@ -45,42 +43,14 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                     serde_json::json!({ "orderId": data.order_id, "status": "awaiting_payment" }),
                 );
             };
-            let fulfilment: Fulfilment = ctx
-                .step
-                .run("fulfil-order", || async {
-                    let mut conn = conn(&app).await?;
-                    let paid = ConfirmedPayment {
-                        order_id: data.order_id,
-                        provider: Provider::Stripe,
-                        provider_payment_id: payment_intent.clone(),
-                        amounts: amounts.clone(),
-                    };
-                    fulfil(&mut conn, &paid).await.map_err(|e| e.into_inngest())
-                })
-                .await?;
-            start_onboarding(&ctx.step, &fulfilment, Provider::Stripe).await?;
+            let paid = ConfirmedPayment {
+                order_id: data.order_id,
+                provider: Provider::Stripe,
+                provider_payment_id: payment_intent,
+                amounts,
+            };
+            let fulfilment = fulfil_purchase(&ctx.step, &app, paid).await?;
             Ok(serde_json::to_value(&fulfilment)?)
         },
     )
-}
-
-/// Sends `purchase/mentorship` once per order.
-pub(crate) async fn start_onboarding(
-    step: &inngest_sdk::Step,
-    fulfilment: &Fulfilment,
-    provider: Provider,
-) -> Result<(), inngest_sdk::StepError> {
-    let event = Event::new(
-        PURCHASE_MENTORSHIP,
-        PurchaseMentorship {
-            order_id: fulfilment.order_id,
-            clerk_id: fulfilment.clerk_id.clone(),
-            pack_id: fulfilment.pack_id,
-            provider,
-        },
-    )
-    .with_id(format!("purchase-mentorship-{}", fulfilment.order_id));
-    step.send_event("trigger-onboarding", vec![event])
-        .await
-        .map(drop)
 }
