@@ -63,17 +63,10 @@ async fn checkout_holds_a_seat_and_returns_the_stripe_session_url() {
     );
     let order_id: Uuid = serde_json::from_value(body["order_id"].clone()).expect("order id");
 
-    let mut conn = app.conn().await;
-    let order = Order::find(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::Pending);
     assert_eq!(order.provider_checkout_id.as_deref(), Some("cs_test_a1"));
-    let seat = SeatReservation::by_order(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(order_id).await;
     assert_eq!(seat.status, SeatStatus::Held);
 
     let requests = app.stripe.received_requests().await.expect("recorded");

@@ -6,8 +6,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::{
-    Order, OrderStatus, PackStatus, Payment, PaymentStatus, Provider, SeatReservation, SeatStatus,
-    SessionPack,
+    OrderStatus, PackStatus, Payment, PaymentStatus, Provider, SeatStatus, SessionPack,
 };
 use huckleberry::payments::PaymentsError;
 use huckleberry::relay::forward_due;
@@ -84,10 +83,7 @@ async fn stripe_purchase_with_promotion_code_creates_order_payment_pack_and_seat
     let fulfilment: Value = run.output();
 
     let mut conn = app.conn().await;
-    let order = Order::find(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::Paid);
     assert_eq!(order.total_amount, dec("150.00"));
     assert_eq!(order.original_amount, Some(dec("200.00")));
@@ -116,10 +112,7 @@ async fn stripe_purchase_with_promotion_code_creates_order_payment_pack_and_seat
     let days = (pack.expires_at - order.paid_at.expect("paid")).num_days();
     assert_eq!(days, 90, "the pack lasts the product's validity");
 
-    let seat = SeatReservation::by_order(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(order_id).await;
     assert_eq!(
         (seat.status, seat.session_pack_id),
         (SeatStatus::Active, Some(pack.id))
@@ -294,15 +287,9 @@ async fn an_expired_checkout_releases_its_hold() {
     let pending = app
         .pending_order(&product, "user_clerk_1", Provider::Stripe)
         .await;
-    let mut conn = app.conn().await;
-    let blocked = huckleberry::payments::checkout::start_checkout(
-        &mut conn,
-        "user_clerk_2",
-        product.id,
-        Provider::Stripe,
-        chrono::Utc::now() + chrono::Duration::minutes(35),
-    )
-    .await;
+    let blocked = app
+        .try_checkout(&product, "user_clerk_2", Provider::Stripe)
+        .await;
     assert!(matches!(blocked, Err(PaymentsError::NoFreeSeat)));
 
     let payload = stripe_fixture(
@@ -316,24 +303,13 @@ async fn an_expired_checkout_releases_its_hold() {
     let run = app.engine.run("expire-stripe-checkout", event).await;
     assert_eq!(run.output::<Value>()["released"], true);
 
-    let order = Order::find(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(pending.order.id).await;
     assert_eq!(order.status, OrderStatus::Expired);
-    let seat = SeatReservation::by_order(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(pending.order.id).await;
     assert_eq!(seat.status, SeatStatus::Released);
-    let next = huckleberry::payments::checkout::start_checkout(
-        &mut conn,
-        "user_clerk_2",
-        product.id,
-        Provider::Stripe,
-        chrono::Utc::now() + chrono::Duration::minutes(35),
-    )
-    .await;
+    let next = app
+        .try_checkout(&product, "user_clerk_2", Provider::Stripe)
+        .await;
     assert!(next.is_ok(), "the released seat can be bought again");
 }
 
@@ -409,10 +385,7 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
     );
 
     let mut conn = app.conn().await;
-    let order = Order::find(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(pending.order.id).await;
     assert_eq!(
         (order.status, order.refunded_amount),
         (OrderStatus::Refunded, dec("150.00"))
@@ -432,10 +405,7 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
         (pack.status, pack.remaining_sessions),
         (PackStatus::Refunded, 0)
     );
-    let seat = SeatReservation::by_order(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(pending.order.id).await;
     assert_eq!(seat.status, SeatStatus::Released);
     assert!(
         DashboardAccess::active_for_user(&mut conn, pack.user_id)
@@ -468,10 +438,7 @@ async fn a_partial_refund_records_the_amount_and_keeps_the_seat() {
     .await;
     assert_eq!(outcome["full"], json!(false));
     let mut conn = app.conn().await;
-    let order = Order::find(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(pending.order.id).await;
     assert_eq!(
         (order.status, order.refunded_amount),
         (OrderStatus::PartiallyRefunded, dec("50.00"))
@@ -483,10 +450,7 @@ async fn a_partial_refund_records_the_amount_and_keeps_the_seat() {
         .expect("s")
         .to_string();
     assert_eq!(status, "partially_refunded");
-    let seat = SeatReservation::by_order(&mut conn, pending.order.id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(pending.order.id).await;
     assert_eq!(seat.status, SeatStatus::Active);
 }
 
@@ -535,22 +499,13 @@ async fn abandoned_checkouts_are_expired_by_the_sweep() {
         )
         .await;
     assert_eq!(run.output::<Value>(), json!({ "released": 1 }));
-    let gone = Order::find(&mut conn, abandoned.order.id)
-        .await
-        .expect("query")
-        .expect("order");
-    let paying = Order::find(&mut conn, live.order.id)
-        .await
-        .expect("query")
-        .expect("order");
+    let gone = app.order(abandoned.order.id).await;
+    let paying = app.order(live.order.id).await;
     assert_eq!(
         (gone.status, paying.status),
         (OrderStatus::Expired, OrderStatus::Pending)
     );
-    let seat = SeatReservation::by_order(&mut conn, abandoned.order.id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(abandoned.order.id).await;
     assert_eq!(seat.status, SeatStatus::Released);
 }
 

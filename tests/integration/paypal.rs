@@ -3,9 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use huckleberry::models::{
-    Order, OrderStatus, Payment, PaymentStatus, Provider, SeatReservation, SeatStatus,
-};
+use huckleberry::models::{Order, OrderStatus, Payment, PaymentStatus, Provider, SeatStatus};
 use huckleberry::relay::forward_due;
 use huckleberry::schema::payments;
 use serde_json::{Value, json};
@@ -123,10 +121,7 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
     .await
     .output::<Value>();
     let mut conn = app.conn().await;
-    let order = Order::find(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::Paid);
     let payment: Payment = payments::table
         .select(Payment::as_select())
@@ -137,10 +132,7 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
         (payment.provider, payment.provider_payment_id.as_str()),
         (Provider::Paypal, "CAP-1")
     );
-    let seat = SeatReservation::by_order(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(order_id).await;
     assert_eq!(seat.status, SeatStatus::Active);
     let purchase = app
         .events
@@ -158,10 +150,7 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
     )
     .await
     .output::<Value>();
-    let order = Order::find(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("order");
+    let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::PartiallyRefunded);
 
     let outcome: Value = deliver(
@@ -179,10 +168,7 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
         .await
         .expect("payment");
     assert_eq!(payment.status, PaymentStatus::Refunded);
-    let seat = SeatReservation::by_order(&mut conn, order_id)
-        .await
-        .expect("query")
-        .expect("seat");
+    let seat = app.seat(order_id).await;
     assert_eq!(seat.status, SeatStatus::Released);
 }
 

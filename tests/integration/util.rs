@@ -10,7 +10,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use huckleberry::app::AppState;
 use huckleberry::config::AppConfig;
 use huckleberry::db::{self, DbConn};
-use huckleberry::models::{Product, ProductKind, Provider};
+use huckleberry::models::{Order, Product, ProductKind, Provider, SeatReservation};
+use huckleberry::payments::PaymentsError;
 use huckleberry::payments::checkout::{PendingCheckout, start_checkout};
 use huckleberry::schema::{mentors, mentorship_products};
 use inngest_sdk::testing::{EventApi, TestEngine};
@@ -181,6 +182,18 @@ impl TestApp {
             .expect("product")
     }
 
+    /// Starts a checkout as `POST /api/checkout` does (order and hold), for a hold 35 minutes long.
+    pub async fn try_checkout(
+        &self,
+        product: &Product,
+        clerk_id: &str,
+        provider: Provider,
+    ) -> Result<PendingCheckout, PaymentsError> {
+        let mut conn = self.conn().await;
+        let expires = chrono::Utc::now() + chrono::Duration::minutes(35);
+        start_checkout(&mut conn, clerk_id, product.id, provider, expires).await
+    }
+
     /// A pending order with a held seat, as `POST /api/checkout` creates it.
     pub async fn pending_order(
         &self,
@@ -188,11 +201,27 @@ impl TestApp {
         clerk_id: &str,
         provider: Provider,
     ) -> PendingCheckout {
-        let mut conn = self.conn().await;
-        let expires = chrono::Utc::now() + chrono::Duration::minutes(35);
-        start_checkout(&mut conn, clerk_id, product.id, provider, expires)
+        self.try_checkout(product, clerk_id, provider)
             .await
             .expect("checkout starts")
+    }
+
+    /// An order, which must exist.
+    pub async fn order(&self, id: Uuid) -> Order {
+        let mut conn = self.conn().await;
+        Order::find(&mut conn, id)
+            .await
+            .expect("query")
+            .expect("the order exists")
+    }
+
+    /// The seat of an order, which must exist.
+    pub async fn seat(&self, order_id: Uuid) -> SeatReservation {
+        let mut conn = self.conn().await;
+        SeatReservation::by_order(&mut conn, order_id)
+            .await
+            .expect("query")
+            .expect("the order has a seat")
     }
 
     /// Posts a Stripe webhook signed now.
