@@ -137,8 +137,8 @@ impl Config {
         if let Some(dev) = get("INNGEST_DEV") {
             match dev.trim() {
                 "0" | "false" => {}
-                "1" | "true" => config = config.dev(None)?,
-                url => config = config.dev(Some(url))?,
+                "1" | "true" => config = config.dev(None),
+                url => config = config.dev(Some(url)),
             }
         }
         if let Some(base) = get("INNGEST_BASE_URL") {
@@ -166,7 +166,7 @@ impl Config {
 
     /// Switches to dev mode. `origin` is the dev server (default `http://127.0.0.1:8288`);
     /// a value that is not a URL with a host is ignored, as the Go SDK does.
-    pub fn dev(mut self, origin: Option<&str>) -> Result<Self, ConfigError> {
+    pub fn dev(mut self, origin: Option<&str>) -> Self {
         let url = origin
             .and_then(|o| Url::parse(o).ok())
             .filter(|u| u.host().is_some())
@@ -174,7 +174,7 @@ impl Config {
         self.mode = Mode::Dev;
         self.api_base_url = url.clone();
         self.event_api_base_url = url;
-        Ok(self)
+        self
     }
 
     /// Switches to cloud mode with the cloud URLs.

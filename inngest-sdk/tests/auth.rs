@@ -276,12 +276,7 @@ async fn cloud_mode_without_a_signing_key_refuses_every_execution() {
 
 #[tokio::test]
 async fn dev_mode_accepts_unsigned_execution() {
-    let handler = serve(
-        Config::new("app")
-            .dev(None)
-            .expect("dev mode")
-            .with_signing_key(KEY),
-    );
+    let handler = serve(Config::new("app").dev(None).with_signing_key(KEY));
 
     let response = handler
         .handle(execute(call_body(json!({"dev": true})), None))
@@ -450,7 +445,7 @@ async fn introspection_reports_env_and_serve_overrides_when_authenticated() {
 
 #[tokio::test]
 async fn dev_mode_introspection_trusts_any_signature_like_go() {
-    let handler = serve(Config::new("app").dev(None).expect("dev mode"));
+    let handler = serve(Config::new("app").dev(None));
 
     let unsigned = json_body(&handler.handle(introspect(None)).await);
     let signed = json_body(&handler.handle(introspect(Some("t=1&s=00".into()))).await);
@@ -529,7 +524,7 @@ async fn unsigned_trust_probe_is_refused_with_401() {
 
 #[tokio::test]
 async fn dev_mode_trust_probe_answers_200() {
-    let handler = serve(Config::new("app").dev(None).expect("dev mode"));
+    let handler = serve(Config::new("app").dev(None));
 
     let response = handler
         .handle(request(

@@ -21,7 +21,6 @@ const WAIT: &str = "daaad336276d15594d0e765f96c17cd746bf4971";
 fn app() -> Router {
     let config = Config::new(conformance_fixtures::APP_ID)
         .dev(None)
-        .expect("dev config")
         .with_signing_key("7468697320697320612074657374206b6579");
     let handler = ServeHandler::new(Client::new(config), (), conformance_fixtures::functions())
         .expect("fixtures register");

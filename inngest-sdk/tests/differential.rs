@@ -249,9 +249,7 @@ fn functions() -> Vec<Function<()>> {
 }
 
 async fn serve_rust(event_api_port: u16) -> u16 {
-    let config = Config::new(APP)
-        .dev(Some(&format!("http://127.0.0.1:{event_api_port}")))
-        .expect("dev config");
+    let config = Config::new(APP).dev(Some(&format!("http://127.0.0.1:{event_api_port}")));
     let handler = ServeHandler::new(Client::new(config), (), functions()).expect("valid");
     let app = Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -203,7 +203,6 @@ fn dev_client(events_url: &str) -> Client {
     Client::new(
         Config::new("app")
             .dev(None)
-            .expect("dev mode")
             .with_event_api_base_url(events_url)
             .expect("the fake's URL parses"),
     )
@@ -593,7 +592,6 @@ async fn dev_mode_uses_a_configured_key() {
     let client = Client::new(
         Config::new("app")
             .dev(None)
-            .expect("dev mode")
             .with_event_key("local-key")
             .with_event_api_base_url(&api.url)
             .expect("the fake's URL parses"),

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn handler(functions: Vec<Function<()>>) -> ServeHandler<()> {
-    let config = Config::new("app").dev(None).expect("dev");
+    let config = Config::new("app").dev(None);
     ServeHandler::new(Client::new(config), (), functions).expect("valid functions")
 }
 
@@ -476,7 +476,6 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
     });
     let config = Config::new("app")
         .dev(None)
-        .expect("dev")
         .with_signing_key(KEY)
         .with_api_base_url(&api)
         .expect("url");
@@ -500,7 +499,6 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
 
     let wrong = Config::new("app")
         .dev(None)
-        .expect("dev")
         .with_signing_key("signkey-test-abcd")
         .with_api_base_url(&api)
         .expect("url");

@@ -12,7 +12,7 @@ use inngest_sdk::{
 use serde_json::{Value, json};
 
 fn engine(functions: Vec<Function<()>>, event_api: Option<&EventApi>) -> TestEngine<()> {
-    let mut config = Config::new("app").dev(None).expect("dev");
+    let mut config = Config::new("app").dev(None);
     if let Some(api) = event_api {
         config = config.with_event_api_base_url(&api.url()).expect("url");
     }

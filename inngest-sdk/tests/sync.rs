@@ -391,7 +391,6 @@ async fn out_of_band_sync_without_a_signing_key_sends_no_authorization() {
     let api = FakeApi::start().await;
     let config = Config::new("app")
         .dev(None)
-        .expect("dev mode")
         .with_api_base_url(&api.url)
         .expect("the fake API URL parses");
     let handler = serve(config);
@@ -599,7 +598,7 @@ async fn out_of_band_sync_through_axum_reports_the_axum_framework() {
 
 #[tokio::test]
 async fn in_band_sync_in_dev_mode_answers_the_app_without_a_signature() {
-    let handler = serve(Config::new("app").dev(None).expect("dev mode"));
+    let handler = serve(Config::new("app").dev(None));
     // The conformance runner sends its proxy's bare origin.
     let url = "http://127.0.0.1:9999";
 
@@ -715,7 +714,7 @@ async fn in_band_sync_signed_with_the_fallback_key_is_answered_with_that_key() {
 
 #[tokio::test]
 async fn in_band_sync_without_a_url_is_a_400() {
-    let handler = serve(Config::new("app").dev(None).expect("dev mode"));
+    let handler = serve(Config::new("app").dev(None));
 
     let missing = handler.handle(in_band_put(json!({}), None)).await;
     let empty = handler
@@ -733,7 +732,7 @@ async fn in_band_sync_without_a_url_is_a_400() {
 
 #[tokio::test]
 async fn in_band_sync_with_a_malformed_body_is_a_400() {
-    let handler = serve(Config::new("app").dev(None).expect("dev mode"));
+    let handler = serve(Config::new("app").dev(None));
     let request = Request::builder()
         .method(Method::PUT)
         .uri("/api/inngest")
@@ -756,7 +755,6 @@ async fn in_band_sync_applies_the_serve_overrides_to_the_sent_url() {
     let handler = serve(
         Config::new("app")
             .dev(None)
-            .expect("dev mode")
             .with_serve_origin("https://example.com")
             .with_serve_path("/x/inngest"),
     );
@@ -881,7 +879,7 @@ fn everything() -> Function<()> {
 #[tokio::test]
 async fn in_band_functions_carry_every_option() {
     let handler = ServeHandler::new(
-        Client::new(Config::new("shop").dev(None).expect("dev mode")),
+        Client::new(Config::new("shop").dev(None)),
         (),
         [everything()],
     )
