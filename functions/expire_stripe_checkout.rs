@@ -3,7 +3,6 @@
 
 use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 
-use super::conn;
 use crate::app::AppState;
 use crate::events::{STRIPE_CHECKOUT_EXPIRED, StripeCheckoutExpired};
 use crate::payments::checkout::expire_checkout;
@@ -21,10 +20,8 @@ pub fn expire_stripe_checkout() -> Function<AppState> {
             let released: bool = ctx
                 .step
                 .run("release-hold", || async {
-                    let mut conn = conn(&app).await?;
-                    expire_checkout(&mut conn, order_id)
-                        .await
-                        .map_err(|e| e.into_inngest())
+                    let mut conn = app.conn().await?;
+                    expire_checkout(&mut conn, order_id).await
                 })
                 .await?;
             Ok(serde_json::json!({ "orderId": order_id, "released": released }))

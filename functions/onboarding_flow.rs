@@ -5,23 +5,21 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Step, Trigger, WaitForEvent};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::conn;
-use crate::access;
 use crate::app::AppState;
 use crate::auth::links::Purpose;
+use crate::db::DbError;
 use crate::email::{AccessGranted, DiscordReminder, Welcome};
 use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship, USER_DISCORD_CONNECTED};
-use crate::integrations::clerk::{ClerkApiError, ClerkUser};
-use crate::models::discord::DiscordConnection;
+use crate::integrations::clerk::ClerkUser;
+use crate::models::OnboardingOutcome;
 use crate::models::onboarding::record_outcome;
-use crate::models::{Mentor, OnboardingOutcome, SessionPack, User, UserProfile};
-use crate::notifications::{Delivery, send_email};
+use crate::notifications::Delivery;
+use crate::onboarding::{Purchase, fetch_buyer, is_discord_connected, load_purchase};
 
 const CONNECT_WINDOW: Duration = Duration::from_secs(48 * 3600);
 const LINK_VALIDITY: chrono::Duration = chrono::Duration::days(7);
@@ -36,10 +34,14 @@ pub fn onboarding_flow() -> Function<AppState> {
         |ctx: Ctx<PurchaseMentorship, AppState>| async move {
             let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
             let user: ClerkUser = step
-                .run("get-clerk-user", || fetch_clerk_user(app, &data.clerk_id))
+                .run("get-clerk-user", || {
+                    fetch_buyer(&app.db, app.clerk.as_ref(), &data.clerk_id)
+                })
                 .await?;
             let purchase: Purchase = step
-                .run("load-purchase", || load_purchase(app, data.pack_id))
+                .run("load-purchase", || async {
+                    load_purchase(&mut *app.conn().await?, data.pack_id).await
+                })
                 .await?;
             let buyer = Buyer {
                 user,
@@ -58,20 +60,17 @@ pub fn onboarding_flow() -> Function<AppState> {
                 wait_for_discord(step, app, &buyer).await?
             };
             if outcome != OnboardingOutcome::NeverConnected {
-                step.run("grant-dashboard-access", || async {
-                    access::grant(app, data.pack_id)
-                        .await
-                        .map_err(|e| e.into_inngest())
+                step.run("grant-dashboard-access", || {
+                    app.access().grant(data.pack_id)
                 })
                 .await?;
                 step.run("send-access-email", || send(app, &buyer, Mail::Access))
                     .await?;
             }
             step.run("record-outcome", || async {
-                let mut conn = conn(app).await?;
-                record_outcome(&mut conn, buyer.order_id, buyer.purchase.user_id, outcome)
-                    .await
-                    .map_err(Error::from)
+                let mut conn = app.conn().await?;
+                let user_id = buyer.purchase.user_id;
+                Ok::<_, DbError>(record_outcome(&mut conn, buyer.order_id, user_id, outcome).await?)
             })
             .await?;
             Ok(json!({ "orderId": data.order_id, "clerkId": data.clerk_id, "outcome": outcome }))
@@ -120,15 +119,6 @@ async fn wait_for_discord(
     })
 }
 
-/// What the emails need about the purchase.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Purchase {
-    user_id: Uuid,
-    mentor_name: String,
-    sessions: i32,
-    expires_at: DateTime<Utc>,
-}
-
 /// Everything one onboarding run knows about its buyer.
 struct Buyer {
     user: ClerkUser,
@@ -136,48 +126,8 @@ struct Buyer {
     order_id: Uuid,
 }
 
-/// The Clerk user, required to have an email address; also refreshes our users row.
-async fn fetch_clerk_user(app: &AppState, clerk_id: &str) -> Result<ClerkUser, Error> {
-    let clerk = app
-        .clerk
-        .as_ref()
-        .ok_or_else(|| Error::non_retriable("Clerk is not configured"))?;
-    let user = clerk.get_user(clerk_id).await.map_err(clerk_error)?;
-    if user.email.is_none() {
-        return Err(Error::non_retriable(format!(
-            "Clerk user {clerk_id} has no email address to onboard"
-        )));
-    }
-    let mut conn = conn(app).await?;
-    let profile = UserProfile {
-        clerk_id: user.id.clone(),
-        email: user.email.clone(),
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-    };
-    User::upsert(&mut conn, &profile).await?;
-    Ok(user)
-}
-
-async fn load_purchase(app: &AppState, pack_id: Uuid) -> Result<Purchase, Error> {
-    let mut conn = conn(app).await?;
-    let pack = SessionPack::find(&mut conn, pack_id)
-        .await?
-        .ok_or_else(|| Error::non_retriable(format!("session pack {pack_id} not found")))?;
-    let mentor = Mentor::find(&mut conn, pack.mentor_id).await?;
-    Ok(Purchase {
-        user_id: pack.user_id,
-        mentor_name: mentor.display_name,
-        sessions: pack.total_sessions,
-        expires_at: pack.expires_at,
-    })
-}
-
-async fn is_connected(app: &AppState, user_id: Uuid) -> Result<bool, Error> {
-    let mut conn = conn(app).await?;
-    Ok(DiscordConnection::of_user(&mut conn, user_id)
-        .await?
-        .is_some())
+async fn is_connected(app: &AppState, user_id: Uuid) -> Result<bool, DbError> {
+    is_discord_connected(&mut *app.conn().await?, user_id).await
 }
 
 /// The three onboarding emails.
@@ -195,6 +145,7 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
     let mentor_name = buyer.purchase.mentor_name.clone();
     let key = |purpose: &str| format!("onboarding-{}-{purpose}", buyer.order_id);
     let user_id = Some(buyer.purchase.user_id);
+    let mailer = app.mailer();
     match mail {
         Mail::Welcome => {
             let email = Welcome {
@@ -203,7 +154,7 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
                 sessions: buyer.purchase.sessions,
                 discord_link: discord_link(app, &buyer.user.id)?,
             };
-            send_email(app, user_id, &to, &email, &key("welcome")).await
+            Ok(mailer.send(user_id, &to, &email, &key("welcome")).await?)
         }
         Mail::Reminder => {
             let email = DiscordReminder {
@@ -211,7 +162,7 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
                 mentor_name,
                 discord_link: discord_link(app, &buyer.user.id)?,
             };
-            send_email(app, user_id, &to, &email, &key("reminder")).await
+            Ok(mailer.send(user_id, &to, &email, &key("reminder")).await?)
         }
         Mail::Access => {
             let email = AccessGranted {
@@ -223,16 +174,8 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
                 ),
                 pack_expires_at: buyer.purchase.expires_at,
             };
-            send_email(app, user_id, &to, &email, &key("access")).await
+            Ok(mailer.send(user_id, &to, &email, &key("access")).await?)
         }
-    }
-}
-
-fn clerk_error(err: ClerkApiError) -> Error {
-    if err.is_retriable() {
-        Error::new(err.to_string())
-    } else {
-        Error::non_retriable(err.to_string())
     }
 }
 

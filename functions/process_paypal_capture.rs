@@ -6,12 +6,11 @@ use bigdecimal::BigDecimal;
 use inngest_sdk::function::Concurrency;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
-use super::fulfil_purchase;
 use crate::app::AppState;
 use crate::events::{PAYPAL_CAPTURE_COMPLETED, PaypalCaptureCompleted};
 use crate::models::Provider;
 use crate::models::order::PaidAmounts;
-use crate::payments::fulfilment::ConfirmedPayment;
+use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
 
 /// The function.
 pub fn process_paypal_capture() -> Function<AppState> {
@@ -39,7 +38,16 @@ pub fn process_paypal_capture() -> Function<AppState> {
                     currency: data.currency.to_lowercase(),
                 },
             };
-            let fulfilment = fulfil_purchase(&ctx.step, &app, paid).await?;
+            let fulfilment: Fulfilment = ctx
+                .step
+                .run("fulfil-order", || async {
+                    fulfil(&mut *app.conn().await?, &paid).await
+                })
+                .await?;
+            let onboarding = fulfilment.onboarding_event(Provider::Paypal);
+            ctx.step
+                .send_event("trigger-onboarding", vec![onboarding])
+                .await?;
             Ok(fulfilment)
         },
     )

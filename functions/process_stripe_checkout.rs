@@ -6,12 +6,11 @@
 use inngest_sdk::function::Concurrency;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
-use super::fulfil_purchase;
 use crate::app::AppState;
 use crate::events::{STRIPE_CHECKOUT_COMPLETED, StripeCheckoutCompleted};
 use crate::models::Provider;
 use crate::models::order::PaidAmounts;
-use crate::payments::fulfilment::ConfirmedPayment;
+use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
 
 /// The function.
 pub fn process_stripe_checkout() -> Function<AppState> {
@@ -31,10 +30,7 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                         .stripe
                         .as_ref()
                         .ok_or_else(|| Error::non_retriable("Stripe is not configured"))?;
-                    stripe
-                        .paid_amounts(&data.session_id)
-                        .await
-                        .map_err(Error::from)
+                    Ok::<_, Error>(stripe.paid_amounts(&data.session_id).await?)
                 })
                 .await?;
             let Some((payment_intent, amounts)) = paid else {
@@ -49,7 +45,16 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                 provider_payment_id: payment_intent,
                 amounts,
             };
-            let fulfilment = fulfil_purchase(&ctx.step, &app, paid).await?;
+            let fulfilment: Fulfilment = ctx
+                .step
+                .run("fulfil-order", || async {
+                    fulfil(&mut *app.conn().await?, &paid).await
+                })
+                .await?;
+            let onboarding = fulfilment.onboarding_event(Provider::Stripe);
+            ctx.step
+                .send_event("trigger-onboarding", vec![onboarding])
+                .await?;
             Ok(serde_json::to_value(&fulfilment)?)
         },
     )

@@ -5,10 +5,8 @@
 use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 use serde_json::{Value, json};
 
-use super::conn;
 use crate::app::AppState;
-use crate::models::Order;
-use crate::payments::checkout::expire_checkout;
+use crate::payments::checkout::expire_abandoned;
 
 const BATCH: i64 = 500;
 
@@ -24,21 +22,11 @@ pub fn release_abandoned_checkouts() -> Function<AppState> {
             let released: usize = ctx
                 .step
                 .run("expire-abandoned-orders", || async {
-                    let mut conn = conn(&app).await?;
+                    let mut conn = app.conn().await?;
                     // An hour after the hold ends, so a payment whose confirmation is delayed
                     // still finds its seat.
                     let before = chrono::Utc::now() - chrono::Duration::hours(1);
-                    let ids = Order::abandoned(&mut conn, before, BATCH).await?;
-                    let mut released = 0;
-                    for id in ids {
-                        if expire_checkout(&mut conn, id)
-                            .await
-                            .map_err(|e| e.into_inngest())?
-                        {
-                            released += 1;
-                        }
-                    }
-                    Ok::<_, inngest_sdk::Error>(released)
+                    expire_abandoned(&mut conn, before, BATCH).await
                 })
                 .await?;
             Ok(json!({ "released": released }))

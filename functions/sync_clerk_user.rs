@@ -2,12 +2,12 @@
 //! `POST /api/webhooks/clerk`) keep the users table current: created and updated upsert the
 //! profile, deleted soft-deletes.
 
-use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
+use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::conn;
 use crate::app::AppState;
+use crate::db::DbError;
 use crate::events::{CLERK_USER_CREATED, CLERK_USER_DELETED, CLERK_USER_UPDATED};
 use crate::models::{User, UserProfile};
 
@@ -65,10 +65,8 @@ pub fn sync_clerk_user() -> Function<AppState> {
                 let deleted: bool = ctx
                     .step
                     .run("soft-delete-user", || async {
-                        let mut conn = conn(&app).await?;
-                        User::soft_delete(&mut conn, &user.id)
-                            .await
-                            .map_err(Error::from)
+                        let mut conn = app.conn().await?;
+                        Ok::<_, DbError>(User::soft_delete(&mut conn, &user.id).await?)
                     })
                     .await?;
                 return Ok(json!({ "clerkId": user.id, "deleted": deleted }));
@@ -76,11 +74,8 @@ pub fn sync_clerk_user() -> Function<AppState> {
             let profile = user.profile();
             ctx.step
                 .run("upsert-user", || async {
-                    let mut conn = conn(&app).await?;
-                    User::upsert(&mut conn, &profile)
-                        .await
-                        .map(|u| u.id)
-                        .map_err(Error::from)
+                    let mut conn = app.conn().await?;
+                    Ok::<_, DbError>(User::upsert(&mut conn, &profile).await?.id)
                 })
                 .await?;
             Ok(json!({ "clerkId": user.id, "email": profile.email }))

@@ -5,10 +5,9 @@ use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::conn;
 use crate::app::AppState;
 use crate::models::EmailStatus;
-use crate::models::email_log::{EmailLogEntry, suppress};
+use crate::notifications::record_delivery_status;
 
 /// The `data` of Resend's `email.*` webhooks.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,15 +45,8 @@ pub fn track_email_events() -> Function<AppState> {
         let updated: usize = ctx
             .step
             .run("update-email-log", || async {
-                let mut conn = conn(&app).await?;
-                let updated =
-                    EmailLogEntry::update_status(&mut conn, &data.email_id, status).await?;
-                if matches!(status, EmailStatus::Bounced | EmailStatus::Complained) {
-                    for address in &data.to {
-                        suppress(&mut conn, address, status.as_str()).await?;
-                    }
-                }
-                Ok::<_, Error>(updated)
+                record_delivery_status(&mut *app.conn().await?, &data.email_id, status, &data.to)
+                    .await
             })
             .await?;
         Ok(json!({ "emailId": data.email_id, "status": status, "updated": updated }))

@@ -6,10 +6,9 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::db::DbError;
-use crate::integrations::clerk::ClerkApiError;
-use crate::integrations::discord::DiscordError;
+use crate::db::{DbError, DbPool, conn};
+use crate::integrations::clerk::{ClerkApi, ClerkApiError};
+use crate::integrations::discord::{DiscordApi, DiscordError};
 use crate::models::access::DashboardAccess;
 use crate::models::discord::DiscordConnection;
 use crate::models::{PackStatus, RevokeReason, SessionPack, User};
@@ -38,19 +37,14 @@ impl From<diesel::result::Error> for AccessError {
     }
 }
 
-impl AccessError {
-    /// The Inngest error: retried unless trying again cannot help.
-    pub fn into_inngest(self) -> inngest_sdk::Error {
-        let retriable = match &self {
-            AccessError::PackNotFound(_) => false,
-            AccessError::Db(_) => true,
-            AccessError::Clerk(e) => e.is_retriable(),
-            AccessError::Discord(e) => e.is_retriable(),
-        };
-        if retriable {
-            inngest_sdk::Error::new(self.to_string())
-        } else {
-            inngest_sdk::Error::non_retriable(self.to_string())
+/// Each source decides for itself; a missing pack will not appear by retrying.
+impl inngest_sdk::Classify for AccessError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        match self {
+            AccessError::PackNotFound(_) => inngest_sdk::Retry::Never,
+            AccessError::Db(e) => e.retry(),
+            AccessError::Clerk(e) => e.retry(),
+            AccessError::Discord(e) => e.retry(),
         }
     }
 }
@@ -63,91 +57,110 @@ pub struct AccessState {
     pub has_access: bool,
 }
 
-/// Grants dashboard access for a pack, unless the pack is no longer active (refunded or
-/// expired while onboarding waited): the pack row is locked, so a concurrent refund either
-/// sees the grant and revokes it, or this sees the refund and grants nothing.
-pub async fn grant(app: &AppState, pack_id: Uuid) -> Result<AccessState, AccessError> {
-    let user_id = {
-        let mut conn = app.db.get().await.map_err(DbError::from)?;
-        conn.transaction::<_, AccessError, _>(async move |conn| {
-            let pack = SessionPack::lock(conn, pack_id)
+/// Where access lives besides the database: Clerk and, with a bot, Discord.
+#[derive(Clone, Copy)]
+pub struct Access<'a> {
+    db: &'a DbPool,
+    clerk: Option<&'a ClerkApi>,
+    discord: Option<&'a DiscordApi>,
+}
+
+impl<'a> Access<'a> {
+    /// Access kept in `db`, published to the clients that are configured.
+    pub fn new(
+        db: &'a DbPool,
+        clerk: Option<&'a ClerkApi>,
+        discord: Option<&'a DiscordApi>,
+    ) -> Self {
+        Self { db, clerk, discord }
+    }
+
+    /// Grants dashboard access for a pack, unless the pack is no longer active (refunded or
+    /// expired while onboarding waited): the pack row is locked, so a concurrent refund either
+    /// sees the grant and revokes it, or this sees the refund and grants nothing.
+    pub async fn grant(self, pack_id: Uuid) -> Result<AccessState, AccessError> {
+        let user_id = {
+            let mut conn = conn(self.db).await?;
+            conn.transaction::<_, AccessError, _>(async move |conn| {
+                let pack = SessionPack::lock(conn, pack_id)
+                    .await?
+                    .ok_or(AccessError::PackNotFound(pack_id))?;
+                if pack.status == PackStatus::Active {
+                    DashboardAccess::grant(conn, pack.user_id, pack.mentor_id, pack.id, pack.expires_at).await?;
+                } else {
+                    tracing::info!(%pack_id, status = %pack.status, "pack not active; no access granted");
+                }
+                Ok(pack.user_id)
+            })
+            .await?
+        };
+        self.publish(user_id).await
+    }
+
+    /// Revokes the access a pack gave (refund, seat released, pack expired). `None` when the pack
+    /// never gave access (nothing to take back, nothing to publish).
+    pub async fn revoke(
+        self,
+        pack_id: Uuid,
+        reason: RevokeReason,
+    ) -> Result<Option<AccessState>, AccessError> {
+        let user_id = {
+            let mut conn = conn(self.db).await?;
+            let pack = SessionPack::find(&mut conn, pack_id)
                 .await?
                 .ok_or(AccessError::PackNotFound(pack_id))?;
-            if pack.status == PackStatus::Active {
-                DashboardAccess::grant(conn, pack.user_id, pack.mentor_id, pack.id, pack.expires_at).await?;
-            } else {
-                tracing::info!(%pack_id, status = %pack.status, "pack not active; no access granted");
+            if !DashboardAccess::revoke(&mut conn, pack.id, reason).await? {
+                return Ok(None);
             }
-            Ok(pack.user_id)
-        })
-        .await?
-    };
-    publish(app, user_id).await
-}
-
-/// Revokes the access a pack gave (refund, seat released, pack expired). `None` when the pack
-/// never gave access (nothing to take back, nothing to publish).
-pub async fn revoke(
-    app: &AppState,
-    pack_id: Uuid,
-    reason: RevokeReason,
-) -> Result<Option<AccessState>, AccessError> {
-    let user_id = {
-        let mut conn = app.db.get().await.map_err(DbError::from)?;
-        let pack = SessionPack::find(&mut conn, pack_id)
-            .await?
-            .ok_or(AccessError::PackNotFound(pack_id))?;
-        if !DashboardAccess::revoke(&mut conn, pack.id, reason).await? {
-            return Ok(None);
-        }
-        pack.user_id
-    };
-    publish(app, user_id).await.map(Some)
-}
-
-/// Brings Clerk metadata and the Discord role in line with the database.
-async fn publish(app: &AppState, user_id: Uuid) -> Result<AccessState, AccessError> {
-    let (clerk_id, grants, discord) = {
-        let mut conn = app.db.get().await.map_err(DbError::from)?;
-        let clerk_id = User::clerk_id_of(&mut conn, user_id).await?;
-        let grants = DashboardAccess::active_for_user(&mut conn, user_id).await?;
-        let discord = DiscordConnection::of_user(&mut conn, user_id).await?;
-        (clerk_id, grants, discord)
-    };
-    let mentors: Vec<Value> = grants
-        .iter()
-        .map(|g| json!({ "mentorId": g.mentor_id, "packId": g.session_pack_id, "until": g.granted_until }))
-        .collect();
-    let has_access = !mentors.is_empty();
-    let dashboard = json!({ "access": has_access, "mentors": mentors });
-    if let Some(clerk) = &app.clerk {
-        clerk
-            .set_dashboard_metadata(&clerk_id, dashboard.clone())
-            .await?;
-    }
-    if let (Some(discord_api), Some(connection)) = (&app.discord, discord)
-        && discord_api.has_bot()
-    {
-        let changed = if has_access {
-            discord_api
-                .add_mentee_role(&connection.discord_user_id)
-                .await
-        } else {
-            discord_api
-                .remove_mentee_role(&connection.discord_user_id)
-                .await
+            pack.user_id
         };
-        match changed {
-            // Not in the guild (they left, or joining failed): nothing to change there.
-            Err(DiscordError::Status { status: 404, .. }) => {
-                tracing::warn!(discord_user = %connection.discord_user_id, "not a guild member; role unchanged");
-            }
-            other => other?,
-        }
+        self.publish(user_id).await.map(Some)
     }
-    Ok(AccessState {
-        clerk_id,
-        dashboard,
-        has_access,
-    })
+
+    /// Brings Clerk metadata and the Discord role in line with the database.
+    async fn publish(self, user_id: Uuid) -> Result<AccessState, AccessError> {
+        let (clerk_id, grants, discord) = {
+            let mut conn = conn(self.db).await?;
+            let clerk_id = User::clerk_id_of(&mut conn, user_id).await?;
+            let grants = DashboardAccess::active_for_user(&mut conn, user_id).await?;
+            let discord = DiscordConnection::of_user(&mut conn, user_id).await?;
+            (clerk_id, grants, discord)
+        };
+        let mentors: Vec<Value> = grants
+            .iter()
+            .map(|g| json!({ "mentorId": g.mentor_id, "packId": g.session_pack_id, "until": g.granted_until }))
+            .collect();
+        let has_access = !mentors.is_empty();
+        let dashboard = json!({ "access": has_access, "mentors": mentors });
+        if let Some(clerk) = self.clerk {
+            clerk
+                .set_dashboard_metadata(&clerk_id, dashboard.clone())
+                .await?;
+        }
+        if let (Some(discord_api), Some(connection)) = (self.discord, discord)
+            && discord_api.has_bot()
+        {
+            let changed = if has_access {
+                discord_api
+                    .add_mentee_role(&connection.discord_user_id)
+                    .await
+            } else {
+                discord_api
+                    .remove_mentee_role(&connection.discord_user_id)
+                    .await
+            };
+            match changed {
+                // Not in the guild (they left, or joining failed): nothing to change there.
+                Err(DiscordError::Status(answer)) if answer.status == 404 => {
+                    tracing::warn!(discord_user = %connection.discord_user_id, "not a guild member; role unchanged");
+                }
+                other => other?,
+            }
+        }
+        Ok(AccessState {
+            clerk_id,
+            dashboard,
+            has_access,
+        })
+    }
 }

@@ -47,6 +47,23 @@ impl Deref for AppState {
     }
 }
 
+impl App {
+    /// A database connection; a pool that cannot give one in time is a retriable error.
+    pub async fn conn(&self) -> Result<crate::db::DbConn, crate::db::DbError> {
+        crate::db::conn(&self.db).await
+    }
+
+    /// Dashboard access over this app's database, Clerk and Discord.
+    pub fn access(&self) -> crate::access::Access<'_> {
+        crate::access::Access::new(&self.db, self.clerk.as_ref(), self.discord.as_ref())
+    }
+
+    /// Email over this app's database and Resend.
+    pub fn mailer(&self) -> crate::notifications::Mailer<'_> {
+        crate::notifications::Mailer::new(&self.db, self.resend.as_ref())
+    }
+}
+
 impl AppState {
     /// Builds the state from configuration and a pool.
     pub fn new(config: AppConfig, db: DbPool) -> Result<Self, ConfigError> {

@@ -30,6 +30,22 @@ pub enum DbError {
     Build(String),
 }
 
+/// Inside an Inngest step: an outage, a timeout or a failed query is worth retrying (the
+/// database comes back, a serialization failure passes); a broken set-up is not.
+impl inngest_sdk::Classify for DbError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        match self {
+            DbError::Pool(_) | DbError::Query(_) => inngest_sdk::Retry::Default,
+            DbError::Migration(_) | DbError::Build(_) => inngest_sdk::Retry::Never,
+        }
+    }
+}
+
+/// A connection from `pool`, or [`DbError::Pool`] when none can be had in time.
+pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
+    Ok(pool.get().await?)
+}
+
 /// Every connection gets a statement timeout (a stuck query fails instead of holding a
 /// connection and a lock forever) and an application name (visible in `pg_stat_activity`).
 const SESSION_SETUP: &str = "SET statement_timeout = '30s'; SET application_name = 'huckleberry'";

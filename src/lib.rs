@@ -1,7 +1,17 @@
 //! Huckleberry: the academy's mentorship business on Inngest.
 //!
-//! Layers: `config` → `db`/`models` (PostgreSQL through diesel-async) → `payments` (the domain)
-//! → `integrations` (Stripe, PayPal) → `routes` (HTTP) and `functions` (Inngest workflows).
+//! Layers, each using only the ones above it in this list:
+//! 1. Foundations: `config`, `db`, `schema` and `models` (tables and their queries), `money`,
+//!    `events` (the Inngest events' names and payloads), `email` (templates), `auth` (signed
+//!    links), `telemetry`.
+//! 2. `integrations`: clients of Stripe, PayPal, Clerk, Resend, Discord and Svix.
+//! 3. The domain: `payments`, `access`, `notifications`, `onboarding`. Each takes narrow inputs
+//!    (a connection or the pool, the clients it calls), never the app state, and each error
+//!    type says once, through `inngest_sdk::Classify`, whether Inngest should retry it.
+//! 4. `app` (the shared state: configuration, pool, clients) and `relay` (webhook inbox to
+//!    Inngest).
+//! 5. The edges: `routes` and `error` (HTTP), and `functions` (the Inngest workflows, one per
+//!    file, reading top to bottom), both mounted by [`build_router`].
 
 pub mod access;
 pub mod app;
@@ -13,7 +23,9 @@ pub mod error;
 pub mod events;
 pub mod integrations;
 pub mod models;
+pub mod money;
 pub mod notifications;
+pub mod onboarding;
 pub mod payments;
 pub mod relay;
 pub mod routes;

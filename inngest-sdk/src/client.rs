@@ -54,6 +54,31 @@ pub enum SendError {
     },
 }
 
+/// A send that the event API refused, or that was malformed, fails the step for good; an
+/// outage (after the client's own retries) is retried by Inngest.
+impl crate::error::Classify for SendError {
+    fn retry(&self) -> crate::error::Retry {
+        use crate::error::Retry;
+        match self {
+            SendError::MissingEventKey
+            | SendError::InvalidEvent { .. }
+            | SendError::Serialize(_) => Retry::Never,
+            SendError::Rejected { status, .. } => Retry::for_http_status(*status, None),
+            SendError::Unreachable { .. } => Retry::Default,
+        }
+    }
+}
+
+/// A transport failure or a server error may pass; any other answer will not.
+impl crate::error::Classify for ApiError {
+    fn retry(&self) -> crate::error::Retry {
+        match self {
+            ApiError::Transport(e) => crate::error::Classify::retry(e),
+            ApiError::Status { status, .. } => crate::error::Retry::for_http_status(*status, None),
+        }
+    }
+}
+
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -48,7 +48,7 @@ pub mod testing;
 
 pub use client::{Client, SendError};
 pub use config::{Config, Mode};
-pub use error::{Error, Retry, StepError};
+pub use error::{Classify, Error, Retry, StepError};
 pub use event::Event;
 pub use function::{Ctx, Function, FunctionOpts, Trigger};
 pub use handler::ServeHandler;

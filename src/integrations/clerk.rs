@@ -75,18 +75,23 @@ pub enum ClerkApiError {
     /// No such user.
     #[error("Clerk user {0} not found")]
     NotFound(String),
-    /// Clerk refused the request (our bug or bad data): not worth retrying.
-    #[error("Clerk refused the request: status {0}")]
-    Refused(u16),
-    /// Clerk could not be reached or failed: retry later.
+    /// Clerk answered with another error status.
+    #[error("Clerk answered {0}")]
+    Status(super::ErrorAnswer),
+    /// Clerk could not be reached, timed out, or sent an answer we cannot read.
     #[error("Clerk unavailable: {0}")]
     Unavailable(String),
 }
 
-impl ClerkApiError {
-    /// Whether trying again later may succeed.
-    pub fn is_retriable(&self) -> bool {
-        matches!(self, ClerkApiError::Unavailable(_))
+/// A missing user stays missing; other answers go by their status; anything else is an
+/// outage to ride out.
+impl inngest_sdk::Classify for ClerkApiError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        match self {
+            ClerkApiError::NotFound(_) => inngest_sdk::Retry::Never,
+            ClerkApiError::Status(answer) => answer.retry(),
+            ClerkApiError::Unavailable(_) => inngest_sdk::Retry::Default,
+        }
     }
 }
 
@@ -95,11 +100,12 @@ fn api_error<T>(user_id: &str, err: clerk_rs::apis::Error<T>) -> ClerkApiError {
         clerk_rs::apis::Error::ResponseError(r) if r.status.as_u16() == 404 => {
             ClerkApiError::NotFound(user_id.to_owned())
         }
-        clerk_rs::apis::Error::ResponseError(r)
-            if r.status.is_client_error() && r.status.as_u16() != 429 =>
-        {
-            ClerkApiError::Refused(r.status.as_u16())
-        }
+        // clerk-rs keeps the status and body of an error answer, not its headers.
+        clerk_rs::apis::Error::ResponseError(r) => ClerkApiError::Status(super::ErrorAnswer {
+            status: r.status.as_u16(),
+            body: r.content.chars().take(500).collect(),
+            retry_after: None,
+        }),
         other => ClerkApiError::Unavailable(other.to_string()),
     }
 }

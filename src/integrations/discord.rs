@@ -14,26 +14,22 @@ pub enum DiscordError {
     /// Discord could not be reached.
     #[error("Discord unreachable: {0}")]
     Transport(#[from] reqwest::Error),
-    /// Discord refused the request.
-    #[error("Discord answered {status}: {body}")]
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// The body (Discord error bodies carry no secrets).
-        body: String,
-    },
+    /// Discord answered with an error status.
+    #[error("Discord answered {0}")]
+    Status(super::ErrorAnswer),
     /// No bot is configured.
     #[error("no Discord bot is configured")]
     NoBot,
 }
 
-impl DiscordError {
-    /// Whether trying again later may succeed.
-    pub fn is_retriable(&self) -> bool {
+/// Transport failures and timeouts are retried, an answer by its status; a missing bot is a
+/// configuration that retrying cannot change.
+impl inngest_sdk::Classify for DiscordError {
+    fn retry(&self) -> inngest_sdk::Retry {
         match self {
-            DiscordError::Transport(_) => true,
-            DiscordError::Status { status, .. } => *status == 429 || *status >= 500,
-            DiscordError::NoBot => false,
+            DiscordError::Transport(_) => inngest_sdk::Retry::Default,
+            DiscordError::Status(answer) => answer.retry(),
+            DiscordError::NoBot => inngest_sdk::Retry::Never,
         }
     }
 }
@@ -186,9 +182,5 @@ impl DiscordApi {
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, DiscordError> {
-    super::success_or(response, |status, body| DiscordError::Status {
-        status,
-        body,
-    })
-    .await
+    super::success_or(response, DiscordError::Status).await
 }

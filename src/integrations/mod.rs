@@ -8,16 +8,60 @@ pub mod resend;
 pub mod stripe;
 pub mod svix;
 
-/// The response if it succeeded; otherwise the error `make` builds from its status and the
-/// start of its body (provider error bodies carry no secrets, but may be long).
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+/// A provider's error answer: what its error type keeps to report it and to decide on a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The start of the body (provider error bodies carry no secrets, but may be long).
+    pub body: String,
+    /// The answer's `Retry-After`, when it had one.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for ErrorAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.body)
+    }
+}
+
+impl ErrorAnswer {
+    /// Inngest's decision for this answer, by the one rule for HTTP statuses.
+    pub fn retry(&self) -> inngest_sdk::Retry {
+        inngest_sdk::Retry::for_http_status(self.status, self.retry_after)
+    }
+}
+
+/// `Retry-After` as a delay: delta-seconds, or an HTTP date (a past date is no delay).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    Some((at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The response if it succeeded; otherwise the error `make` builds from its [`ErrorAnswer`].
 pub(crate) async fn success_or<E>(
     response: reqwest::Response,
-    make: impl FnOnce(u16, String) -> E,
+    make: impl FnOnce(ErrorAnswer) -> E,
 ) -> Result<reqwest::Response, E> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
+    let retry_after = retry_after(response.headers());
     let body: String = response
         .text()
         .await
@@ -25,5 +69,38 @@ pub(crate) async fn success_or<E>(
         .chars()
         .take(500)
         .collect();
-    Err(make(status.as_u16(), body))
+    Err(make(ErrorAnswer {
+        status: status.as_u16(),
+        body,
+        retry_after,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(value).expect("header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(retry_after(&headers("7")), Some(Duration::from_secs(7)));
+        let soon = (Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
+        let delay = retry_after(&headers(&soon)).expect("a date parses");
+        assert!(delay > Duration::from_secs(100) && delay <= Duration::from_secs(120));
+        assert_eq!(
+            retry_after(&headers("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers("soon")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
 }

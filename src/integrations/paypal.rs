@@ -17,20 +17,27 @@ pub enum PaypalError {
     /// PayPal could not be reached.
     #[error("PayPal unreachable: {0}")]
     Transport(#[from] reqwest::Error),
-    /// PayPal refused the request.
-    #[error("PayPal answered {status}: {body}")]
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// Its body (PayPal error bodies hold no secrets).
-        body: String,
-    },
+    /// PayPal answered with an error status.
+    #[error("PayPal answered {0}")]
+    Status(super::ErrorAnswer),
     /// A required webhook header is missing.
     #[error("missing PayPal webhook header {0}")]
     MissingHeader(&'static str),
     /// An answer without what we need.
     #[error("unexpected PayPal response: {0}")]
     Unexpected(String),
+}
+
+/// Transport failures and timeouts are retried, an answer by its status; a missing header or
+/// an answer without what we need will be the same next time.
+impl inngest_sdk::Classify for PaypalError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        match self {
+            PaypalError::Transport(_) => inngest_sdk::Retry::Default,
+            PaypalError::Status(answer) => answer.retry(),
+            PaypalError::MissingHeader(_) | PaypalError::Unexpected(_) => inngest_sdk::Retry::Never,
+        }
+    }
 }
 
 /// A created PayPal order.
@@ -205,9 +212,5 @@ impl PaypalApi {
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, PaypalError> {
-    super::success_or(response, |status, body| PaypalError::Status {
-        status,
-        body,
-    })
-    .await
+    super::success_or(response, PaypalError::Status).await
 }

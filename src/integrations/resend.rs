@@ -63,29 +63,25 @@ pub enum ResendError {
     UnexpectedResponse(String),
 }
 
-impl ResendError {
-    /// Whether sending again later may succeed.
-    pub fn is_retriable(&self) -> bool {
+/// Resend's 409s say what they mean by name (a concurrent request with the same key passes,
+/// a key reused for another email does not), so 4xx answers are sorted by name here; the
+/// rest follows the variants' documentation.
+impl inngest_sdk::Classify for ResendError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        use inngest_sdk::Retry;
         match self {
-            ResendError::Config(_) | ResendError::InvalidRequest(_) => false,
+            ResendError::Config(_) | ResendError::InvalidRequest(_) => Retry::Never,
+            ResendError::RateLimited {
+                retry_after: Some(delay),
+            } => Retry::After(*delay),
             ResendError::Transport(_)
-            | ResendError::RateLimited { .. }
+            | ResendError::RateLimited { retry_after: None }
             | ResendError::Server { .. }
-            | ResendError::UnexpectedResponse(_) => true,
-            ResendError::Rejected { name, .. } => {
-                matches!(
-                    name.as_str(),
-                    "concurrent_idempotent_requests" | "resource_locked"
-                )
-            }
-        }
-    }
-
-    /// How long Resend asked us to wait, when it said.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ResendError::RateLimited { retry_after } => *retry_after,
-            _ => None,
+            | ResendError::UnexpectedResponse(_) => Retry::Default,
+            ResendError::Rejected { name, .. } => match name.as_str() {
+                "concurrent_idempotent_requests" | "resource_locked" => Retry::Default,
+                _ => Retry::Never,
+            },
         }
     }
 }
@@ -227,6 +223,11 @@ mod tests {
 
     use super::*;
     use crate::email::EmailKind;
+    use inngest_sdk::{Classify, Retry};
+
+    fn retriable(error: &ResendError) -> bool {
+        error.retry() != Retry::Never
+    }
 
     const KEY: &str = "re_test_0123456789abcdef";
     const FROM: &str = "Huckleberry Art Academy <hello@academy.example>";
@@ -333,7 +334,7 @@ mod tests {
             matches!(&error, ResendError::Rejected { status: 422, name, .. } if name == "validation_error"),
             "{error:?}"
         );
-        assert!(!error.is_retriable());
+        assert!(!retriable(&error));
         assert_no_key(&error);
     }
 
@@ -344,7 +345,7 @@ mod tests {
             matches!(error, ResendError::Server { status: 500, .. }),
             "{error:?}"
         );
-        assert!(error.is_retriable());
+        assert!(retriable(&error));
     }
 
     #[tokio::test]
@@ -357,7 +358,7 @@ mod tests {
             matches!(error, ResendError::UnexpectedResponse(_)),
             "{error:?}"
         );
-        assert!(error.is_retriable());
+        assert!(retriable(&error));
     }
 
     #[tokio::test]
@@ -367,8 +368,8 @@ mod tests {
             .insert_header("ratelimit-remaining", "0")
             .insert_header("ratelimit-reset", "3");
         let error = send_against(limited).await;
-        assert!(error.is_retriable());
-        assert_eq!(error.retry_after(), Some(Duration::from_secs(3)));
+        assert!(retriable(&error));
+        assert_eq!(error.retry(), Retry::After(Duration::from_secs(3)));
     }
 
     #[tokio::test]
@@ -379,14 +380,14 @@ mod tests {
             "Same idempotency key used while original request is still in progress.",
         ))
         .await;
-        assert!(error.is_retriable(), "{error:?}");
+        assert!(retriable(&error), "{error:?}");
         let error = send_against(resend_error(
             409,
             "invalid_idempotent_request",
             "Same idempotency key used with a different request payload.",
         ))
         .await;
-        assert!(!error.is_retriable(), "{error:?}");
+        assert!(!retriable(&error), "{error:?}");
     }
 
     #[tokio::test]
@@ -396,7 +397,7 @@ mod tests {
             matches!(error, ResendError::UnexpectedResponse(_)),
             "{error:?}"
         );
-        assert!(error.is_retriable());
+        assert!(retriable(&error));
     }
 
     #[tokio::test]
@@ -411,7 +412,7 @@ mod tests {
             .await
             .expect_err("the send fails");
         assert!(matches!(error, ResendError::Transport(_)), "{error:?}");
-        assert!(error.is_retriable());
+        assert!(retriable(&error));
         assert_no_key(&error);
     }
 
@@ -429,7 +430,7 @@ mod tests {
             &format!("API key {KEY} can only send emails"),
         ))
         .await;
-        assert!(!error.is_retriable());
+        assert!(!retriable(&error));
         assert_no_key(&error);
         assert!(
             error
@@ -453,14 +454,14 @@ mod tests {
                 .await
                 .expect_err("the send fails");
             assert!(matches!(error, ResendError::InvalidRequest(_)), "{error:?}");
-            assert!(!error.is_retriable());
+            assert!(!retriable(&error));
         }
     }
 
     #[test]
     fn bad_settings_are_errors_not_panics() {
         let error = ResendApi::new(KEY, "not a url", FROM).expect_err("the send fails");
-        assert!(matches!(error, ResendError::Config(_)) && !error.is_retriable());
+        assert!(matches!(error, ResendError::Config(_)) && !retriable(&error));
         assert_no_key(&error);
         assert!(check_rate_limit_var(None).is_ok());
         assert!(check_rate_limit_var(Some("100")).is_ok());

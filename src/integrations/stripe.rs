@@ -14,7 +14,7 @@ use crate::events::{
     StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
 };
 use crate::models::order::PaidAmounts;
-use crate::payments::from_minor_units;
+use crate::money::from_minor_units;
 
 /// A Stripe API failure.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,23 @@ pub enum StripeApiError {
     /// The answer lacks what we need.
     #[error("unexpected Stripe data: {0}")]
     Unexpected(String),
+}
+
+/// Stripe's error answers go by their status (async-stripe keeps it, not `Retry-After`);
+/// a timeout or a connection failure is retried; a client we cannot build, or an answer
+/// without what we need, will be the same next time.
+impl inngest_sdk::Classify for StripeApiError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        use inngest_sdk::Retry;
+        match self {
+            StripeApiError::Api(stripe::StripeError::Stripe(_, status)) => {
+                Retry::for_http_status(*status, None)
+            }
+            StripeApiError::Api(stripe::StripeError::ConfigError(_)) => Retry::Never,
+            StripeApiError::Api(_) => Retry::Default,
+            StripeApiError::Client(_) | StripeApiError::Unexpected(_) => Retry::Never,
+        }
+    }
 }
 
 /// A webhook that verified, reduced to what we store and forward.

@@ -7,7 +7,10 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use inngest_sdk::Event;
+
 use super::PaymentsError;
+use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship};
 use crate::models::order::PaidAmounts;
 use crate::models::pack::NewSessionPack;
 use crate::models::{Order, Payment, Product, Provider, SeatReservation, SessionPack, User};
@@ -30,6 +33,23 @@ pub struct Fulfilment {
     pub pack_id: Uuid,
     pub seat_id: Uuid,
     pub clerk_id: String,
+}
+
+impl Fulfilment {
+    /// `purchase/mentorship` for this order, with an id derived from the order, so Inngest
+    /// starts onboarding once however often the purchase is processed.
+    pub fn onboarding_event(&self, provider: Provider) -> Event<PurchaseMentorship> {
+        Event::new(
+            PURCHASE_MENTORSHIP,
+            PurchaseMentorship {
+                order_id: self.order_id,
+                clerk_id: self.clerk_id.clone(),
+                pack_id: self.pack_id,
+                provider,
+            },
+        )
+        .with_id(format!("purchase-mentorship-{}", self.order_id))
+    }
 }
 
 /// Records the payment and everything it buys, in one transaction.

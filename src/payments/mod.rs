@@ -5,7 +5,6 @@ pub mod checkout;
 pub mod fulfilment;
 pub mod refunds;
 
-use bigdecimal::BigDecimal;
 use uuid::Uuid;
 
 use crate::db::DbError;
@@ -57,37 +56,24 @@ impl From<diesel::result::Error> for PaymentsError {
     }
 }
 
-impl PaymentsError {
-    /// Whether trying again later may succeed.
-    pub fn is_retriable(&self) -> bool {
-        matches!(
-            self,
-            PaymentsError::OrderNotFound(_)
-                | PaymentsError::PaymentNotFound { .. }
-                | PaymentsError::Db(_)
-        )
-    }
-}
-
-impl PaymentsError {
-    /// The Inngest error: retried when trying again may help, final otherwise.
-    pub fn into_inngest(self) -> inngest_sdk::Error {
-        // A refund can arrive before its payment is fulfilled: wait for it patiently.
-        if let PaymentsError::PaymentNotFound { .. } = self {
-            return inngest_sdk::Error::retry_after(
-                self.to_string(),
-                std::time::Duration::from_secs(600),
-            );
-        }
-        if self.is_retriable() {
-            inngest_sdk::Error::new(self.to_string())
-        } else {
-            inngest_sdk::Error::non_retriable(self.to_string())
+/// A missing order or payment may still be on its way (a webhook can beat the checkout's commit,
+/// a refund its payment), so those are retried, the refund patiently; the database's own
+/// classification holds; anything else is a fact that retrying cannot change.
+impl inngest_sdk::Classify for PaymentsError {
+    fn retry(&self) -> inngest_sdk::Retry {
+        use inngest_sdk::Retry;
+        match self {
+            PaymentsError::PaymentNotFound { .. } => Retry::After(PAYMENT_NOT_FOUND_RETRY),
+            PaymentsError::OrderNotFound(_) => Retry::Default,
+            PaymentsError::Db(e) => e.retry(),
+            PaymentsError::ProductNotFound(_)
+            | PaymentsError::ProductInactive(_)
+            | PaymentsError::NoFreeSeat
+            | PaymentsError::CheckoutInProgress
+            | PaymentsError::Inconsistent(_) => Retry::Never,
         }
     }
 }
 
-/// Minor units (cents) to a decimal amount. Products are priced in two-decimal currencies.
-pub fn from_minor_units(minor: i64) -> BigDecimal {
-    BigDecimal::new(minor.into(), 2)
-}
+/// How long a refund waits before looking again for the payment it refunds.
+const PAYMENT_NOT_FOUND_RETRY: std::time::Duration = std::time::Duration::from_secs(600);

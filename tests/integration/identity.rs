@@ -566,7 +566,10 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
         .expect(1)
         .mount(&app.discord)
         .await;
-    let state = huckleberry::access::grant(&app.state, fulfilment.pack_id)
+    let state = app
+        .state
+        .access()
+        .grant(fulfilment.pack_id)
         .await
         .expect("granted");
     assert!(state.has_access);
@@ -598,14 +601,16 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
         .expect(1)
         .mount(&app.discord)
         .await;
-    let state = huckleberry::access::revoke(
-        &app.state,
-        fulfilment.pack_id,
-        huckleberry::models::RevokeReason::Refunded,
-    )
-    .await
-    .expect("revoked")
-    .expect("the pack had access");
+    let state = app
+        .state
+        .access()
+        .revoke(
+            fulfilment.pack_id,
+            huckleberry::models::RevokeReason::Refunded,
+        )
+        .await
+        .expect("revoked")
+        .expect("the pack had access");
     assert!(!state.has_access);
     assert!(
         DashboardAccess::active_for_user(&mut conn, pending.user.id)

@@ -6,5 +6,6 @@ mod identity;
 mod onboarding;
 mod payments;
 mod paypal;
+mod retries;
 mod util;
 mod webhooks;

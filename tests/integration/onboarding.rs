@@ -89,7 +89,7 @@ async fn mock_clerk_metadata(app: &TestApp, fail_first: u32) -> Arc<AtomicU32> {
     seen
 }
 
-async fn purchase(app: &TestApp) -> Fulfilment {
+pub(crate) async fn purchase(app: &TestApp) -> Fulfilment {
     let product = app.seed_product(3).await;
     let pending = app
         .pending_order(&product, "user_clerk_1", Provider::Stripe)
@@ -110,7 +110,7 @@ async fn purchase(app: &TestApp) -> Fulfilment {
     fulfil(&mut conn, &paid).await.expect("fulfilled")
 }
 
-fn purchase_event(f: &Fulfilment) -> Event<Value> {
+pub(crate) fn purchase_event(f: &Fulfilment) -> Event<Value> {
     Event::new(
         "purchase/mentorship",
         json!({ "orderId": f.order_id, "clerkId": f.clerk_id, "packId": f.pack_id, "provider": "stripe" }),
@@ -227,7 +227,7 @@ async fn connecting_within_48_hours_grants_access_and_updates_clerk() {
     assert_eq!(log.len(), 2);
 }
 
-async fn f_user(app: &TestApp, f: &Fulfilment) -> uuid::Uuid {
+pub(crate) async fn f_user(app: &TestApp, f: &Fulfilment) -> uuid::Uuid {
     let mut conn = app.conn().await;
     huckleberry::models::User::by_clerk_id(&mut conn, &f.clerk_id)
         .await

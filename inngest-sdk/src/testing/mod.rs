@@ -425,12 +425,18 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             .headers()
             .get(crate::handler::headers::NO_RETRY)
             .is_some_and(|v| v == "true");
+        let retry_after = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
         self.requests.push(RequestRecord {
             step_id: step_id.to_owned(),
             attempt,
             status: status.as_u16(),
             body: body.clone(),
+            retry_after,
         });
         (status, body, no_retry)
     }

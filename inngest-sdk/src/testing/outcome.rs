@@ -38,6 +38,8 @@ pub struct RequestRecord {
     pub status: u16,
     /// The response body.
     pub body: Value,
+    /// The response's `Retry-After`: when the function asked to be retried.
+    pub retry_after: Option<String>,
 }
 
 /// A finished run.
@@ -72,6 +74,14 @@ impl RunOutcome {
             Ok(value) => panic!("run succeeded with {value}"),
             Err(err) => err,
         }
+    }
+
+    /// The `Retry-After` of every response that asked for one, in order.
+    pub fn retry_afters(&self) -> Vec<&str> {
+        self.requests
+            .iter()
+            .filter_map(|r| r.retry_after.as_deref())
+            .collect()
     }
 
     /// Ops with this opcode, in order.
