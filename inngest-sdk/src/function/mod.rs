@@ -111,6 +111,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     ///
     /// An event whose payload does not deserialize into `E` ends the run as non-retriable,
     /// with the field named in the message.
+    #[must_use]
     pub fn new<E, O, F, Fut>(opts: FunctionOpts, body: F) -> Self
     where
         E: DeserializeOwned + Send + 'static,
@@ -151,6 +152,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     /// Adds a handler that runs once this function has failed for good (all retries spent).
     /// It is synced as its own function, `<id>-failure`, triggered by `inngest/function.failed`,
     /// with one retry, as the official SDKs do.
+    #[must_use]
     pub fn on_failure<E, O, F, Fut>(mut self, body: F) -> Self
     where
         E: DeserializeOwned + Send + 'static,
@@ -174,6 +176,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     }
 
     /// A typed reference for `step.invoke`, given the app id this function is served under.
+    #[must_use]
     pub fn reference<I, O>(&self, app_id: &str) -> FunctionRef<I, O> {
         FunctionRef::new(app_id, &self.opts.id)
     }

@@ -50,6 +50,7 @@ pub struct TestEngine<S> {
 
 impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
     /// An executor for `handler`'s functions.
+    #[must_use]
     pub fn new(handler: ServeHandler<S>) -> Self {
         Self {
             handler,
@@ -59,6 +60,7 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
 
     /// Collects what runs send into [`RunOutcome::sent_events`]; the handler's client must send
     /// to `api` (`Config::with_event_api_base_url(&api.url())`).
+    #[must_use]
     pub fn with_event_api(mut self, api: &EventApi) -> Self {
         self.event_api = Some(api.clone());
         self
@@ -92,6 +94,7 @@ fn to_event_value<T: Serialize>(event: Event<T>) -> Value {
 }
 
 /// A run being prepared; `.execute().await` (or `.await`) runs it.
+#[must_use = "a test run does nothing until it is awaited"]
 pub struct TestRun<'a, S> {
     engine: &'a TestEngine<S>,
     function_id: String,
