@@ -1,5 +1,6 @@
 //! Functions: typed handlers with their options, type-erased for the serve handler.
 
+mod decode;
 mod opts;
 mod trigger;
 mod validate;
@@ -23,6 +24,8 @@ pub use trigger::Trigger;
 use crate::error::{Error, StepError};
 use crate::event::Event;
 use crate::step::{FunctionRef, Step};
+
+use decode::decode_event;
 
 /// Facts about the run a request belongs to.
 #[derive(Debug, Clone)]
@@ -92,18 +95,6 @@ impl<S> Clone for Function<S> {
             on_failure: self.on_failure.clone(),
         }
     }
-}
-
-fn decode_event<E: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<Event<E>, Error> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        Error::non_retriable(format!(
-            "{what} does not match the function's event type at `{path}`: {}",
-            e.inner()
-        ))
-        .with_name("EventDecodeError")
-    })
 }
 
 impl<S: Clone + Send + Sync + 'static> Function<S> {
