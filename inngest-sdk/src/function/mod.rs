@@ -167,7 +167,6 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     }
 
     /// A typed reference for `step.invoke`, given the app id this function is served under.
-    #[must_use]
     pub fn reference<I, O>(&self, app_id: &str) -> FunctionRef<I, O> {
         FunctionRef::new(app_id, &self.opts.id)
     }
