@@ -117,6 +117,7 @@ struct ClientInner {
 
 impl Client {
     /// A client for `config`.
+    #[must_use]
     pub fn new(config: Config) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(SDK_HEADER_VALUE)

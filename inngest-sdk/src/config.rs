@@ -41,6 +41,7 @@ pub struct EventKey(String);
 
 impl EventKey {
     /// Wraps a key.
+    #[must_use]
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into())
     }
@@ -101,6 +102,7 @@ fn const_url(value: &str) -> Url {
 
 impl Config {
     /// A cloud-mode configuration with no keys, for `app_id`.
+    #[must_use]
     pub fn new(app_id: impl Into<String>) -> Self {
         Self {
             app_id: app_id.into(),
@@ -166,6 +168,7 @@ impl Config {
 
     /// Switches to dev mode. `origin` is the dev server (default `http://127.0.0.1:8288`);
     /// a value that is not a URL with a host is ignored, as the Go SDK does.
+    #[must_use]
     pub fn dev(mut self, origin: Option<&str>) -> Self {
         let url = origin
             .and_then(|o| Url::parse(o).ok())
@@ -178,6 +181,7 @@ impl Config {
     }
 
     /// Switches to cloud mode with the cloud URLs.
+    #[must_use]
     pub fn cloud(mut self) -> Self {
         self.mode = Mode::Cloud;
         self.api_base_url = const_url(CLOUD_API_URL);
@@ -186,30 +190,35 @@ impl Config {
     }
 
     /// Sets the event key.
+    #[must_use]
     pub fn with_event_key(mut self, key: impl Into<String>) -> Self {
         self.event_key = Some(EventKey::new(key));
         self
     }
 
     /// Sets the signing key.
+    #[must_use]
     pub fn with_signing_key(mut self, key: impl Into<String>) -> Self {
         self.signing_key = Some(SigningKey::new(key));
         self
     }
 
     /// Sets the fallback signing key, tried when the primary one fails (key rotation).
+    #[must_use]
     pub fn with_signing_key_fallback(mut self, key: impl Into<String>) -> Self {
         self.signing_key_fallback = Some(SigningKey::new(key));
         self
     }
 
     /// Sets the Inngest environment (branch environments), sent as `X-Inngest-Env`.
+    #[must_use]
     pub fn with_env(mut self, env: impl Into<String>) -> Self {
         self.env = Some(env.into());
         self
     }
 
     /// Sets the app version reported on sync.
+    #[must_use]
     pub fn with_app_version(mut self, version: impl Into<String>) -> Self {
         self.app_version = Some(version.into());
         self
@@ -228,18 +237,21 @@ impl Config {
     }
 
     /// Overrides the scheme and host reported to Inngest on sync (e.g. behind a proxy).
+    #[must_use]
     pub fn with_serve_origin(mut self, origin: impl Into<String>) -> Self {
         self.serve_origin = Some(origin.into());
         self
     }
 
     /// Overrides the path reported to Inngest on sync.
+    #[must_use]
     pub fn with_serve_path(mut self, path: impl Into<String>) -> Self {
         self.serve_path = Some(path.into());
         self
     }
 
     /// Allows or refuses in-band sync (`x-inngest-sync-kind: in_band`).
+    #[must_use]
     pub fn with_in_band_sync(mut self, allow: bool) -> Self {
         self.allow_in_band_sync = allow;
         self

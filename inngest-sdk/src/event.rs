@@ -35,6 +35,7 @@ fn is_empty_user(user: &Value) -> bool {
 
 impl<T> Event<T> {
     /// An event with a name and data.
+    #[must_use]
     pub fn new(name: impl Into<String>, data: T) -> Self {
         Self {
             id: None,
@@ -47,18 +48,21 @@ impl<T> Event<T> {
     }
 
     /// Sets the id Inngest deduplicates on.
+    #[must_use]
     pub fn with_id(mut self, id: impl Into<String>) -> Self {
         self.id = Some(id.into());
         self
     }
 
     /// Sets the user object.
+    #[must_use]
     pub fn with_user(mut self, user: Value) -> Self {
         self.user = user;
         self
     }
 
     /// Sets the timestamp (milliseconds since the epoch).
+    #[must_use]
     pub fn with_ts(mut self, ts: i64) -> Self {
         self.ts = Some(ts);
         self

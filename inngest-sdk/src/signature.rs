@@ -27,6 +27,7 @@ impl fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Wraps a key as configured, prefix included.
+    #[must_use]
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into().trim().to_owned())
     }

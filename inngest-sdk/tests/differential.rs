@@ -222,17 +222,8 @@ fn functions() -> Vec<Function<()>> {
                 .with_trigger(Trigger::cron("0 9 * * 1").with_timezone("Europe/Paris"))
                 .with_retries(3)
                 .with_concurrency(Concurrency::new(2).with_key("event.data.user"))
-                .with_throttle(Throttle {
-                    limit: 5,
-                    period: Duration::from_secs(60),
-                    burst: Some(2),
-                    key: None,
-                })
-                .with_debounce(Debounce {
-                    period: Duration::from_secs(10),
-                    key: Some("event.data.user".into()),
-                    timeout: None,
-                })
+                .with_throttle(Throttle::new(5, Duration::from_secs(60)).with_burst(2))
+                .with_debounce(Debounce::new(Duration::from_secs(10)).with_key("event.data.user"))
                 .with_priority("event.data.prio")
                 .with_cancel(
                     Cancel::on("diff/cancel")

@@ -1,181 +1,14 @@
-//! Sending events (protocol §8): `Client::send` / `send_many` against the crate's fake event API
-//! and against a scripted fake that records every request, failed ones included.
+//! Sending events (protocol §8): `Client::send` / `send_many` against the crate's fake event
+//! API, scripted to refuse or drop requests, recording every request, failed ones included.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use base64::Engine;
 use inngest_sdk::testing::EventApi;
 use inngest_sdk::{Client, Config, Event, SendError};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 
 const EVENT_KEY: &str = "ek-secret-0123456789";
-
-// ---------------------------------------------------------------------------------------------
-// A scripted event API that records every request.
-
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-#[derive(Default)]
-struct FakeState {
-    requests: Vec<Received>,
-    /// Scripted answers, used in order; afterwards every request gets 200 with ids.
-    answers: VecDeque<(StatusCode, String)>,
-}
-
-struct FakeEvents {
-    url: String,
-    state: Arc<Mutex<FakeState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeEvents {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl FakeEvents {
-    async fn start() -> Self {
-        let state = Arc::new(Mutex::new(FakeState::default()));
-        let app = Router::new()
-            .route("/e/{key}", post(receive))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port for the fake event API");
-        let addr = listener.local_addr().expect("the fake has an address");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self {
-            url: format!("http://{addr}"),
-            state,
-            task,
-        }
-    }
-
-    fn then_answer(&self, status: StatusCode, body: Value) {
-        self.lock().answers.push_back((status, body.to_string()));
-    }
-
-    fn requests(&self) -> Vec<Received> {
-        self.lock().requests.clone()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
-        self.state.lock().expect("fake state is not poisoned")
-    }
-}
-
-/// Answers ids derived from the event names (`id-of-<name>`), so their order is checkable.
-async fn receive(
-    State(state): State<Arc<Mutex<FakeState>>>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut state = state.lock().expect("fake state is not poisoned");
-    state.requests.push(Received {
-        path: uri.path().to_owned(),
-        headers,
-        body: body.clone(),
-    });
-    let (status, text) = state.answers.pop_front().unwrap_or_else(|| {
-        let ids: Vec<String> = body
-            .as_array()
-            .map(|events| {
-                events
-                    .iter()
-                    .map(|e| format!("id-of-{}", e["name"].as_str().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        (
-            StatusCode::OK,
-            json!({ "ids": ids, "status": 200 }).to_string(),
-        )
-    });
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        text,
-    )
-        .into_response()
-}
-
-/// A server that reads each request's head, records its seed header and then hangs up
-/// without answering: a transport error for the client on every attempt.
-struct HangUp {
-    url: String,
-    seeds: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for HangUp {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl HangUp {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a local port");
-        let addr = listener.local_addr().expect("local address");
-        let seeds = Arc::new(Mutex::new(Vec::new()));
-        let recorded = seeds.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&head).to_lowercase();
-                let seed = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("x-inngest-event-id-seed:"))
-                    .map(|v| v.trim().to_owned())
-                    .unwrap_or_default();
-                recorded.lock().expect("not poisoned").push(seed);
-                drop(socket);
-            }
-        });
-        Self {
-            url: format!("http://{addr}"),
-            seeds,
-            task,
-        }
-    }
-
-    fn seeds(&self) -> Vec<String> {
-        self.seeds.lock().expect("not poisoned").clone()
-    }
-}
 
 /// A local address nothing listens on.
 async fn closed_port_url() -> String {
@@ -258,8 +91,8 @@ async fn send_returns_the_id_the_event_api_assigns() {
 
 #[tokio::test]
 async fn send_many_posts_one_array_and_returns_ids_in_order() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
     let events = [
         Event::new("a/first", json!({"n": 1})),
         Event::new("b/second", json!({"n": 2})).with_ts(1_700_000_000_000),
@@ -268,7 +101,9 @@ async fn send_many_posts_one_array_and_returns_ids_in_order() {
 
     let ids = client.send_many(&events).await.expect("accepted");
 
-    assert_eq!(ids, ["id-of-a/first", "id-of-b/second", "id-of-c/third"]);
+    let batches = api.batches();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids, batches[0].ids, "the ids the API answered, in order");
     let requests = api.requests();
     assert_eq!(requests.len(), 1, "one request for the whole batch");
     assert_eq!(requests[0].path, format!("/e/{EVENT_KEY}"));
@@ -284,8 +119,8 @@ async fn send_many_posts_one_array_and_returns_ids_in_order() {
 
 #[tokio::test]
 async fn send_many_with_no_events_sends_nothing() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
 
     let ids = client
         .send_many::<Value>(&[])
@@ -298,8 +133,8 @@ async fn send_many_with_no_events_sends_nothing() {
 
 #[tokio::test]
 async fn event_requests_carry_the_sdk_headers() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
 
     client
         .send(&signup("a@example.com"))
@@ -315,12 +150,12 @@ async fn event_requests_carry_the_sdk_headers() {
 
 #[tokio::test]
 async fn x_inngest_env_is_sent_when_configured() {
-    let api = FakeEvents::start().await;
+    let api = EventApi::start().await.expect("the fake event API starts");
     let client = Client::new(
         Config::new("app")
             .with_event_key(EVENT_KEY)
             .with_env("feature-branch")
-            .with_event_api_base_url(&api.url)
+            .with_event_api_base_url(&api.url())
             .expect("the fake's URL parses"),
     );
 
@@ -337,8 +172,8 @@ async fn x_inngest_env_is_sent_when_configured() {
 
 #[tokio::test]
 async fn event_id_seed_is_unix_millis_and_ten_random_bytes() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
 
     let before = unix_millis();
     client
@@ -380,17 +215,18 @@ async fn event_id_seed_is_unix_millis_and_ten_random_bytes() {
 
 #[tokio::test]
 async fn a_503_is_retried_with_the_same_seed_until_it_succeeds() {
-    let api = FakeEvents::start().await;
-    api.then_answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "busy"}));
-    api.then_answer(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "busy"}));
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.answer_next(2, 503, json!({"error": "busy"}));
+    let client = cloud_client(&api.url());
 
     let id = client
         .send(&signup("a@example.com"))
         .await
         .expect("the third attempt is accepted");
 
-    assert_eq!(id, "id-of-user/signed.up");
+    let batches = api.batches();
+    assert_eq!(batches.len(), 1, "stored once");
+    assert_eq!(id, batches[0].ids[0]);
     let requests = api.requests();
     assert_eq!(requests.len(), 3, "two refusals, then success");
     let seed = requests[0]
@@ -425,14 +261,9 @@ async fn the_testing_event_api_outage_is_ridden_out() {
 
 #[tokio::test]
 async fn a_persistent_5xx_gives_up_after_five_attempts() {
-    let api = FakeEvents::start().await;
-    for _ in 0..5 {
-        api.then_answer(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"status": 500, "error": "queue full"}),
-        );
-    }
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.answer_next(5, 500, json!({"status": 500, "error": "queue full"}));
+    let client = cloud_client(&api.url());
 
     let err = client
         .send(&signup("a@example.com"))
@@ -448,12 +279,13 @@ async fn a_persistent_5xx_gives_up_after_five_attempts() {
 
 #[tokio::test]
 async fn a_400_is_not_retried_and_its_error_is_surfaced() {
-    let api = FakeEvents::start().await;
-    api.then_answer(
-        StatusCode::BAD_REQUEST,
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.answer_next(
+        1,
+        400,
         json!({"ids": [], "status": 400, "error": "event payload too large"}),
     );
-    let client = cloud_client(&api.url);
+    let client = cloud_client(&api.url());
 
     let err = client
         .send(&signup("a@example.com"))
@@ -473,12 +305,13 @@ async fn a_400_is_not_retried_and_its_error_is_surfaced() {
 
 #[tokio::test]
 async fn an_unknown_event_key_is_surfaced_and_not_retried() {
-    let api = FakeEvents::start().await;
-    api.then_answer(
-        StatusCode::UNAUTHORIZED,
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.answer_next(
+        1,
+        401,
         json!({"status": 401, "message": "", "error": "Event key not found"}),
     );
-    let client = cloud_client(&api.url);
+    let client = cloud_client(&api.url());
 
     let err = client
         .send(&signup("a@example.com"))
@@ -514,8 +347,9 @@ async fn an_unreachable_event_api_fails_after_five_attempts() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried_five_times_with_one_seed() {
-    let server = HangUp::start().await;
-    let client = cloud_client(&server.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.hang_up_next(5);
+    let client = cloud_client(&api.url());
 
     let err = client
         .send(&signup("a@example.com"))
@@ -526,7 +360,15 @@ async fn dropped_connections_are_retried_five_times_with_one_seed() {
         matches!(err, SendError::Unreachable { attempts: 5, .. }),
         "{err:?}"
     );
-    let seeds = server.seeds();
+    let seeds: Vec<String> = api
+        .requests()
+        .iter()
+        .map(|r| {
+            r.header("x-inngest-event-id-seed")
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(seeds.len(), 5, "{seeds:?}");
     assert!(!seeds[0].is_empty(), "the seed header was sent");
     assert!(seeds.iter().all(|s| s == &seeds[0]), "{seeds:?}");
@@ -553,10 +395,10 @@ async fn send_errors_never_show_the_event_key() {
 
 #[tokio::test]
 async fn cloud_mode_without_an_event_key_is_refused_before_sending() {
-    let api = FakeEvents::start().await;
+    let api = EventApi::start().await.expect("the fake event API starts");
     let client = Client::new(
         Config::new("app")
-            .with_event_api_base_url(&api.url)
+            .with_event_api_base_url(&api.url())
             .expect("the fake's URL parses"),
     );
 
@@ -588,12 +430,12 @@ async fn dev_mode_without_a_key_uses_no_event_key_set() {
 
 #[tokio::test]
 async fn dev_mode_uses_a_configured_key() {
-    let api = FakeEvents::start().await;
+    let api = EventApi::start().await.expect("the fake event API starts");
     let client = Client::new(
         Config::new("app")
             .dev(None)
             .with_event_key("local-key")
-            .with_event_api_base_url(&api.url)
+            .with_event_api_base_url(&api.url())
             .expect("the fake's URL parses"),
     );
 
@@ -607,8 +449,8 @@ async fn dev_mode_uses_a_configured_key() {
 
 #[tokio::test]
 async fn reserved_inngest_names_are_refused_before_sending() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
     let events = [
         signup("a@example.com"),
         Event::new("inngest/function.failed", json!({})),
@@ -629,8 +471,8 @@ async fn reserved_inngest_names_are_refused_before_sending() {
 
 #[tokio::test]
 async fn an_empty_name_is_refused_before_sending() {
-    let api = FakeEvents::start().await;
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let client = cloud_client(&api.url());
 
     let err = client
         .send(&Event::new("  ", json!({})))
@@ -644,9 +486,9 @@ async fn an_empty_name_is_refused_before_sending() {
 #[tokio::test]
 async fn the_seed_differs_between_sends_but_not_between_attempts() {
     // Two sends, the first retried once: three requests, two distinct seeds.
-    let api = FakeEvents::start().await;
-    api.then_answer(StatusCode::BAD_GATEWAY, json!({"error": "proxy"}));
-    let client = cloud_client(&api.url);
+    let api = EventApi::start().await.expect("the fake event API starts");
+    api.answer_next(1, 502, json!({"error": "proxy"}));
+    let client = cloud_client(&api.url());
 
     for email in ["a@example.com", "b@example.com"] {
         client.send(&signup(email)).await.expect("accepted");

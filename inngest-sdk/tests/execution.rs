@@ -327,6 +327,110 @@ async fn a_payload_that_does_not_decode_is_non_retriable_and_names_the_field() {
     assert_eq!((reply.status, reply.json), (200, json!(10)));
 }
 
+/// A payload type that refuses any field it does not name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StrictOrder {
+    order_id: String,
+}
+
+/// `data._inngest` as Inngest adds it to an invoked run's event (protocol §14).
+fn invocation_metadata() -> Value {
+    json!({
+        "source_app_id": "8b5c1c1e-0000-4000-8000-000000000000",
+        "source_fn_id": "3f2a9d4b-0000-4000-8000-000000000000",
+        "source_fn_v": 3,
+        "fn_id": "app-strict",
+        "correlation_id": "01JCALLER.c3ca5f787365eae0dea86250e27d476406956478",
+        "expire": 1_731_536_000_000_i64,
+        "gid": "",
+        "name": "charge",
+    })
+}
+
+#[tokio::test]
+async fn an_invoked_run_decodes_into_a_strict_payload_type() {
+    let strict = Function::new(
+        FunctionOpts::new("strict").with_trigger(Trigger::event("t/strict")),
+        |ctx: Ctx<StrictOrder, ()>| async move {
+            Ok(json!([
+                ctx.event.data.order_id,
+                ctx.events[0].data.order_id
+            ]))
+        },
+    );
+    let untyped = function("untyped", |ctx| async move { Ok(ctx.event.data) });
+    let handler = handler(vec![strict, untyped]);
+    let invoked = event(
+        "inngest/function.invoked",
+        json!({ "order_id": "o1", "_inngest": invocation_metadata() }),
+    );
+
+    let reply = Call::new("app-strict", invoked.clone())
+        .send(&handler)
+        .await;
+    assert_eq!((reply.status, reply.json), (200, json!(["o1", "o1"])));
+
+    let reply = Call::new("app-untyped", invoked).send(&handler).await;
+    assert_eq!(
+        (reply.status, reply.json),
+        (200, json!({ "order_id": "o1" })),
+        "the metadata is not the caller's data, whatever the payload type"
+    );
+}
+
+#[tokio::test]
+async fn a_strict_payload_still_refuses_other_unknown_fields() {
+    let strict = Function::new(
+        FunctionOpts::new("strict").with_trigger(Trigger::event("t/strict")),
+        |ctx: Ctx<StrictOrder, ()>| async move { Ok(ctx.event.data.order_id) },
+    );
+    let invoked = event(
+        "inngest/function.invoked",
+        json!({ "order_id": "o1", "extra": 1, "_inngest": invocation_metadata() }),
+    );
+    let reply = Call::new("app-strict", invoked)
+        .send(&handler(vec![strict]))
+        .await;
+    assert_eq!(reply.status, 400);
+    let message = reply.json["message"].as_str().expect("message");
+    assert!(
+        message.contains("at `data.extra`: unknown field `extra`"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_handler_of_an_invoked_function_decodes_a_strict_payload() {
+    let strict = Function::new(
+        FunctionOpts::new("strict").with_trigger(Trigger::event("t/strict")),
+        |_: Ctx<StrictOrder, ()>| async move { Err::<(), _>(Error::non_retriable("declined")) },
+    )
+    .on_failure(
+        |ctx: Ctx<inngest_sdk::function::FunctionFailed<StrictOrder>, ()>| async move {
+            Ok(ctx.event.data.event.data.order_id)
+        },
+    );
+    let failed_event = event(
+        "inngest/function.invoked",
+        json!({ "order_id": "o1", "_inngest": invocation_metadata() }),
+    );
+    let failed = event(
+        "inngest/function.failed",
+        json!({
+            "function_id": "app-strict",
+            "run_id": "01JRUN",
+            "error": { "name": "Error", "message": "declined" },
+            "event": failed_event,
+            "events": [failed_event],
+        }),
+    );
+    let reply = Call::new("app-strict-failure", failed)
+        .send(&handler(vec![strict]))
+        .await;
+    assert_eq!((reply.status, reply.json), (200, json!("o1")));
+}
+
 #[tokio::test]
 async fn async_steps_report_their_opcodes() {
     let f = function("asyncs", |ctx| async move {

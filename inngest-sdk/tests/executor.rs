@@ -277,6 +277,36 @@ async fn invoke_runs_the_registered_function_or_a_given_result() {
     assert_eq!(run.output::<Value>(), json!({"ok": 100}));
 }
 
+/// A payload type that refuses any field it does not name.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Doubling {
+    n: i64,
+}
+
+#[tokio::test]
+async fn an_invoked_function_with_a_strict_payload_type_runs() {
+    let double = Function::new(
+        FunctionOpts::new("double").with_trigger(Trigger::event("math/double")),
+        |ctx: Ctx<Doubling, ()>| async move { Ok(ctx.event.data.n * 2) },
+    );
+    let caller = Function::new(
+        FunctionOpts::new("caller").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Value, ()>| async move {
+            let double: FunctionRef<Value, i64> = FunctionRef::new("app", "double");
+            let doubled = ctx
+                .step
+                .invoke("double", Invocation::new(&double, json!({ "n": 21 })))
+                .await?;
+            Ok(doubled)
+        },
+    );
+    let run = engine(vec![double, caller], None)
+        .run("caller", Event::new("t/e", json!({})))
+        .await;
+    assert_eq!(run.result, Ok(json!(42)));
+}
+
 #[tokio::test]
 async fn sent_events_reach_the_event_api_once_per_run() {
     let api = EventApi::start().await.expect("fake event API");

@@ -844,22 +844,19 @@ fn everything() -> Function<()> {
                 .with_key("event.data.region")
                 .with_scope(Scope::Account),
         )
-        .with_throttle(Throttle {
-            limit: 10,
-            period: Duration::from_secs(60),
-            burst: Some(2),
-            key: Some("event.data.customer_id".into()),
-        })
-        .with_rate_limit(RateLimit {
-            limit: 100,
-            period: Duration::from_secs(3600),
-            key: Some("event.data.customer_id".into()),
-        })
-        .with_debounce(Debounce {
-            period: Duration::from_secs(5),
-            key: Some("event.data.order_id".into()),
-            timeout: Some(Duration::from_secs(60)),
-        })
+        .with_throttle(
+            Throttle::new(10, Duration::from_secs(60))
+                .with_burst(2)
+                .with_key("event.data.customer_id"),
+        )
+        .with_rate_limit(
+            RateLimit::new(100, Duration::from_secs(3600)).with_key("event.data.customer_id"),
+        )
+        .with_debounce(
+            Debounce::new(Duration::from_secs(5))
+                .with_key("event.data.order_id")
+                .with_timeout(Duration::from_secs(60)),
+        )
         .with_cancel(
             Cancel::on("shop/order.cancelled")
                 .with_if("async.data.order_id == event.data.order_id")
@@ -901,6 +898,36 @@ async fn in_band_functions_carry_every_option() {
     insta::assert_json_snapshot!("in_band_functions_with_every_option", body["functions"]);
 }
 
+#[tokio::test]
+async fn batching_syncs_its_size_timeout_key_and_condition() {
+    let batch = Batch::new(50, Duration::from_secs(5))
+        .with_key("event.data.user_id")
+        .with_if("event.data.kind == 'note'");
+    let opts = FunctionOpts::new("batched")
+        .with_trigger(Trigger::event("t/e"))
+        .with_batch(batch);
+    let handler = ServeHandler::new(Client::new(Config::new("shop").dev(None)), (), [on(opts)])
+        .expect("a valid batch");
+
+    let response = handler
+        .handle(in_band_put(
+            json!({ "url": "http://localhost:3000/api/inngest" }),
+            None,
+        ))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json_body(&response)["functions"][0]["batchEvents"],
+        json!({
+            "maxSize": 50,
+            "timeout": "5s",
+            "key": "event.data.user_id",
+            "if": "event.data.kind == 'note'",
+        })
+    );
+}
+
 fn must_fail(functions: Vec<Function<()>>) -> FunctionConfigError {
     ServeHandler::new(Client::new(Config::new("app")), (), functions)
         .err()
@@ -940,12 +967,7 @@ fn registration_refuses_a_function_without_triggers() {
 fn registration_refuses_batching_combined_with_cancel() {
     let opts = FunctionOpts::new("batched")
         .with_trigger(Trigger::event("t/e"))
-        .with_batch(Batch {
-            max_size: 10,
-            timeout: Duration::from_secs(5),
-            key: None,
-            condition: None,
-        })
+        .with_batch(Batch::new(10, Duration::from_secs(5)))
         .with_cancel(Cancel::on("t/stop"));
     let err = must_fail(vec![on(opts)]);
     assert_eq!(

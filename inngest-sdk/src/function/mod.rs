@@ -1,5 +1,6 @@
 //! Functions: typed handlers with their options, type-erased for the serve handler.
 
+mod decode;
 mod opts;
 mod trigger;
 mod validate;
@@ -23,6 +24,8 @@ pub use trigger::Trigger;
 use crate::error::{Error, StepError};
 use crate::event::Event;
 use crate::step::{FunctionRef, Step};
+
+use decode::decode_event;
 
 /// Facts about the run a request belongs to.
 #[derive(Debug, Clone)]
@@ -94,23 +97,12 @@ impl<S> Clone for Function<S> {
     }
 }
 
-fn decode_event<E: DeserializeOwned>(raw: &RawValue, what: &str) -> Result<Event<E>, Error> {
-    let mut de = serde_json::Deserializer::from_str(raw.get());
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        Error::non_retriable(format!(
-            "{what} does not match the function's event type at `{path}`: {}",
-            e.inner()
-        ))
-        .with_name("EventDecodeError")
-    })
-}
-
 impl<S: Clone + Send + Sync + 'static> Function<S> {
     /// A function whose body takes a [`Ctx`] with events of type `E` and returns `O`.
     ///
     /// An event whose payload does not deserialize into `E` ends the run as non-retriable,
     /// with the field named in the message.
+    #[must_use]
     pub fn new<E, O, F, Fut>(opts: FunctionOpts, body: F) -> Self
     where
         E: DeserializeOwned + Send + 'static,
@@ -151,6 +143,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     /// Adds a handler that runs once this function has failed for good (all retries spent).
     /// It is synced as its own function, `<id>-failure`, triggered by `inngest/function.failed`,
     /// with one retry, as the official SDKs do.
+    #[must_use]
     pub fn on_failure<E, O, F, Fut>(mut self, body: F) -> Self
     where
         E: DeserializeOwned + Send + 'static,

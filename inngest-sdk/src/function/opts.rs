@@ -28,6 +28,7 @@ pub enum Scope {
 
 /// A concurrency limit, optionally per key (a CEL expression such as `event.data.user_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Concurrency {
     pub(super) limit: u32,
     pub(super) key: Option<String>,
@@ -57,61 +58,131 @@ impl Concurrency {
 
 /// Queue runs beyond `limit` per `period` (they are delayed, not dropped).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Throttle {
-    /// Runs per period.
-    pub limit: u32,
-    /// The period, 1s to 7d.
-    pub period: Duration,
-    /// Extra runs allowed in a burst.
-    pub burst: Option<u32>,
-    /// Per-key throttling expression.
-    pub key: Option<String>,
+    pub(super) limit: u32,
+    pub(super) period: Duration,
+    pub(super) burst: Option<u32>,
+    pub(super) key: Option<String>,
+}
+
+impl Throttle {
+    /// At most `limit` runs start per `period` (1s to 7d).
+    pub fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit,
+            period,
+            burst: None,
+            key: None,
+        }
+    }
+    /// Allows this many extra runs in a burst.
+    pub fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+    /// Throttles per value of this expression.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
 }
 
 /// Drop runs beyond `limit` per `period`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct RateLimit {
-    /// Runs per period.
-    pub limit: u32,
-    /// The period, at most 24h.
-    pub period: Duration,
-    /// Per-key expression.
-    pub key: Option<String>,
+    pub(super) limit: u32,
+    pub(super) period: Duration,
+    pub(super) key: Option<String>,
+}
+
+impl RateLimit {
+    /// At most `limit` runs per `period` (1s to 24h); the rest are skipped.
+    pub fn new(limit: u32, period: Duration) -> Self {
+        Self {
+            limit,
+            period,
+            key: None,
+        }
+    }
+    /// Applies the limit per value of this expression.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
 }
 
 /// Wait for `period` of quiet before running, with the last event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Debounce {
-    /// The quiet period, 1s to 7d.
-    pub period: Duration,
-    /// Per-key expression.
-    pub key: Option<String>,
-    /// Run anyway after this long.
-    pub timeout: Option<Duration>,
+    pub(super) period: Duration,
+    pub(super) key: Option<String>,
+    pub(super) timeout: Option<Duration>,
+}
+
+impl Debounce {
+    /// Runs once no new event has arrived for `period` (1s to 7d).
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            key: None,
+            timeout: None,
+        }
+    }
+    /// Debounces per value of this expression.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// Runs anyway once this long has passed since the first event (not shorter than the period).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
 }
 
 /// Run once for up to `max_size` events collected within `timeout`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Batch {
-    /// At least 2.
-    pub max_size: u32,
-    /// At least 1s.
-    pub timeout: Duration,
-    /// Per-key batches.
-    pub key: Option<String>,
-    /// Only events for which this CEL expression holds are batched.
-    pub condition: Option<String>,
+    pub(super) max_size: u32,
+    pub(super) timeout: Duration,
+    pub(super) key: Option<String>,
+    pub(super) condition: Option<String>,
+}
+
+impl Batch {
+    /// Batches of at most `max_size` events (at least 2), run at the latest `timeout` (at least
+    /// 1s) after the first event of the batch.
+    pub fn new(max_size: u32, timeout: Duration) -> Self {
+        Self {
+            max_size,
+            timeout,
+            key: None,
+            condition: None,
+        }
+    }
+    /// Keeps one batch per value of this expression.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+    /// Only batches events for which this CEL expression holds.
+    pub fn with_if(mut self, condition: impl Into<String>) -> Self {
+        self.condition = Some(condition.into());
+        self
+    }
 }
 
 /// Cancel a run when a matching event arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct Cancel {
-    /// The cancelling event.
-    pub event: String,
-    /// A CEL expression over `event` (the trigger) and `async` (the cancelling event).
-    pub condition: Option<String>,
-    /// Only cancel within this long after the run started.
-    pub timeout: Option<Duration>,
+    pub(super) event: String,
+    pub(super) condition: Option<String>,
+    pub(super) timeout: Option<Duration>,
 }
 
 impl Cancel {
@@ -123,12 +194,13 @@ impl Cancel {
             timeout: None,
         }
     }
-    /// Only when this expression holds.
+    /// Only when this CEL expression over `event` (the trigger) and `async` (the cancelling
+    /// event) holds.
     pub fn with_if(mut self, condition: impl Into<String>) -> Self {
         self.condition = Some(condition.into());
         self
     }
-    /// Only within this long.
+    /// Only within this long after the run started.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -146,6 +218,7 @@ pub enum SingletonMode {
 
 /// Options of one function. Build with [`FunctionOpts::new`] and the `with_*` methods.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub struct FunctionOpts {
     pub(crate) id: String,
     pub(crate) name: Option<String>,

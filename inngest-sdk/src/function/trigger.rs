@@ -8,6 +8,7 @@ use crate::duration::format_duration;
 
 /// What starts a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
 pub enum Trigger {
     /// An event by name.
     Event {

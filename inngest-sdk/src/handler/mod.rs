@@ -107,6 +107,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     }
 
     /// Names the web framework in sync payloads (the axum adapter sets `axum`).
+    #[must_use]
     pub fn with_framework(mut self, framework: &'static str) -> Self {
         self.framework = framework;
         self

@@ -252,6 +252,7 @@ struct SentEvents {
 
 /// What `wait_for_event` waits for.
 #[derive(Debug, Clone)]
+#[must_use]
 pub struct WaitForEvent {
     event: String,
     timeout: Duration,
@@ -284,6 +285,7 @@ impl WaitForEvent {
 /// A typed reference to a function that can be invoked: its composite id
 /// (`<app id>-<function id>`), its input data type and its output type.
 #[derive(Debug)]
+#[must_use]
 pub struct FunctionRef<I, O> {
     id: String,
     _types: PhantomData<fn(I) -> O>,
@@ -315,6 +317,7 @@ impl<I, O> FunctionRef<I, O> {
 
 /// A call of another function through `step.invoke`.
 #[derive(Debug)]
+#[must_use]
 pub struct Invocation<I, O> {
     function: FunctionRef<I, O>,
     data: I,

@@ -1,7 +1,8 @@
 //! Testing support: an in-process executor that runs a registered function through the real
 //! serve handler the way Inngest does (memoized state fed back, sleeps played instantly, events
 //! delivered to `wait_for_event` or timed out, retries per the function's config, `invoke`
-//! answered) and returns the whole run for assertions. Enable with the `testing` feature.
+//! answered by running the invoked function with the `data._inngest` metadata Inngest adds)
+//! and returns the whole run for assertions. Enable with the `testing` feature.
 //!
 //! ```no_run
 //! # async fn demo(handler: inngest_sdk::ServeHandler<()>) {
@@ -23,6 +24,7 @@ mod outcome;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -50,6 +52,7 @@ pub struct TestEngine<S> {
 
 impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
     /// An executor for `handler`'s functions.
+    #[must_use]
     pub fn new(handler: ServeHandler<S>) -> Self {
         Self {
             handler,
@@ -59,6 +62,7 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
 
     /// Collects what runs send into [`RunOutcome::sent_events`]; the handler's client must send
     /// to `api` (`Config::with_event_api_base_url(&api.url())`).
+    #[must_use]
     pub fn with_event_api(mut self, api: &EventApi) -> Self {
         self.event_api = Some(api.clone());
         self
@@ -92,6 +96,7 @@ fn to_event_value<T: Serialize>(event: Event<T>) -> Value {
 }
 
 /// A run being prepared; `.execute().await` (or `.await`) runs it.
+#[must_use = "a test run does nothing until it is awaited"]
 pub struct TestRun<'a, S> {
     engine: &'a TestEngine<S>,
     function_id: String,
@@ -349,9 +354,13 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             Some(result) => result.clone(),
             None => {
                 let payload = &opts["payload"];
+                let mut data = payload.get("data").cloned().unwrap_or(json!({}));
+                if let Some(data) = data.as_object_mut() {
+                    data.insert("_inngest".into(), self.invocation_metadata(record, &target));
+                }
                 let event = json!({
                     "name": "inngest/function.invoked",
-                    "data": payload.get("data").cloned().unwrap_or(json!({})),
+                    "data": data,
                     "user": payload.get("user").cloned().unwrap_or(json!({})),
                     "id": format!("invoke-{}", record.hash),
                     "ts": chrono::Utc::now().timestamp_millis(),
@@ -375,6 +384,28 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             Ok(data) => json!({ "data": data }),
             Err(error) => json!({ "error": error }),
         }
+    }
+
+    /// The `_inngest` object Inngest puts in an invoked run's `event.data`: who invoked it,
+    /// the correlation id the result is routed back by, and when the invocation expires.
+    fn invocation_metadata(&self, record: &StepRecord, target: &str) -> Value {
+        let opts = record.opts.clone().unwrap_or_default();
+        let timeout = opts["timeout"]
+            .as_str()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(Duration::from_secs(365 * 24 * 3600));
+        let expire = chrono::Utc::now()
+            + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::days(365));
+        json!({
+            "source_app_id": self.engine.handler.client().config().app_id(),
+            "source_fn_id": self.composite,
+            "source_fn_v": 1,
+            "fn_id": target,
+            "correlation_id": format!("{}.{}", self.run_id, record.hash),
+            "expire": expire.timestamp_millis(),
+            "gid": "",
+            "name": record.name,
+        })
     }
 
     async fn request(
