@@ -18,9 +18,30 @@ pub enum AppError {
     /// No valid credentials.
     #[error("unauthorized")]
     Unauthorized,
-    /// The resource does not exist.
+    /// The resource (or the route) does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The route exists but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The body is not JSON at all (or is empty).
+    #[error("{0}")]
+    InvalidJson(String),
+    /// The body is JSON, but not of the shape the route takes.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// The query string does not parse into what the route takes.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A path parameter does not parse into what the route takes.
+    #[error("{0}")]
+    InvalidPath(String),
+    /// The body is not in a media type the route reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is larger than the route accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The request conflicts with the current state (e.g. a full mentor).
     #[error("{message}")]
     Conflict {
@@ -49,6 +70,15 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            AppError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
+            AppError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            AppError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            AppError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            AppError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             AppError::NotConfigured(_) => (StatusCode::NOT_IMPLEMENTED, "not_configured"),
             AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

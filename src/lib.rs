@@ -51,7 +51,6 @@ pub fn inngest_handler(app: &AppState) -> Result<ServeHandler<AppState>, Functio
 pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
     let inngest = inngest_handler(&app)?;
     Ok(Router::new()
-        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
         .route(
             "/api/webhooks/stripe",
             post(routes::webhooks::stripe::stripe_webhook),
@@ -76,5 +75,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))
         .route("/health", get(routes::health))
+        // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
+        // own answers, which Inngest's protocol (not our envelope) defines.
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
+        .fallback(routes::not_found)
         .with_state(app))
 }

@@ -1,9 +1,10 @@
 //! Discord OAuth for onboarding. The email link carries a signed, expiring token naming the
 //! Clerk user (never a bare id from the query string); the OAuth `state` is signed, stored as a
-//! hash and usable once. Every failure redirects to the error page with a reason code and
-//! stores no connection.
+//! hash and usable once. Every failure, a query that does not parse included, redirects to the
+//! error page with a reason code and stores no connection (see `routes::extract` for why these
+//! browser routes redirect rather than answer the JSON envelope).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
@@ -16,11 +17,13 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::auth::links::{LinkError, Purpose};
+use crate::error::AppError;
 use crate::events::USER_DISCORD_CONNECTED;
 use crate::models::User;
 use crate::models::discord::{
     ConnectOutcome, DiscordConnection, consume_oauth_state, store_oauth_state,
 };
+use crate::routes::extract::Query;
 
 const STATE_LIFETIME: Duration = Duration::minutes(10);
 
@@ -39,6 +42,7 @@ pub enum Reason {
     DiscordError,
     AlreadyLinked,
     Unavailable,
+    InvalidRequest,
 }
 
 impl Reason {
@@ -57,6 +61,7 @@ impl Reason {
             Reason::DiscordError => "discord_error",
             Reason::AlreadyLinked => "discord_already_linked",
             Reason::Unavailable => "unavailable",
+            Reason::InvalidRequest => "invalid_request",
         }
     }
 }
@@ -113,9 +118,23 @@ fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-/// `GET /api/auth/discord`: checks the link and sends the user to Discord.
-pub async fn start(State(app): State<AppState>, Query(query): Query<StartQuery>) -> Response {
-    match start_inner(&app, &query.token).await {
+/// Logs why a query did not parse; the browser only sees the reason code.
+fn unparsed(error: &AppError, reason: Reason) -> Reason {
+    tracing::info!(%error, "Discord OAuth query does not parse");
+    reason
+}
+
+/// `GET /api/auth/discord`: checks the link and sends the user to Discord. A link whose query
+/// does not parse (no `token`) is a broken link: `invalid_link`.
+pub async fn start(
+    State(app): State<AppState>,
+    query: Result<Query<StartQuery>, AppError>,
+) -> Response {
+    let outcome = match &query {
+        Ok(Query(query)) => start_inner(&app, &query.token).await,
+        Err(error) => Err(unparsed(error, Reason::InvalidLink)),
+    };
+    match outcome {
         Ok((url, nonce)) => {
             let cookie = state_cookie(&app, &nonce, STATE_LIFETIME.num_seconds());
             ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
@@ -159,14 +178,19 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
-/// `GET /api/auth/discord/callback`.
+/// `GET /api/auth/discord/callback`. Every field is optional, so only a query Discord would
+/// never send (a repeated field) fails to parse: `invalid_request`.
 pub async fn callback(
     State(app): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<CallbackQuery>,
+    query: Result<Query<CallbackQuery>, AppError>,
 ) -> Response {
     let browser_nonce = cookie_value(&headers, STATE_COOKIE).map(str::to_owned);
-    let redirect = match callback_inner(&app, query, browser_nonce.as_deref()).await {
+    let outcome = match query {
+        Ok(Query(query)) => callback_inner(&app, query, browser_nonce.as_deref()).await,
+        Err(error) => Err(unparsed(&error, Reason::InvalidRequest)),
+    };
+    let redirect = match outcome {
         Ok(()) => Redirect::to(&format!(
             "{}/auth/discord/success",
             app.config.public_url.trim_end_matches('/')

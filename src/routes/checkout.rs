@@ -1,10 +1,9 @@
 //! `POST /api/checkout`: a signed-in buyer starts paying for a product. The order and the seat
 //! hold are created first (a full mentor is refused before anyone is charged), then the
-//! provider's checkout; if the provider fails, the hold is released at once.
+//! provider's checkout; if the provider fails, the hold is released at once. The session token
+//! is verified before the body is read.
 
-use axum::Json;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::Redirect;
 use bigdecimal::ToPrimitive;
 use chrono::{Duration, Utc};
@@ -14,10 +13,10 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::db::DbError;
 use crate::error::{AppError, AppResult};
-use crate::integrations::clerk::ClerkAuthError;
 use crate::integrations::stripe::NewCheckoutSession;
 use crate::models::{Order, OrderStatus, Provider};
 use crate::payments::checkout::{PendingCheckout, expire_checkout, start_checkout};
+use crate::routes::extract::{ClerkUser, Json, Query};
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -38,27 +37,12 @@ pub struct CheckoutResponse {
 /// Stripe refuses sessions that expire sooner than 30 minutes after creation.
 const STRIPE_MIN_SESSION: Duration = Duration::minutes(30);
 
-/// Verifies the Clerk session token from `Authorization: Bearer`.
-async fn signed_in_user(app: &AppState, headers: &HeaderMap) -> AppResult<String> {
-    let clerk = app.clerk.as_ref().ok_or(AppError::NotConfigured("Clerk"))?;
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthorized)?;
-    clerk.verify_session(token).await.map_err(|e| match e {
-        ClerkAuthError::Invalid => AppError::Unauthorized,
-        ClerkAuthError::Unavailable(detail) => AppError::Unavailable(detail),
-    })
-}
-
-/// Starts a checkout.
+/// Starts a checkout. `ClerkUser` comes before `Json`, so the token is checked first.
 pub async fn checkout(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    ClerkUser(clerk_id): ClerkUser,
     Json(request): Json<CheckoutRequest>,
 ) -> AppResult<Json<CheckoutResponse>> {
-    let clerk_id = signed_in_user(&app, &headers).await?;
     // Check the provider before holding a seat.
     match request.provider {
         Provider::Stripe if app.stripe.is_none() => return Err(AppError::NotConfigured("Stripe")),
@@ -161,7 +145,8 @@ fn minor_units(amount: &bigdecimal::BigDecimal) -> AppResult<i64> {
         .ok_or_else(|| AppError::Internal(format!("amount {amount} out of range")))
 }
 
-/// PayPal sends the buyer back with `?token=<PayPal order id>` after approval.
+/// PayPal sends the buyer back with `?token=<PayPal order id>` after approval. A query without
+/// one is not a return from an order we issued: the buyer sees `unknown_order` like any other.
 #[derive(Debug, Deserialize)]
 pub struct PaypalReturn {
     pub token: String,
@@ -172,7 +157,7 @@ pub struct PaypalReturn {
 /// whose hold is still live, is captured.
 pub async fn paypal_return(
     State(app): State<AppState>,
-    Query(query): Query<PaypalReturn>,
+    query: Result<Query<PaypalReturn>, AppError>,
 ) -> AppResult<Redirect> {
     let paypal = app
         .paypal
@@ -186,6 +171,13 @@ pub async fn paypal_return(
     };
     // PayPal order ids are short upper-case alphanumerics; anything else is not ours (and must
     // never reach a URL path).
+    let query = match query {
+        Ok(Query(query)) => query,
+        Err(error) => {
+            tracing::info!(%error, "PayPal return with a query that does not parse");
+            return fail("unknown_order");
+        }
+    };
     let token = query.token.as_str();
     if token.is_empty() || token.len() > 64 || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
         return fail("unknown_order");

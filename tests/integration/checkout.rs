@@ -145,14 +145,15 @@ async fn checkout_refuses_unknown_and_inactive_products() {
         (status, answer["error"].clone()),
         (409, json!("product_inactive"))
     );
-    let (status, _) = post_checkout(
+    let (status, answer) = post_checkout(
         &app,
         Some(&token),
         json!({"product_id": product.id, "provider": "bitcoin"}),
     )
     .await;
     assert_eq!(
-        status, 422,
+        (status, answer["error"].clone()),
+        (422, json!("invalid_body")),
         "an unknown provider is refused by the JSON extractor"
     );
     assert_eq!(app.count("orders").await, 0);

@@ -17,7 +17,7 @@ use wiremock::matchers::{
 };
 use wiremock::{Mock, ResponseTemplate};
 
-use crate::util::{SVIX_SECRET, TestApp, fixture, spawn_app};
+use crate::util::{TestApp, fixture, spawn_app, svix_headers};
 
 fn link_token(app: &TestApp, clerk_id: &str, valid_for: Duration) -> String {
     app.state.links.as_ref().expect("links").sign(
@@ -399,17 +399,6 @@ async fn clerk_user_events_upsert_and_soft_delete_users() {
         .expect("query")
         .expect("user");
     assert!(user.deleted_at.is_some());
-}
-
-fn svix_headers(id: &str, body: &str) -> reqwest::header::HeaderMap {
-    let ts = Utc::now().timestamp();
-    let signature =
-        huckleberry::integrations::svix::sign(SVIX_SECRET, id, ts, body.as_bytes()).expect("sign");
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("svix-id", id.parse().expect("header"));
-    headers.insert("svix-timestamp", ts.to_string().parse().expect("header"));
-    headers.insert("svix-signature", signature.parse().expect("header"));
-    headers
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! Stripe, PayPal and the Inngest event API, and the functions run through the SDK's executor.
 
 mod checkout;
+mod envelope;
 mod identity;
 mod onboarding;
 mod payments;

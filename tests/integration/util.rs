@@ -284,6 +284,18 @@ pub fn session_token(user_id: &str, expires_in: i64) -> String {
     jsonwebtoken::encode(&header, &claims, &key).expect("token")
 }
 
+/// Svix headers signing `body` as message `id` now, with the test endpoint secret.
+pub fn svix_headers(id: &str, body: &str) -> reqwest::header::HeaderMap {
+    let ts = chrono::Utc::now().timestamp();
+    let signature =
+        huckleberry::integrations::svix::sign(SVIX_SECRET, id, ts, body.as_bytes()).expect("sign");
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("svix-id", id.parse().expect("header"));
+    headers.insert("svix-timestamp", ts.to_string().parse().expect("header"));
+    headers.insert("svix-signature", signature.parse().expect("header"));
+    headers
+}
+
 /// A Stripe fixture with the order and product placeholders replaced.
 pub fn stripe_fixture(name: &str, order_id: Uuid, product_id: Uuid) -> String {
     fixture(&format!("stripe/{name}"))

@@ -1,7 +1,6 @@
 //! `POST /api/webhooks/paypal`, verified through PayPal's verify-webhook-signature API.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -15,12 +14,13 @@ use crate::events::{
 };
 use crate::integrations::paypal::PaypalError;
 use crate::models::{NewInboxEntry, Provider};
+use crate::routes::extract::RawBody;
 
 /// Verifies the notification with PayPal, stores it, answers 200.
 pub async fn paypal_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Json<Value>> {
     let paypal = app
         .paypal

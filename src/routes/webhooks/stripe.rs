@@ -1,7 +1,6 @@
 //! `POST /api/webhooks/stripe`.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -11,6 +10,7 @@ use super::{ignored, store_and_ack};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::models::{NewInboxEntry, Provider};
+use crate::routes::extract::RawBody;
 
 /// The event types we forward.
 const HANDLED: [&str; 4] = [
@@ -24,7 +24,7 @@ const HANDLED: [&str; 4] = [
 pub async fn stripe_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Json<Value>> {
     let stripe = app
         .stripe

@@ -5,7 +5,6 @@
 //! be reached the answer is 503 and Svix delivers again later.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -13,12 +12,13 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::integrations::svix::SvixVerifier;
+use crate::routes::extract::RawBody;
 
 /// `POST /api/webhooks/clerk`.
 pub async fn clerk_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Json<Value>> {
     let verifier = app
         .clerk_webhooks
@@ -34,7 +34,7 @@ pub async fn clerk_webhook(
 pub async fn resend_webhook(
     State(app): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> AppResult<Json<Value>> {
     let verifier = app
         .resend_webhooks
