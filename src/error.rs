@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::db::DbError;
 use crate::payments::PaymentsError;
+use crate::sessions::SessionsError;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,14 @@ pub enum AppError {
     /// No valid credentials.
     #[error("unauthorized")]
     Unauthorized,
+    /// Authenticated, but not allowed to do this.
+    #[error("{message}")]
+    Forbidden {
+        /// A stable machine-readable code.
+        code: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// The resource (or the route) does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -69,6 +78,7 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AppError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
@@ -139,6 +149,26 @@ impl From<PaymentsError> for AppError {
             },
             PaymentsError::Db(e) => e.into(),
             other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<SessionsError> for AppError {
+    fn from(err: SessionsError) -> Self {
+        let code = err.code();
+        match err {
+            SessionsError::PackNotFound(_) | SessionsError::SessionNotFound(_) => {
+                AppError::NotFound(err.to_string())
+            }
+            SessionsError::MentorOnly => AppError::Forbidden {
+                code,
+                message: err.to_string(),
+            },
+            SessionsError::Db(e) => e.into(),
+            other => AppError::Conflict {
+                code,
+                message: other.to_string(),
+            },
         }
     }
 }

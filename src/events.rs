@@ -1,6 +1,7 @@
 //! The Inngest events this service sends and handles, with their payloads. Names are the
 //! product brief's; payload fields are camelCase as in the brief.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,6 +25,18 @@ pub const CLERK_USER_CREATED: &str = "clerk/user.created";
 pub const CLERK_USER_UPDATED: &str = "clerk/user.updated";
 /// See [`CLERK_USER_CREATED`].
 pub const CLERK_USER_DELETED: &str = "clerk/user.deleted";
+
+/// `session/scheduled`: a mentee booked a session (or moved one: see [`SESSION_RESCHEDULED`]).
+pub const SESSION_SCHEDULED: &str = "session/scheduled";
+/// `session/rescheduled`: a scheduled session moved; the old time's reminders stop.
+pub const SESSION_RESCHEDULED: &str = "session/rescheduled";
+/// `session/cancelled`: a scheduled session was cancelled.
+pub const SESSION_CANCELLED: &str = "session/cancelled";
+/// `session/completed`: the mentor completed a session, or marked it a no-show; either way
+/// it is used up.
+pub const SESSION_COMPLETED: &str = "session/completed";
+/// `pack/expiration-check`: look at one pack past its expiry.
+pub const PACK_EXPIRATION_CHECK: &str = "pack/expiration-check";
 
 /// `purchase/mentorship`, which starts onboarding.
 pub const PURCHASE_MENTORSHIP: &str = "purchase/mentorship";
@@ -88,4 +101,49 @@ pub struct PurchaseMentorship {
     pub clerk_id: String,
     pub pack_id: Uuid,
     pub provider: Provider,
+}
+
+/// A booked session, at its (new) time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionScheduled {
+    pub session_id: Uuid,
+    pub session_pack_id: Uuid,
+    pub scheduled_at: DateTime<Utc>,
+}
+
+/// A session moved from `previous_scheduled_at` to `scheduled_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRescheduled {
+    pub session_id: Uuid,
+    pub session_pack_id: Uuid,
+    pub scheduled_at: DateTime<Utc>,
+    pub previous_scheduled_at: DateTime<Utc>,
+}
+
+/// A cancelled session, with the time it had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCancelled {
+    pub session_id: Uuid,
+    pub session_pack_id: Uuid,
+    pub scheduled_at: DateTime<Utc>,
+}
+
+/// A used session (the brief's payload).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCompleted {
+    pub session_id: Uuid,
+    pub session_pack_id: Uuid,
+    /// The mentee's Clerk id.
+    pub user_id: String,
+}
+
+/// A pack to check for expiry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PackExpirationCheck {
+    pub pack_id: Uuid,
 }

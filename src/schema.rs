@@ -53,6 +53,7 @@ diesel::table! {
         seat_capacity -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        clerk_id -> Nullable<Text>,
     }
 }
 
@@ -170,6 +171,9 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        mentor_id -> Uuid,
+        cancelled_at -> Nullable<Timestamptz>,
+        counted_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -206,6 +210,7 @@ diesel::joinable!(dashboard_access -> mentors (mentor_id));
 diesel::joinable!(dashboard_access -> session_packs (session_pack_id));
 diesel::joinable!(dashboard_access -> users (user_id));
 diesel::joinable!(discord_connections -> users (user_id));
+diesel::joinable!(sessions -> mentors (mentor_id));
 diesel::joinable!(email_log -> users (user_id));
 diesel::joinable!(mentorship_products -> mentors (mentor_id));
 diesel::joinable!(oauth_states -> users (user_id));

@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::Provider;
+use super::EventSource;
 use crate::schema::webhook_inbox;
 
 /// A stored provider event.
@@ -15,7 +15,7 @@ use crate::schema::webhook_inbox;
 #[diesel(table_name = webhook_inbox)]
 pub struct InboxEntry {
     pub id: Uuid,
-    pub provider: Provider,
+    pub provider: EventSource,
     pub provider_event_id: String,
     pub event_type: String,
     pub payload: Value,
@@ -31,7 +31,7 @@ pub struct InboxEntry {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = webhook_inbox)]
 pub struct NewInboxEntry {
-    pub provider: Provider,
+    pub provider: EventSource,
     pub provider_event_id: String,
     pub event_type: String,
     pub payload: Value,
@@ -39,6 +39,28 @@ pub struct NewInboxEntry {
 }
 
 impl InboxEntry {
+    /// Stores an event this service announces, to be delivered by the relay; written in the
+    /// caller's transaction, so the event exists exactly when the change it announces does.
+    /// The event must have an id (it is the row's key, and Inngest's deduplication key).
+    pub async fn enqueue<T: serde::Serialize>(
+        conn: &mut AsyncPgConnection,
+        event: &inngest_sdk::Event<T>,
+    ) -> QueryResult<Option<Self>> {
+        let id = event.id.clone().ok_or_else(|| {
+            diesel::result::Error::SerializationError("an announced event needs an id".into())
+        })?;
+        let inngest_event = serde_json::to_value(event)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        let entry = NewInboxEntry {
+            provider: EventSource::App,
+            provider_event_id: id,
+            event_type: event.name.clone(),
+            payload: inngest_event["data"].clone(),
+            inngest_event: Some(inngest_event),
+        };
+        Self::insert(conn, &entry).await
+    }
+
     /// Stores the event unless one with the same provider id is there. Returns the new row,
     /// or `None` for a duplicate delivery.
     pub async fn insert(

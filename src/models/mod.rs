@@ -11,6 +11,7 @@ pub mod pack;
 mod payment;
 mod product;
 pub mod seat;
+pub mod session;
 mod user;
 
 pub use inbox::{InboxEntry, NewInboxEntry};
@@ -19,6 +20,7 @@ pub use pack::SessionPack;
 pub use payment::Payment;
 pub use product::{Mentor, Product};
 pub use seat::SeatReservation;
+pub use session::Session;
 pub use user::{User, UserProfile};
 
 /// A status column: a closed set of strings, as a Rust enum.
@@ -74,6 +76,20 @@ macro_rules! text_enum {
 text_enum!(
     /// A payment provider.
     Provider { Stripe => "stripe", Paypal => "paypal" }
+);
+text_enum!(
+    /// Where an inbox event comes from: a payment provider's webhook, or this service itself
+    /// (an event it announces, kept until Inngest has it).
+    EventSource { Stripe => "stripe", Paypal => "paypal", App => "app" }
+);
+text_enum!(
+    /// Where a booked session is. A no-show uses the session up like a completion.
+    SessionStatus {
+        Scheduled => "scheduled",
+        Completed => "completed",
+        Cancelled => "cancelled",
+        NoShow => "no_show",
+    }
 );
 text_enum!(
     /// What a product sells.

@@ -19,6 +19,8 @@ pub struct Mentor {
     pub seat_capacity: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The mentor's own Clerk user, when they have one: how the dashboard knows a mentor.
+    pub clerk_id: Option<String>,
 }
 
 /// A pack of sessions with one mentor, for sale.
@@ -58,5 +60,18 @@ impl Mentor {
             .select(Self::as_select())
             .first(conn)
             .await
+    }
+
+    /// The mentor whose own Clerk user this is, if any.
+    pub async fn by_clerk_id(
+        conn: &mut AsyncPgConnection,
+        clerk_id: &str,
+    ) -> QueryResult<Option<Self>> {
+        mentors::table
+            .filter(mentors::clerk_id.eq(clerk_id))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
     }
 }

@@ -87,6 +87,16 @@ impl SeatReservation {
             .optional()
     }
 
+    /// The seat bound to a pack.
+    pub async fn by_pack(conn: &mut AsyncPgConnection, pack_id: Uuid) -> QueryResult<Option<Self>> {
+        seat_reservations::table
+            .filter(seat_reservations::session_pack_id.eq(pack_id))
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// Makes the order's seat active for a pack until `until`: converts the hold, or takes a
     /// new seat when there was none (or it was released). Idempotent.
     pub async fn activate(

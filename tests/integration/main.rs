@@ -8,5 +8,6 @@ mod onboarding;
 mod payments;
 mod paypal;
 mod retries;
+mod sessions;
 mod util;
 mod webhooks;

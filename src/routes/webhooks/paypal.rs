@@ -13,7 +13,7 @@ use crate::events::{
     PaypalCaptureRefunded,
 };
 use crate::integrations::paypal::PaypalError;
-use crate::models::{NewInboxEntry, Provider};
+use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
 /// Verifies the notification with PayPal, stores it, answers 200.
@@ -58,7 +58,7 @@ pub async fn paypal_webhook(
     store_and_ack(
         &app,
         NewInboxEntry {
-            provider: Provider::Paypal,
+            provider: EventSource::Paypal,
             provider_event_id: event_id,
             event_type,
             payload: event,

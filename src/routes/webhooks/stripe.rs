@@ -9,7 +9,7 @@ use stripe_webhook::WebhookError;
 use super::{ignored, store_and_ack};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::models::{NewInboxEntry, Provider};
+use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
 /// The event types we forward.
@@ -79,7 +79,7 @@ pub async fn stripe_webhook(
     store_and_ack(
         &app,
         NewInboxEntry {
-            provider: Provider::Stripe,
+            provider: EventSource::Stripe,
             provider_event_id: event.id,
             event_type: event.event_type,
             payload,

@@ -1,0 +1,143 @@
+//! Booking and counting sessions in the domain (`huckleberry::sessions`): the rules a booking
+//! meets, and a used session counted against its pack exactly once.
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use huckleberry::models::{SessionPack, SessionStatus};
+use huckleberry::schema::{mentors, webhook_inbox};
+use huckleberry::sessions::{self, SessionsError};
+use uuid::Uuid;
+
+use crate::onboarding::purchase;
+use crate::util::{TestApp, spawn_app};
+
+const MENTOR: &str = "user_mentor_1";
+const MENTEE: &str = "user_clerk_1";
+
+/// A paid 4-session pack whose mentor is the Clerk user `MENTOR`.
+async fn pack(app: &TestApp) -> SessionPack {
+    let f = purchase(app).await;
+    let mut conn = app.conn().await;
+    let pack = SessionPack::find(&mut conn, f.pack_id)
+        .await
+        .expect("query")
+        .expect("pack");
+    diesel::update(mentors::table.find(pack.mentor_id))
+        .set(mentors::clerk_id.eq(MENTOR))
+        .execute(&mut conn)
+        .await
+        .expect("link the mentor");
+    pack
+}
+
+fn in_days(days: i64) -> chrono::DateTime<Utc> {
+    // Whole seconds, as the database keeps microseconds and events carry seconds.
+    let at = Utc::now() + Duration::days(days);
+    at - Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booking_announces_the_session_and_refuses_past_and_late_times() {
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut conn = app.conn().await;
+    let now = Utc::now();
+    let session = sessions::book(&mut conn, MENTEE, pack.id, in_days(2), now)
+        .await
+        .expect("booked");
+    assert_eq!(session.status, SessionStatus::Scheduled);
+    let announced: Vec<String> = webhook_inbox::table
+        .filter(webhook_inbox::provider.eq("app"))
+        .select(webhook_inbox::event_type)
+        .load(&mut conn)
+        .await
+        .expect("inbox");
+    assert_eq!(announced, vec!["session/scheduled"]);
+
+    let past = sessions::book(&mut conn, MENTEE, pack.id, now - Duration::hours(1), now).await;
+    assert!(
+        matches!(past, Err(SessionsError::SlotInPast(_))),
+        "{past:?}"
+    );
+    let late = sessions::book(&mut conn, MENTEE, pack.id, pack.expires_at, now).await;
+    assert!(
+        matches!(late, Err(SessionsError::SlotAfterExpiry { .. })),
+        "{late:?}"
+    );
+    let taken = sessions::book(&mut conn, MENTEE, pack.id, in_days(2), now).await;
+    assert!(
+        matches!(taken, Err(SessionsError::SlotTaken(_))),
+        "{taken:?}"
+    );
+    let stranger = sessions::book(&mut conn, "user_other", pack.id, in_days(3), now).await;
+    assert!(
+        matches!(stranger, Err(SessionsError::PackNotFound(_))),
+        "{stranger:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_mentor_ends_a_session() {
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut conn = app.conn().await;
+    let session = sessions::book(&mut conn, MENTEE, pack.id, in_days(1), Utc::now())
+        .await
+        .expect("booked");
+    let by_mentee = sessions::end(&mut conn, MENTEE, session.id, SessionStatus::Completed).await;
+    assert!(
+        matches!(by_mentee, Err(SessionsError::MentorOnly)),
+        "{by_mentee:?}"
+    );
+    let ended = sessions::end(&mut conn, MENTOR, session.id, SessionStatus::NoShow)
+        .await
+        .expect("ended");
+    assert_eq!(ended.status, SessionStatus::NoShow);
+    let again = sessions::end(&mut conn, MENTOR, session.id, SessionStatus::Completed).await;
+    assert!(matches!(
+        again,
+        Err(SessionsError::NotScheduled(SessionStatus::NoShow))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_session_is_counted_once_even_concurrently() {
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut ids = Vec::new();
+    for day in 1..=2 {
+        let mut conn = app.conn().await;
+        let s = sessions::book(&mut conn, MENTEE, pack.id, in_days(day), Utc::now())
+            .await
+            .expect("booked");
+        sessions::end(&mut conn, MENTOR, s.id, SessionStatus::Completed)
+            .await
+            .expect("ended");
+        ids.push(s.id);
+    }
+    // The first session counted five times at once, the second five times too.
+    let mut counts = Vec::new();
+    for id in ids.iter().cycle().take(10) {
+        let (state, id, pack_id) = (app.state.clone(), *id, pack.id);
+        counts.push(tokio::spawn(async move {
+            let mut conn = state.conn().await.expect("conn");
+            sessions::count_used_session(&mut conn, id, pack_id).await
+        }));
+    }
+    let mut newly = 0;
+    for count in counts {
+        if count.await.expect("task").expect("counted").newly_counted {
+            newly += 1;
+        }
+    }
+    assert_eq!(newly, 2, "each session counted once");
+    let mut conn = app.conn().await;
+    let after = SessionPack::find(&mut conn, pack.id)
+        .await
+        .expect("query")
+        .expect("pack");
+    assert_eq!(after.remaining_sessions, 2);
+    let unknown = sessions::count_used_session(&mut conn, Uuid::new_v4(), pack.id).await;
+    assert!(matches!(unknown, Err(SessionsError::SessionNotFound(_))));
+}
