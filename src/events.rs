@@ -38,6 +38,9 @@ pub const SESSION_COMPLETED: &str = "session/completed";
 /// `pack/expiration-check`: look at one pack past its expiry.
 pub const PACK_EXPIRATION_CHECK: &str = "pack/expiration-check";
 
+/// `seat/released`: a seat with a mentor was given back (see `crate::seats`).
+pub const SEAT_RELEASED: &str = "seat/released";
+
 /// `purchase/mentorship`, which starts onboarding.
 pub const PURCHASE_MENTORSHIP: &str = "purchase/mentorship";
 
@@ -146,4 +149,16 @@ pub struct SessionCompleted {
 #[serde(rename_all = "camelCase")]
 pub struct PackExpirationCheck {
     pub pack_id: Uuid,
+}
+
+/// A released seat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatReleased {
+    pub seat_id: Uuid,
+    pub mentor_id: Uuid,
+    /// The user who had the seat (our id).
+    pub user_id: Uuid,
+    pub session_pack_id: Option<Uuid>,
+    pub reason: crate::models::ReleaseReason,
 }

@@ -30,6 +30,7 @@ pub mod payments;
 pub mod relay;
 pub mod routes;
 pub mod schema;
+pub mod seats;
 pub mod sessions;
 pub mod telemetry;
 

@@ -15,6 +15,15 @@ pub const CAPACITY_CONSTRAINT: &str = "mentor_seat_capacity";
 /// The unique index allowing one live hold per buyer and mentor.
 pub const ONE_HOLD_INDEX: &str = "seat_reservations_one_hold_per_buyer";
 
+/// Which seat: the one an order holds, or the one a pack is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatOf {
+    /// The order's seat.
+    Order(Uuid),
+    /// The pack's seat.
+    Pack(Uuid),
+}
+
 /// A seat with a mentor.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = seat_reservations)]
@@ -142,24 +151,38 @@ impl SeatReservation {
         }
     }
 
-    /// Releases the order's seat unless it is already released. Returns whether it changed.
-    pub async fn release_for_order(
+    /// Releases the seat of an order, or of a pack, unless it is already released; returns
+    /// the seat if this call released it (so each release happens, and is announced, once).
+    pub async fn release(
         conn: &mut AsyncPgConnection,
-        order_id: Uuid,
+        of: SeatOf,
         reason: ReleaseReason,
-    ) -> QueryResult<bool> {
-        diesel::update(seat_reservations::table)
-            .filter(seat_reservations::order_id.eq(order_id))
-            .filter(seat_reservations::status.ne(SeatStatus::Released))
-            .set((
-                seat_reservations::status.eq(SeatStatus::Released),
-                seat_reservations::released_at.eq(diesel::dsl::now),
-                seat_reservations::release_reason.eq(reason),
-                seat_reservations::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await
-            .map(|n| n > 0)
+    ) -> QueryResult<Option<Self>> {
+        let live =
+            seat_reservations::table.filter(seat_reservations::status.ne(SeatStatus::Released));
+        let released = (
+            seat_reservations::status.eq(SeatStatus::Released),
+            seat_reservations::released_at.eq(diesel::dsl::now),
+            seat_reservations::release_reason.eq(reason),
+            seat_reservations::updated_at.eq(diesel::dsl::now),
+        );
+        match of {
+            SeatOf::Order(order_id) => {
+                diesel::update(live.filter(seat_reservations::order_id.eq(order_id)))
+                    .set(released)
+                    .returning(Self::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+            SeatOf::Pack(pack_id) => {
+                diesel::update(live.filter(seat_reservations::session_pack_id.eq(pack_id)))
+                    .set(released)
+                    .returning(Self::as_returning())
+                    .get_result(conn)
+                    .await
+            }
+        }
+        .optional()
     }
 
     /// Seats of a mentor that count against capacity: held, active or in grace.

@@ -5,7 +5,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
 
 use super::PaymentsError;
+use crate::models::seat::SeatOf;
 use crate::models::{NewOrder, Order, Product, Provider, ReleaseReason, SeatReservation, User};
+use crate::seats;
 
 /// An order waiting for the buyer to pay.
 #[derive(Debug, Clone)]
@@ -85,7 +87,12 @@ pub async fn expire_checkout(
         if !Order::expire(conn, order.id).await? {
             return Ok(false);
         }
-        SeatReservation::release_for_order(conn, order.id, ReleaseReason::CheckoutExpired).await?;
+        seats::release(
+            conn,
+            SeatOf::Order(order.id),
+            ReleaseReason::CheckoutExpired,
+        )
+        .await?;
         Ok(true)
     })
     .await

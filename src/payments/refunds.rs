@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::PaymentsError;
+use crate::models::seat::SeatOf;
 use crate::models::{
-    Order, OrderStatus, Payment, PaymentStatus, Provider, ReleaseReason, SeatReservation,
-    SessionPack,
+    Order, OrderStatus, Payment, PaymentStatus, Provider, ReleaseReason, SessionPack,
 };
+use crate::seats;
 
 /// A refund as the provider reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,9 +76,10 @@ pub async fn apply_refund(
             if let Some(pack) = &pack {
                 SessionPack::mark_refunded(conn, pack.id).await?;
             }
-            seat_released =
-                SeatReservation::release_for_order(conn, payment.order_id, ReleaseReason::Refunded)
-                    .await?;
+            let of = SeatOf::Order(payment.order_id);
+            seat_released = seats::release(conn, of, ReleaseReason::Refunded)
+                .await?
+                .is_some();
         }
         Ok(RefundOutcome {
             order_id: payment.order_id,
