@@ -1,6 +1,7 @@
 //! The Inngest functions, one workflow per file, and the one list they are served from.
 //! Workflows only: each step calls the domain (`payments`, `access`, `notifications`) or a
-//! model, and the error types those return decide, once, whether Inngest retries.
+//! model, and the error types those return decide, once, whether Inngest retries. `refund.rs`
+//! is the part of a workflow both providers' refund functions share.
 
 mod expire_stripe_checkout;
 mod onboarding_flow;
@@ -8,6 +9,7 @@ mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
 mod process_stripe_refund;
+mod refund;
 mod release_abandoned_checkouts;
 mod sync_clerk_user;
 mod track_email_events;

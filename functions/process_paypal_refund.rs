@@ -5,10 +5,11 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
+use super::refund::refund_and_revoke;
 use crate::app::AppState;
 use crate::events::{PAYPAL_CAPTURE_REFUNDED, PaypalCaptureRefunded};
-use crate::models::{Provider, RevokeReason};
-use crate::payments::refunds::{RefundOutcome, ReportedRefund, apply_refund};
+use crate::models::Provider;
+use crate::payments::refunds::ReportedRefund;
 
 /// The function.
 pub fn process_paypal_refund() -> Function<AppState> {
@@ -31,21 +32,7 @@ pub fn process_paypal_refund() -> Function<AppState> {
                 provider_payment_id: data.capture_id.clone(),
                 refunded_total,
             };
-            let app = &ctx.state;
-            let outcome: RefundOutcome = ctx
-                .step
-                .run("apply-refund", || async {
-                    apply_refund(&mut *app.conn().await?, &refund).await
-                })
-                .await?;
-            if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
-                ctx.step
-                    .run("revoke-dashboard-access", || {
-                        app.access().revoke(pack_id, RevokeReason::Refunded)
-                    })
-                    .await?;
-            }
-            Ok(outcome)
+            Ok(refund_and_revoke(&ctx.step, &ctx.state, refund).await?)
         },
     )
 }

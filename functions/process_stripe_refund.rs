@@ -4,11 +4,12 @@
 
 use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
 
+use super::refund::refund_and_revoke;
 use crate::app::AppState;
 use crate::events::{STRIPE_CHARGE_REFUNDED, StripeChargeRefunded};
-use crate::models::{Provider, RevokeReason};
+use crate::models::Provider;
 use crate::money::from_minor_units;
-use crate::payments::refunds::{RefundOutcome, ReportedRefund, apply_refund};
+use crate::payments::refunds::ReportedRefund;
 
 /// The function.
 pub fn process_stripe_refund() -> Function<AppState> {
@@ -28,21 +29,7 @@ pub fn process_stripe_refund() -> Function<AppState> {
                 provider_payment_id: data.payment_intent_id.clone(),
                 refunded_total: from_minor_units(data.amount_refunded),
             };
-            let app = &ctx.state;
-            let outcome: RefundOutcome = ctx
-                .step
-                .run("apply-refund", || async {
-                    apply_refund(&mut *app.conn().await?, &refund).await
-                })
-                .await?;
-            if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
-                ctx.step
-                    .run("revoke-dashboard-access", || {
-                        app.access().revoke(pack_id, RevokeReason::Refunded)
-                    })
-                    .await?;
-            }
-            Ok(outcome)
+            Ok(refund_and_revoke(&ctx.step, &ctx.state, refund).await?)
         },
     )
 }
