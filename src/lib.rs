@@ -84,3 +84,80 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .fallback(routes::not_found)
         .with_state(app))
 }
+
+/// The layering above, checked on the source so a change that breaks it fails a test.
+#[cfg(test)]
+mod layering {
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("a readable source folder") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                files.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        files
+    }
+
+    /// Files under `src/` (relative names) whose text contains any of `needles`.
+    fn offenders(under: &str, needles: &[&str]) -> Vec<String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        rust_files(&root.join(under))
+            .into_iter()
+            .filter(|path| {
+                let text = std::fs::read_to_string(path).expect("a readable file");
+                needles.iter().any(|n| text.contains(n))
+            })
+            .filter_map(|path| {
+                let name = path.strip_prefix(&root).ok()?.display().to_string();
+                (name != "lib.rs").then_some(name)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nothing_under_src_imports_the_workflows() {
+        assert_eq!(
+            offenders("", &["crate::functions", "super::functions"]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn the_domain_takes_narrow_inputs_not_the_app_or_http() {
+        let upper = [
+            "crate::app",
+            "crate::routes",
+            "crate::error",
+            "crate::relay",
+        ];
+        for domain in [
+            "payments",
+            "access.rs",
+            "notifications.rs",
+            "onboarding.rs",
+            "sessions.rs",
+            "seats.rs",
+            "integrations",
+            "models",
+        ] {
+            let found = if domain.ends_with(".rs") {
+                offenders("", &upper)
+                    .into_iter()
+                    .filter(|f| f == domain)
+                    .collect()
+            } else {
+                offenders(domain, &upper)
+            };
+            assert_eq!(
+                found,
+                Vec::<String>::new(),
+                "{domain} imports an upper layer"
+            );
+        }
+    }
+}
