@@ -5,6 +5,7 @@
 #
 #   source scripts/postgres.sh
 #   start_test_postgres        # exports DATABASE_URL=postgres://postgres@127.0.0.1:<port>/postgres
+#   test_postgres_psql -c 'SELECT 1'   # psql on that database (see the function)
 #
 # start_test_postgres initialises a fresh cluster in a temporary directory, starts
 # it on a free loopback port and stops and deletes it when the calling shell exits
@@ -257,4 +258,20 @@ start_test_postgres() {
 
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "Started $("$bindir/postgres" --version 2>/dev/null || echo PostgreSQL) in $dir; DATABASE_URL=$DATABASE_URL"
+}
+
+# Runs psql on $DATABASE_URL with the given arguments: no psqlrc, unaligned rows without
+# headers or footers, stopping at the first error. psql comes from PATH, else from the
+# directory holding the server binaries (it is not always on PATH, e.g. on Debian as root).
+test_postgres_psql() {
+  local psql bindir
+  if ! psql=$(command -v psql 2>/dev/null); then
+    if bindir=$(_test_postgres_find_bindir) && [[ -x $bindir/psql ]]; then
+      psql=$bindir/psql
+    else
+      echo "test_postgres_psql: psql was not found (Debian: apt-get install postgresql-client)" >&2
+      return 1
+    fi
+  fi
+  "$psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"
 }

@@ -20,6 +20,9 @@ step "PostgreSQL for the integration tests"
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_test_postgres
+# The databases already there (DATABASE_URL may be a developer's server): the checks after
+# the tests judge only what this run added.
+databases_before=$(test_postgres_psql -c 'SELECT datname FROM pg_database' | sort)
 
 step "cargo fmt --check"
 if cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt >/dev/null 2>&1; then
@@ -36,4 +39,30 @@ else
 fi
 
 step "cargo test"
-cargo test --workspace --all-features --locked
+# A failure is reported after the database check below, which matters most when tests fail.
+tests_status=0
+cargo test --workspace --all-features --locked || tests_status=$?
+
+step "Test databases dropped"
+# Each integration test copies a migrated template database (tests/integration/util/database.rs)
+# and drops its copy when it ends, also when it fails. A copy still here is a bug (or, on a
+# shared server, a test of another run still going: this cannot tell the two apart).
+databases_added=$(comm -13 <(printf '%s\n' "$databases_before") \
+  <(test_postgres_psql -c 'SELECT datname FROM pg_database' | sort))
+# Templates this run built go too; older ones on a developer's server may serve other runs.
+# The lock is the tests' advisory lock on that template (TEMPLATE_LOCK): no copy is under way.
+for template in $(grep '^huckleberry_tpl_' <<<"$databases_added" || true); do
+  test_postgres_psql -c "SELECT pg_advisory_lock(1752523627, hashtext('$template'))" \
+    -c "ALTER DATABASE \"$template\" IS_TEMPLATE false" -c "DROP DATABASE \"$template\"" >/dev/null
+  echo "dropped the template database $template"
+done
+if left=$(grep '^test_' <<<"$databases_added"); then
+  echo "error: the tests left $(wc -l <<<"$left") database(s) on the server; each test must drop its own:" >&2
+  while read -r database; do echo "  $database" >&2; done <<<"$left"
+  exit 1
+fi
+if older=$(grep -c '^test_' <<<"$databases_before"); then
+  echo "notice: $older test_* database(s) from earlier runs were already on the server; left alone"
+fi
+echo "no test database left"
+exit "$tests_status"

@@ -1,7 +1,9 @@
-//! Integration tests: the real app on a fresh PostgreSQL database per test, local fakes of
-//! Stripe, PayPal and the Inngest event API, and the functions run through the SDK's executor.
+//! Integration tests: the real app on a database of each test's own (a copy of a template
+//! migrated once, dropped when the test ends), local fakes of Stripe, PayPal and the Inngest
+//! event API, and the functions run through the SDK's executor.
 
 mod checkout;
+mod databases;
 mod envelope;
 mod identity;
 mod onboarding;

@@ -510,23 +510,6 @@ async fn abandoned_checkouts_are_expired_by_the_sweep() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_migration_reverts_and_reapplies() {
-    use diesel_migrations::MigrationHarness;
-    let app = spawn_app().await;
-    let conn = app.conn().await;
-    let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
-    let reverted = harness
-        .revert_all_migrations(huckleberry::db::MIGRATIONS)
-        .expect("down.sql works")
-        .len();
-    assert!(reverted > 0);
-    let applied = harness
-        .run_pending_migrations(huckleberry::db::MIGRATIONS)
-        .expect("up.sql works again");
-    assert_eq!(reverted, applied.len());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_time_out_stuck_statements() {
     #[derive(diesel::QueryableByName)]
     struct Setting {

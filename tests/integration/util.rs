@@ -1,12 +1,14 @@
 //! `TestApp`: the app on a random port with its own database and fakes.
 #![allow(dead_code)]
 
+pub mod database;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use bigdecimal::BigDecimal;
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use huckleberry::app::AppState;
 use huckleberry::config::AppConfig;
 use huckleberry::db::{self, DbConn};
@@ -19,6 +21,8 @@ use serde_json::Value;
 use uuid::Uuid;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub use database::TestDatabase;
 
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_secret";
 pub const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-ID";
@@ -38,36 +42,28 @@ pub struct TestApp {
     pub events: EventApi,
     pub engine: TestEngine<AppState>,
     pub http: reqwest::Client,
-    pub database_url: String,
-}
-
-fn admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
-        panic!("DATABASE_URL must point at a PostgreSQL server the tests may create databases on; `bash scripts/test.sh` starts one")
-    })
-}
-
-/// A new database with the migrations applied.
-async fn fresh_database() -> String {
-    let admin = admin_url();
-    let name = format!("test_{}", Uuid::new_v4().simple());
-    let mut conn = AsyncPgConnection::establish(&admin)
-        .await
-        .expect("connect to the admin database");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin.rsplit_once('/').expect("a database URL with a path");
-    let url = format!("{base}/{name}");
-    let pool = db::pool(&url, 2).expect("pool");
-    db::run_migrations(&pool).await.expect("migrations apply");
-    url
+    /// Dropped with the app, after `Drop for TestApp` closed the pool.
+    pub database: TestDatabase,
 }
 
 /// Starts the app with Stripe and PayPal configured against local fakes.
 pub async fn spawn_app() -> TestApp {
-    let database_url = fresh_database().await;
+    let database = TestDatabase::reserve();
+    // Copying the template mostly waits on the server while starting the app is CPU work, so
+    // the app starts on another worker meanwhile. The copy stays in this task: the guard can
+    // then never be dropped while a copy is still under way.
+    let starting = tokio::spawn(start_app(database.url().to_owned()));
+    database.copy_template().await;
+    let finish = starting.await.unwrap_or_else(|e| match e.try_into_panic() {
+        Ok(panic) => std::panic::resume_unwind(panic),
+        Err(e) => panic!("starting the app: {e}"),
+    });
+    finish(database)
+}
+
+/// Starts the fakes and the app on a database that need not exist yet (the pool connects
+/// when first used); what it returns completes the `TestApp` with that database.
+async fn start_app(database_url: String) -> impl FnOnce(TestDatabase) -> TestApp {
     let stripe = MockServer::start().await;
     let paypal = MockServer::start().await;
     let clerk = MockServer::start().await;
@@ -125,7 +121,12 @@ pub async fn spawn_app() -> TestApp {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, router).await });
     let engine = TestEngine::new(huckleberry::inngest_handler(&state).expect("functions register"));
-    TestApp {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    move |database| TestApp {
         addr,
         state,
         stripe,
@@ -135,12 +136,15 @@ pub async fn spawn_app() -> TestApp {
         resend,
         events,
         engine,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .expect("client"),
-        database_url,
+        http,
+        database,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Idle connections go now; the database's drop ends any still checked out.
+        self.state.db.close();
     }
 }
 
