@@ -1,6 +1,7 @@
 //! Integration tests: the real app on a fresh PostgreSQL database per test, local fakes of
 //! Stripe, PayPal and the Inngest event API, and the functions run through the SDK's executor.
 
+mod api;
 mod checkout;
 mod envelope;
 mod identity;
