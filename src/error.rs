@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::db::DbError;
 use crate::payments::PaymentsError;
@@ -70,6 +70,18 @@ pub enum AppError {
     Internal(String),
 }
 
+/// The body of every error answer: the envelope, the same on every route but `/api/inngest`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable machine-readable code, e.g. `unauthorized`, `not_found`, `invalid_body`, or
+    /// the reason of a conflict such as `slot_in_past`.
+    #[schema(example = "not_found")]
+    pub error: &'static str,
+    /// What happened, for people; not meant to be parsed.
+    #[schema(example = "session 7c1b3c0e-7a43-4a44-9a8f-3d4f0f6f0b1e not found")]
+    pub message: String,
+}
+
 /// Handler result.
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -106,11 +118,11 @@ impl IntoResponse for AppError {
             }
             _ => tracing::info!(%status, error = %self, "request refused"),
         }
-        (
-            status,
-            Json(json!({ "error": code, "message": self.to_string() })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: code,
+            message: self.to_string(),
+        };
+        (status, Json(body)).into_response()
     }
 }
 

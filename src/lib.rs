@@ -53,6 +53,8 @@ pub fn inngest_handler(app: &AppState) -> Result<ServeHandler<AppState>, Functio
 pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
     let inngest = inngest_handler(&app)?;
     Ok(Router::new()
+        // The dashboard API (checkout included) and its OpenAPI document.
+        .merge(routes::api::router())
         .route(
             "/api/webhooks/stripe",
             post(routes::webhooks::stripe::stripe_webhook),
@@ -61,7 +63,6 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             "/api/webhooks/paypal",
             post(routes::webhooks::paypal::paypal_webhook),
         )
-        .route("/api/checkout", post(routes::checkout::checkout))
         .route(
             "/api/checkout/paypal/return",
             get(routes::checkout::paypal_return),

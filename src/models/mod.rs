@@ -2,6 +2,7 @@
 //! (the database checks the same sets).
 
 pub mod access;
+pub mod dashboard;
 pub mod discord;
 pub mod email_log;
 mod inbox;
@@ -28,7 +29,7 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-                 diesel::AsExpression, diesel::FromSqlRow)]
+                 diesel::AsExpression, diesel::FromSqlRow, utoipa::ToSchema)]
         #[diesel(sql_type = diesel::sql_types::Text)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $(#[allow(missing_docs)] $variant),+ }

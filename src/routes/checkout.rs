@@ -12,25 +12,27 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::DbError;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorBody};
 use crate::integrations::stripe::NewCheckoutSession;
 use crate::models::{Order, OrderStatus, Provider};
 use crate::payments::checkout::{PendingCheckout, expire_checkout, start_checkout};
 use crate::routes::extract::{ClerkUser, Json, Query};
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CheckoutRequest {
     pub product_id: Uuid,
     pub provider: Provider,
 }
 
 /// The answer: where to send the buyer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckoutResponse {
     pub order_id: Uuid,
     pub provider: Provider,
+    /// The provider's payment page.
     pub checkout_url: String,
+    /// When the seat hold (and the checkout) ends.
     pub expires_at: chrono::DateTime<Utc>,
 }
 
@@ -38,6 +40,22 @@ pub struct CheckoutResponse {
 const STRIPE_MIN_SESSION: Duration = Duration::minutes(30);
 
 /// Starts a checkout. `ClerkUser` comes before `Json`, so the token is checked first.
+#[utoipa::path(
+    post,
+    path = "/api/checkout",
+    tag = "checkout",
+    operation_id = "startCheckout",
+    request_body = CheckoutRequest,
+    responses(
+        (status = OK, description = "A seat is held; send the buyer to `checkout_url`", body = CheckoutResponse),
+        (status = NOT_FOUND, description = "`not_found`: no such product", body = ErrorBody),
+        (status = CONFLICT, description = "Refused, the code says why: `mentor_full`, \
+            `product_inactive`, `checkout_in_progress` (the buyer already holds a seat with \
+            this mentor)", body = ErrorBody),
+        (status = NOT_IMPLEMENTED, description = "`not_configured`: the provider is not \
+            configured here", body = ErrorBody),
+    ),
+)]
 pub async fn checkout(
     State(app): State<AppState>,
     ClerkUser(clerk_id): ClerkUser,

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod extract;

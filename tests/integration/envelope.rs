@@ -12,7 +12,26 @@ use uuid::Uuid;
 use crate::util::{TestApp, session_token, spawn_app, svix_headers};
 
 /// Every route of the router but `/api/inngest`, with the one method it answers.
-const ROUTES: [(&str, Method); 9] = [
+const ROUTES: [(&str, Method); 16] = [
+    ("/api/me", Method::GET),
+    ("/api/sessions", Method::POST),
+    (
+        "/api/sessions/00000000-0000-0000-0000-000000000001/reschedule",
+        Method::POST,
+    ),
+    (
+        "/api/sessions/00000000-0000-0000-0000-000000000001/cancel",
+        Method::POST,
+    ),
+    (
+        "/api/sessions/00000000-0000-0000-0000-000000000001/complete",
+        Method::POST,
+    ),
+    (
+        "/api/sessions/00000000-0000-0000-0000-000000000001/no-show",
+        Method::POST,
+    ),
+    ("/api/openapi.json", Method::GET),
     ("/api/webhooks/stripe", Method::POST),
     ("/api/webhooks/paypal", Method::POST),
     ("/api/webhooks/clerk", Method::POST),
@@ -424,7 +443,7 @@ async fn the_path_and_query_extractors_answer_the_envelope() {
     struct Page {
         page: u32,
     }
-    // No route of the app takes a path parameter yet, so a probe router exercises `Path`.
+    // A probe router exercises `Path` and `Query` with parameter types of its own.
     let probe = axum::Router::new()
         .route(
             "/orders/{id}",

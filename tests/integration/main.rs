@@ -2,6 +2,7 @@
 //! migrated once, dropped when the test ends), local fakes of Stripe, PayPal and the Inngest
 //! event API, and the functions run through the SDK's executor.
 
+mod api;
 mod checkout;
 mod databases;
 mod envelope;
