@@ -1,16 +1,21 @@
 //! The Inngest functions, one workflow per file, and the one list they are served from.
-//! Workflows only: each step calls the domain (`payments`, `access`, `notifications`) or a
-//! model, and the error types those return decide, once, whether Inngest retries. `refund.rs`
-//! is the part of a workflow both providers' refund functions share.
+//! Workflows only: each step calls the domain (`payments`, `access`, `notifications`,
+//! `sessions`, `seats`, `expiry`, `contacts`) or a model, and the error types those return
+//! decide, once, whether Inngest retries. `refund.rs` is the part of a workflow both
+//! providers' refund functions share.
 
 mod expire_stripe_checkout;
+mod handle_pack_expiration_check;
 mod onboarding_flow;
+mod pack_expiration_check;
 mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
 mod process_stripe_refund;
 mod refund;
 mod release_abandoned_checkouts;
+mod session_completed_handler;
+mod session_reminders;
 mod sync_clerk_user;
 mod track_email_events;
 
@@ -19,12 +24,16 @@ use inngest_sdk::Function;
 use crate::app::AppState;
 
 pub use expire_stripe_checkout::expire_stripe_checkout;
+pub use handle_pack_expiration_check::handle_pack_expiration_check;
 pub use onboarding_flow::onboarding_flow;
+pub use pack_expiration_check::pack_expiration_check;
 pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
 pub use process_stripe_refund::process_stripe_refund;
 pub use release_abandoned_checkouts::release_abandoned_checkouts;
+pub use session_completed_handler::session_completed_handler;
+pub use session_reminders::session_reminders;
 pub use sync_clerk_user::sync_clerk_user;
 pub use track_email_events::track_email_events;
 
@@ -40,5 +49,9 @@ pub fn all() -> Vec<Function<AppState>> {
         sync_clerk_user(),
         track_email_events(),
         onboarding_flow(),
+        session_reminders(),
+        session_completed_handler(),
+        pack_expiration_check(),
+        handle_pack_expiration_check(),
     ]
 }

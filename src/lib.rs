@@ -5,9 +5,10 @@
 //!    `events` (the Inngest events' names and payloads), `email` (templates), `auth` (signed
 //!    links), `telemetry`.
 //! 2. `integrations`: clients of Stripe, PayPal, Clerk, Resend, Discord and Svix.
-//! 3. The domain: `payments`, `access`, `notifications`, `onboarding`. Each takes narrow inputs
-//!    (a connection or the pool, the clients it calls), never the app state, and each error
-//!    type says once, through `inngest_sdk::Classify`, whether Inngest should retry it.
+//! 3. The domain: `payments`, `access`, `notifications`, `onboarding`, `sessions`, `seats`,
+//!    `expiry`, `contacts`. Each takes narrow inputs (a connection or the pool, the clients it
+//!    calls), never the app state, and each error type says once, through
+//!    `inngest_sdk::Classify`, whether Inngest should retry it.
 //! 4. `app` (the shared state: configuration, pool, clients) and `relay` (webhook inbox to
 //!    Inngest).
 //! 5. The edges: `routes` and `error` (HTTP), and `functions` (the Inngest workflows, one per
@@ -17,10 +18,12 @@ pub mod access;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod contacts;
 pub mod db;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod expiry;
 pub mod integrations;
 pub mod models;
 pub mod money;

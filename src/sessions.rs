@@ -244,6 +244,10 @@ pub async fn reschedule(
             .await
             .map_err(slot_taken(at))?
             .ok_or(SessionsError::NotScheduled(session.status))?;
+        // The times as stored (microseconds): reminders match `previousScheduledAt` to the
+        // `scheduledAt` they were started with. The ids name this move (its time), so moving
+        // back to an earlier time is announced again rather than taken for a duplicate.
+        let (at, moved_at) = (moved.scheduled_at, moved.updated_at.timestamp_micros());
         let rescheduled = Event::new(
             SESSION_RESCHEDULED,
             SessionRescheduled {
@@ -253,12 +257,7 @@ pub async fn reschedule(
                 previous_scheduled_at: previous,
             },
         )
-        .with_id(format!(
-            "session-rescheduled-{}-{}-{}",
-            moved.id,
-            previous.timestamp(),
-            at.timestamp()
-        ));
+        .with_id(format!("session-rescheduled-{}-{moved_at}", moved.id));
         let scheduled = Event::new(
             SESSION_SCHEDULED,
             SessionScheduled {
@@ -267,7 +266,7 @@ pub async fn reschedule(
                 scheduled_at: at,
             },
         )
-        .with_id(format!("session-scheduled-{}-{}", moved.id, at.timestamp()));
+        .with_id(format!("session-scheduled-{}-{moved_at}", moved.id));
         InboxEntry::enqueue(conn, &rescheduled).await?;
         InboxEntry::enqueue(conn, &scheduled).await?;
         Ok(moved)

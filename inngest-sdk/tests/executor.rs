@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use inngest_sdk::function::Cancel;
 use inngest_sdk::testing::{EventApi, TestEngine};
 use inngest_sdk::{
     Client, Config, Ctx, Error, Event, Function, FunctionOpts, FunctionRef, Invocation,
@@ -404,4 +405,113 @@ async fn an_on_failure_handler_is_served_as_its_own_function() {
         run.output::<Value>(),
         json!({"cleaned_up": "app-charge", "because": "nope"})
     );
+}
+
+/// Reminds, waits an hour for feedback, reminds two days later and again a week later, unless
+/// the order is cancelled within a day of the start.
+fn reminders() -> Function<()> {
+    Function::new(
+        FunctionOpts::new("remind")
+            .with_trigger(Trigger::event("order/placed"))
+            .with_cancel(
+                Cancel::on("order/cancelled")
+                    .with_if("event.data.order == async.data.order")
+                    .with_timeout(Duration::from_secs(24 * 3600)),
+            ),
+        |ctx: Ctx<Value, ()>| async move {
+            let step = &ctx.step;
+            step.run("first", || async { Ok::<_, Error>(1) }).await?;
+            step.sleep("hour-later", Duration::from_secs(3600)).await;
+            step.run("second", || async { Ok::<_, Error>(2) }).await?;
+            let wait = WaitForEvent::new("order/feedback", Duration::from_secs(3600));
+            step.wait_for_event::<Value>("feedback", wait).await?;
+            step.sleep("two-days-later", Duration::from_secs(48 * 3600))
+                .await;
+            step.run("third", || async { Ok::<_, Error>(3) }).await?;
+            step.sleep("a-week-later", Duration::from_secs(7 * 24 * 3600))
+                .await;
+            step.run("fourth", || async { Ok::<_, Error>(4) }).await?;
+            Ok(json!("done"))
+        },
+    )
+}
+
+fn placed() -> Event<Value> {
+    Event::new("order/placed", json!({"order": 7}))
+}
+
+fn cancelled(order: u32) -> Event<Value> {
+    Event::new("order/cancelled", json!({"order": order})).with_id(format!("cancel-{order}"))
+}
+
+#[tokio::test]
+async fn a_matching_event_cancels_a_sleeping_run_before_its_next_step() {
+    let run = engine(vec![reminders()], None)
+        .run("remind", placed())
+        .with_incoming(cancelled(7))
+        .await;
+    assert!(run.is_cancelled());
+    assert_eq!(run.error().name, "FunctionCancelled");
+    let by = run.cancelled_by.as_ref().expect("cancelled by an event");
+    assert_eq!(by.id.as_deref(), Some("cancel-7"));
+    assert_eq!(run.times_ran("first"), 1, "steps before the sleep ran");
+    assert_eq!(
+        run.times_ran("second"),
+        0,
+        "nothing runs after the cancellation"
+    );
+    let last = run.steps.last().expect("ops");
+    assert_eq!(
+        (last.op.as_str(), last.name.as_str()),
+        ("Sleep", "hour-later")
+    );
+}
+
+#[tokio::test]
+async fn an_event_the_condition_rejects_leaves_the_run_alone() {
+    let run = engine(vec![reminders()], None)
+        .run("remind", placed())
+        .with_incoming(cancelled(8))
+        .with_incoming(Event::new("order/refunded", json!({"order": 7})))
+        .await;
+    assert!(!run.is_cancelled());
+    assert_eq!(run.output::<Value>(), json!("done"));
+    assert_eq!(run.times_ran("fourth"), 1);
+}
+
+#[tokio::test]
+async fn an_event_arriving_in_a_later_sleep_cancels_from_there() {
+    let run = engine(vec![reminders()], None)
+        .run("remind", placed())
+        .with_incoming_during("two-days-later", cancelled(7))
+        .await;
+    assert!(run.is_cancelled());
+    assert_eq!(
+        (run.times_ran("first"), run.times_ran("second")),
+        (1, 1),
+        "the event had not arrived during the first sleep"
+    );
+    assert_eq!(run.times_ran("third"), 0);
+}
+
+#[tokio::test]
+async fn an_event_arriving_while_the_run_waits_cancels_it() {
+    let run = engine(vec![reminders()], None)
+        .run("remind", placed())
+        .with_incoming_during("feedback", cancelled(7))
+        .await;
+    assert!(run.is_cancelled());
+    assert_eq!(run.steps.last().expect("ops").op, "WaitForEvent");
+    assert_eq!(run.times_ran("third"), 0);
+}
+
+#[tokio::test]
+async fn a_cancellation_is_ignored_after_its_timeout() {
+    // The last sleep begins 50 hours into the run, past the 24-hour cancellation timeout.
+    let run = engine(vec![reminders()], None)
+        .run("remind", placed())
+        .with_incoming_during("a-week-later", cancelled(7))
+        .await;
+    assert!(!run.is_cancelled());
+    assert_eq!(run.output::<Value>(), json!("done"));
 }

@@ -99,6 +99,19 @@ pub struct SessionReminder {
     pub dashboard_link: String,
 }
 
+/// An upcoming session, for its mentor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MentorSessionReminder {
+    /// The mentor's first name, if known.
+    pub first_name: Option<String>,
+    /// The mentee's name ("your mentee" when unknown).
+    pub mentee_name: String,
+    /// When the session starts.
+    pub starts_at: DateTime<Utc>,
+    /// The mentor's dashboard, with the session's details.
+    pub dashboard_link: String,
+}
+
 // Values the templates show, formatted once here rather than in template logic.
 
 impl Welcome {
@@ -136,6 +149,12 @@ impl PackExpired {
 }
 
 impl SessionReminder {
+    fn starts_label(&self) -> String {
+        format_datetime(self.starts_at)
+    }
+}
+
+impl MentorSessionReminder {
     fn starts_label(&self) -> String {
         format_datetime(self.starts_at)
     }
@@ -248,4 +267,11 @@ email! {
     html: SessionReminderHtml = "email/session_reminder.html",
     text: SessionReminderText = "email/session_reminder.txt",
     subject: |e| format!("Reminder: your session with {} on {}", e.mentor_name, e.starts_label()),
+}
+
+email! {
+    MentorSessionReminder, EmailKind::MentorSessionReminder,
+    html: MentorSessionReminderHtml = "email/mentor_session_reminder.html",
+    text: MentorSessionReminderText = "email/mentor_session_reminder.txt",
+    subject: |e| format!("Reminder: your session with {} on {}", e.mentee_name, e.starts_label()),
 }

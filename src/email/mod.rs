@@ -28,8 +28,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use messages::{
-    AccessGranted, DiscordReminder, PackExpired, RenewalReminder, SeatReleased, SessionReminder,
-    Welcome,
+    AccessGranted, DiscordReminder, MentorSessionReminder, PackExpired, RenewalReminder,
+    SeatReleased, SessionReminder, Welcome,
 };
 
 /// The academy's name, as every email spells it.
@@ -53,11 +53,13 @@ pub enum EmailKind {
     PackExpired,
     /// An upcoming session.
     SessionReminder,
+    /// An upcoming session, for its mentor.
+    MentorSessionReminder,
 }
 
 impl EmailKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EmailKind; 7] = [
+    pub const ALL: [EmailKind; 8] = [
         EmailKind::Welcome,
         EmailKind::DiscordReminder,
         EmailKind::AccessGranted,
@@ -65,6 +67,7 @@ impl EmailKind {
         EmailKind::SeatReleased,
         EmailKind::PackExpired,
         EmailKind::SessionReminder,
+        EmailKind::MentorSessionReminder,
     ];
 
     /// The stable snake_case name, e.g. `"discord_reminder"`.
@@ -77,6 +80,7 @@ impl EmailKind {
             EmailKind::SeatReleased => "seat_released",
             EmailKind::PackExpired => "pack_expired",
             EmailKind::SessionReminder => "session_reminder",
+            EmailKind::MentorSessionReminder => "mentor_session_reminder",
         }
     }
 }

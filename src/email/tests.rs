@@ -160,6 +160,17 @@ fn session_reminder_email() {
 }
 
 #[test]
+fn mentor_session_reminder_email() {
+    let email = MentorSessionReminder {
+        first_name: Some("Grace".into()),
+        mentee_name: "Ada Lovelace".into(),
+        starts_at: at(2026, 3, 2, 14, 0),
+        dashboard_link: DASHBOARD.into(),
+    };
+    insta::assert_snapshot!("mentor_session_reminder", snapshot_of(&email));
+}
+
+#[test]
 fn dates_read_the_same_in_every_email() {
     assert_eq!(
         format_datetime(at(2026, 3, 2, 14, 0)),
@@ -184,6 +195,7 @@ fn kinds_have_stable_names_that_parse_back() {
             "seat_released",
             "pack_expired",
             "session_reminder",
+            "mentor_session_reminder",
         ]
     );
     for kind in EmailKind::ALL {

@@ -86,6 +86,64 @@ impl SessionPack {
     }
 }
 
+/// Where the daily expiry sweep is in its walk over expired packs: the last pack it saw, in
+/// `(expires_at, id)` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExpiryCursor {
+    pub expires_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl SessionPack {
+    /// Marks an active pack expired (bookings stop); false when it was not active.
+    pub async fn mark_expired(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+        diesel::update(session_packs::table.find(id))
+            .filter(session_packs::status.eq(PackStatus::Active))
+            .set((
+                session_packs::status.eq(PackStatus::Expired),
+                session_packs::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(|n| n > 0)
+    }
+
+    /// Up to `limit` active packs whose expiry is at or before `now`, after `after`, in
+    /// `(expires_at, id)` order: keyset pagination over the partial index of active packs, so
+    /// each page costs the same however far the walk is.
+    pub async fn expired_active(
+        conn: &mut AsyncPgConnection,
+        now: DateTime<Utc>,
+        after: Option<ExpiryCursor>,
+        limit: i64,
+    ) -> QueryResult<Vec<ExpiryCursor>> {
+        let mut query = session_packs::table
+            .filter(session_packs::status.eq(PackStatus::Active))
+            .filter(session_packs::expires_at.le(now))
+            .into_boxed();
+        if let Some(c) = after {
+            query = query.filter(
+                session_packs::expires_at
+                    .gt(c.expires_at)
+                    .or(session_packs::expires_at
+                        .eq(c.expires_at)
+                        .and(session_packs::id.gt(c.id))),
+            );
+        }
+        query
+            .order((session_packs::expires_at, session_packs::id))
+            .limit(limit)
+            .select((session_packs::expires_at, session_packs::id))
+            .load::<(DateTime<Utc>, Uuid)>(conn)
+            .await
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(expires_at, id)| ExpiryCursor { expires_at, id })
+                    .collect()
+            })
+    }
+}
+
 impl SessionPack {
     /// The pack, locked for the rest of the transaction.
     pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {

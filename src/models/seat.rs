@@ -185,6 +185,54 @@ impl SeatReservation {
         .optional()
     }
 
+    /// The seat bound to a pack, locked until the transaction ends. A seat moved to another
+    /// pack meanwhile (a renewal) is not found: the row is re-read once the lock is granted.
+    pub async fn lock_by_pack(
+        conn: &mut AsyncPgConnection,
+        pack_id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        seat_reservations::table
+            .filter(seat_reservations::session_pack_id.eq(pack_id))
+            .for_update()
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Puts the pack's active seat in its grace period until `ends_at`. A seat already in
+    /// grace for this pack keeps the end it has (so a retried start does not extend it).
+    /// `None` when the pack's seat is neither active nor in grace, or the pack has none (it was
+    /// released, or moved to a renewal).
+    pub async fn start_grace(
+        conn: &mut AsyncPgConnection,
+        pack_id: Uuid,
+        ends_at: DateTime<Utc>,
+    ) -> QueryResult<Option<Self>> {
+        let of_pack =
+            seat_reservations::table.filter(seat_reservations::session_pack_id.eq(pack_id));
+        let started =
+            diesel::update(of_pack.filter(seat_reservations::status.eq(SeatStatus::Active)))
+                .set((
+                    seat_reservations::status.eq(SeatStatus::Grace),
+                    seat_reservations::grace_period_ends_at.eq(ends_at),
+                    seat_reservations::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(Self::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+        match started {
+            Some(seat) => Ok(Some(seat)),
+            None => of_pack
+                .filter(seat_reservations::status.eq(SeatStatus::Grace))
+                .select(Self::as_select())
+                .first(conn)
+                .await
+                .optional(),
+        }
+    }
+
     /// Seats of a mentor that count against capacity: held, active or in grace.
     pub async fn occupied(conn: &mut AsyncPgConnection, mentor_id: Uuid) -> QueryResult<i64> {
         use diesel::dsl::count_star;

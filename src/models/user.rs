@@ -83,6 +83,16 @@ impl User {
 }
 
 impl User {
+    /// The user, if it exists.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        users::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// The Clerk id of a user.
     pub async fn clerk_id_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<String> {
         users::table

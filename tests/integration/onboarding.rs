@@ -40,7 +40,7 @@ impl Respond for ResendFake {
     }
 }
 
-async fn mock_resend(app: &TestApp, fail_first: u32) {
+pub(crate) async fn mock_resend(app: &TestApp, fail_first: u32) {
     Mock::given(method("POST"))
         .and(path("/emails"))
         .and(header("authorization", "Bearer re_test_key"))
@@ -52,7 +52,7 @@ async fn mock_resend(app: &TestApp, fail_first: u32) {
         .await;
 }
 
-async fn mock_clerk_user(app: &TestApp, user: Value) {
+pub(crate) async fn mock_clerk_user(app: &TestApp, user: Value) {
     Mock::given(method("GET"))
         .and(path("/v1/users/user_clerk_1"))
         .and(header("authorization", "Bearer sk_test_clerk"))
@@ -76,7 +76,7 @@ impl Respond for MetadataFake {
     }
 }
 
-async fn mock_clerk_metadata(app: &TestApp, fail_first: u32) -> Arc<AtomicU32> {
+pub(crate) async fn mock_clerk_metadata(app: &TestApp, fail_first: u32) -> Arc<AtomicU32> {
     let seen = Arc::new(AtomicU32::new(0));
     Mock::given(method("PATCH"))
         .and(path("/v1/users/user_clerk_1/metadata"))
@@ -91,9 +91,16 @@ async fn mock_clerk_metadata(app: &TestApp, fail_first: u32) -> Arc<AtomicU32> {
 
 pub(crate) async fn purchase(app: &TestApp) -> Fulfilment {
     let product = app.seed_product(3).await;
-    let pending = app
-        .pending_order(&product, "user_clerk_1", Provider::Stripe)
-        .await;
+    purchase_of(app, &product, "user_clerk_1").await
+}
+
+/// `clerk_id` buys `product` (paid through Stripe and fulfilled).
+pub(crate) async fn purchase_of(
+    app: &TestApp,
+    product: &huckleberry::models::Product,
+    clerk_id: &str,
+) -> Fulfilment {
+    let pending = app.pending_order(product, clerk_id, Provider::Stripe).await;
     let mut conn = app.conn().await;
     let paid = ConfirmedPayment {
         order_id: pending.order.id,
@@ -117,7 +124,7 @@ pub(crate) fn purchase_event(f: &Fulfilment) -> Event<Value> {
     )
 }
 
-async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
+pub(crate) async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
     app.resend
         .received_requests()
         .await

@@ -1,6 +1,7 @@
 //! Testing support: an in-process executor that runs a registered function through the real
 //! serve handler the way Inngest does (memoized state fed back, sleeps played instantly, events
-//! delivered to `wait_for_event` or timed out, retries per the function's config, `invoke`
+//! delivered to `wait_for_event` or timed out, the function's `cancel` options applied to the
+//! events that arrive while it sleeps or waits, retries per the function's config, `invoke`
 //! answered by running the invoked function with the `data._inngest` metadata Inngest adds)
 //! and returns the whole run for assertions. Enable with the `testing` feature.
 //!
@@ -75,6 +76,7 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
             function_id: function_id.to_owned(),
             event: to_event_value(event),
             incoming: Vec::new(),
+            incoming_during: Vec::new(),
             invoke_results: HashMap::new(),
             run_id: format!("test-run-{}", rand::random::<u64>()),
             max_attempts: None,
@@ -102,16 +104,29 @@ pub struct TestRun<'a, S> {
     function_id: String,
     event: Value,
     incoming: Vec<Value>,
+    incoming_during: Vec<(String, Value)>,
     invoke_results: HashMap<String, Result<Value, WireError>>,
     run_id: String,
     max_attempts: Option<u32>,
 }
 
 impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
-    /// An event that arrives during the run: the first `wait_for_event` it matches (name and
-    /// `if` expression) receives it; a wait nothing matches times out.
+    /// An event that arrives during the run, by the time it first sleeps or waits: if it
+    /// matches one of the function's cancellations the run ends there, cancelled; otherwise
+    /// the first `wait_for_event` it matches (name and `if` expression) receives it. A wait
+    /// nothing matches times out.
     pub fn with_incoming<T: Serialize>(mut self, event: Event<T>) -> Self {
         self.incoming.push(to_event_value(event));
+        self
+    }
+
+    /// An event that arrives while the run sleeps or waits in the step `step_id` (the id given
+    /// to `sleep`, `sleep_until` or `wait_for_event`), and not before; from then on it is
+    /// handled like [`TestRun::with_incoming`]'s. A run that never reaches that step never
+    /// sees it.
+    pub fn with_incoming_during<T: Serialize>(mut self, step_id: &str, event: Event<T>) -> Self {
+        self.incoming_during
+            .push((step_id.to_owned(), to_event_value(event)));
         self
     }
 
@@ -139,7 +154,10 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
 
     /// Runs to completion or final failure.
     pub async fn execute(self) -> RunOutcome {
-        let mut incoming = self.incoming.clone();
+        let mut incoming = Incoming {
+            arrived: self.incoming.clone(),
+            during: self.incoming_during.clone(),
+        };
         Box::pin(execute(
             self.engine,
             &self.function_id,
@@ -161,6 +179,59 @@ impl<'a, S: Clone + Send + Sync + 'static> IntoFuture for TestRun<'a, S> {
     }
 }
 
+/// The events that reach a run: those that have arrived, and those that arrive when the run
+/// sleeps or waits in a given step.
+#[derive(Default)]
+struct Incoming {
+    arrived: Vec<Value>,
+    during: Vec<(String, Value)>,
+}
+
+impl Incoming {
+    /// The run now sleeps or waits in `step_id`: the events due then arrive.
+    fn reach(&mut self, step_id: &str) {
+        let (now, later) = std::mem::take(&mut self.during)
+            .into_iter()
+            .partition(|(step, _)| step == step_id);
+        self.during = later;
+        self.arrived.extend(now.into_iter().map(|(_, event)| event));
+    }
+}
+
+/// One `cancel` entry of the function's registered configuration, as Inngest reads it.
+struct Cancellation {
+    event: String,
+    condition: Option<String>,
+    timeout: Option<Duration>,
+}
+
+impl Cancellation {
+    /// The cancellations in a function's sync configuration.
+    fn from_config(config: &Value) -> Vec<Self> {
+        let entries = config["cancel"].as_array().cloned().unwrap_or_default();
+        entries
+            .iter()
+            .map(|c| Cancellation {
+                event: c["event"].as_str().unwrap_or_default().to_owned(),
+                condition: c["if"].as_str().map(str::to_owned),
+                timeout: c["timeout"].as_str().map(|t| {
+                    parse_duration(t).unwrap_or_else(|e| panic!("cancel timeout {t:?}: {e}"))
+                }),
+            })
+            .collect()
+    }
+
+    /// Whether `candidate`, arriving `elapsed` after the run started, cancels a run triggered
+    /// by `trigger`.
+    fn matches(&self, trigger: &Value, candidate: &Value, elapsed: Duration) -> bool {
+        candidate["name"] == self.event.as_str()
+            && self.timeout.is_none_or(|t| elapsed <= t)
+            && self.condition.as_deref().is_none_or(|expr| {
+                matches(expr, trigger, candidate).unwrap_or_else(|e| panic!("{e}"))
+            })
+    }
+}
+
 struct Run<'e, S> {
     engine: &'e TestEngine<S>,
     composite: String,
@@ -171,13 +242,18 @@ struct Run<'e, S> {
     stack: Vec<String>,
     outcome_steps: Vec<StepRecord>,
     requests: Vec<RequestRecord>,
+    cancellations: Vec<Cancellation>,
+    /// When the run started (real time), and how far its sleeps and waits have taken it.
+    started: chrono::DateTime<chrono::Utc>,
+    elapsed: Duration,
+    cancelled_by: Option<Value>,
 }
 
 fn execute<'e, S: Clone + Send + Sync + 'static>(
     engine: &'e TestEngine<S>,
     function_id: &'e str,
     event: Value,
-    incoming: &'e mut Vec<Value>,
+    incoming: &'e mut Incoming,
     invoke_results: &'e HashMap<String, Result<Value, WireError>>,
     run_id: &'e str,
     max_attempts: Option<u32>,
@@ -200,6 +276,14 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             stack: Vec::new(),
             outcome_steps: Vec::new(),
             requests: Vec::new(),
+            cancellations: Cancellation::from_config(
+                &function
+                    .opts
+                    .to_json(config.app_id(), "http://localhost/api/inngest"),
+            ),
+            started: chrono::Utc::now(),
+            elapsed: Duration::ZERO,
+            cancelled_by: None,
         };
         let before = engine
             .event_api
@@ -217,6 +301,9 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             requests: run.requests,
             state: run.memo.into_iter().collect(),
             sent_events,
+            cancelled_by: run
+                .cancelled_by
+                .map(|e| serde_json::from_value(e).unwrap_or_else(|e| panic!("event: {e}"))),
         }
     })
 }
@@ -224,7 +311,7 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
 impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
     async fn drive(
         &mut self,
-        incoming: &mut Vec<Value>,
+        incoming: &mut Incoming,
         invoke_results: &HashMap<String, Result<Value, WireError>>,
     ) -> Result<Value, WireError> {
         let mut planned: VecDeque<String> = VecDeque::new();
@@ -244,6 +331,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     let mut retry_same = false;
                     for op in &ops {
                         let record = self.record(op, attempt);
+                        if matches!(record.op.as_str(), "Sleep" | "WaitForEvent")
+                            && let Some(cancelled) = self.cancel_while_paused(&record, incoming)
+                        {
+                            self.outcome_steps.push(record);
+                            return Err(cancelled);
+                        }
                         match record.op.as_str() {
                             "StepRun" => self.memoize(&record.hash, json!({ "data": record.data })),
                             "StepError" if retry_allowed => retry_same = true,
@@ -251,9 +344,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                                 self.memoize(&record.hash, json!({ "error": record.error }))
                             }
                             "StepPlanned" => planned.push_back(record.hash.clone()),
-                            "Sleep" => self.memoize(&record.hash, Value::Null),
+                            "Sleep" => {
+                                self.advance_past_sleep(&record);
+                                self.memoize(&record.hash, Value::Null);
+                            }
                             "WaitForEvent" => {
-                                let matched = self.match_wait(&record, incoming);
+                                let matched = self.match_wait(&record, &mut incoming.arrived);
                                 self.memoize(&record.hash, matched);
                             }
                             "InvokeFunction" => {
@@ -325,12 +421,57 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         }
     }
 
-    fn match_wait(&self, record: &StepRecord, incoming: &mut Vec<Value>) -> Value {
+    /// The run pauses in a sleep or a wait: the events due arrive, and the first one that
+    /// matches a cancellation ends the run, as Inngest cancels a paused run (the pause never
+    /// resumes and no further step runs).
+    fn cancel_while_paused(
+        &mut self,
+        record: &StepRecord,
+        incoming: &mut Incoming,
+    ) -> Option<WireError> {
+        incoming.reach(&record.name);
+        let event = incoming.arrived.iter().find(|candidate| {
+            self.cancellations
+                .iter()
+                .any(|c| c.matches(&self.event, candidate, self.elapsed))
+        })?;
+        self.cancelled_by = Some(event.clone());
+        Some(WireError {
+            name: "FunctionCancelled".into(),
+            message: format!(
+                "cancelled by {} (event {}) during {:?}",
+                event["name"].as_str().unwrap_or_default(),
+                event["id"].as_str().unwrap_or_default(),
+                record.name
+            ),
+            stack: None,
+        })
+    }
+
+    /// Moves the run's clock past a sleep: a duration, or an RFC 3339 time (`sleep_until`).
+    fn advance_past_sleep(&mut self, record: &StepRecord) {
+        let opts = record.opts.clone().unwrap_or_default();
+        let duration = opts["duration"].as_str().unwrap_or_default();
+        match chrono::DateTime::parse_from_rfc3339(duration) {
+            Ok(until) => {
+                let since_start = (until.with_timezone(&chrono::Utc) - self.started)
+                    .to_std()
+                    .unwrap_or_default();
+                self.elapsed = self.elapsed.max(since_start);
+            }
+            Err(_) => {
+                self.elapsed += parse_duration(duration)
+                    .unwrap_or_else(|e| panic!("sleep {:?}: {e}", record.name));
+            }
+        }
+    }
+
+    fn match_wait(&mut self, record: &StepRecord, incoming: &mut Vec<Value>) -> Value {
         let opts = record.opts.clone().unwrap_or_default();
         let name = opts["event"].as_str().unwrap_or_default();
-        if let Some(timeout) = opts["timeout"].as_str() {
-            parse_duration(timeout).unwrap_or_else(|e| panic!("wait {:?}: {e}", record.name));
-        }
+        let timeout = opts["timeout"].as_str().map(|timeout| {
+            parse_duration(timeout).unwrap_or_else(|e| panic!("wait {:?}: {e}", record.name))
+        });
         let position = incoming.iter().position(|candidate| {
             candidate["name"] == name
                 && opts["if"].as_str().is_none_or(|expr| {
@@ -339,7 +480,10 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         });
         match position {
             Some(i) => incoming.remove(i),
-            None => Value::Null,
+            None => {
+                self.elapsed += timeout.unwrap_or_default();
+                Value::Null
+            }
         }
     }
 
@@ -365,7 +509,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     "id": format!("invoke-{}", record.hash),
                     "ts": chrono::Utc::now().timestamp_millis(),
                 });
-                let mut none = Vec::new();
+                let mut none = Incoming::default();
                 let nested_id = format!("{}-{}", self.run_id, record.hash);
                 execute(
                     self.engine,

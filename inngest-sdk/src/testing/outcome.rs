@@ -56,6 +56,9 @@ pub struct RunOutcome {
     /// Events the run sent (`send_event`, or the client directly), when the engine has an
     /// [`EventApi`]; runs executing concurrently on one engine see each other's events.
     pub sent_events: Vec<Event<Value>>,
+    /// The event that cancelled the run (one of its `cancel` options matched it while the run
+    /// slept or waited); the result is then a `FunctionCancelled` error.
+    pub cancelled_by: Option<Event<Value>>,
 }
 
 impl RunOutcome {
@@ -66,6 +69,11 @@ impl RunOutcome {
                 .unwrap_or_else(|e| panic!("run output {value} does not decode: {e}")),
             Err(err) => panic!("run failed: {}: {}", err.name, err.message),
         }
+    }
+
+    /// Whether an event cancelled the run.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled_by.is_some()
     }
 
     /// The final error; panics when the run succeeded (for tests).
