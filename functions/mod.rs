@@ -3,6 +3,8 @@
 //! model, and the error types those return decide, once, whether Inngest retries.
 
 mod expire_stripe_checkout;
+mod lapse_seat_offer;
+mod offer_released_seat;
 mod onboarding_flow;
 mod process_paypal_capture;
 mod process_paypal_refund;
@@ -17,6 +19,8 @@ use inngest_sdk::Function;
 use crate::app::AppState;
 
 pub use expire_stripe_checkout::expire_stripe_checkout;
+pub use lapse_seat_offer::lapse_seat_offer;
+pub use offer_released_seat::offer_released_seat;
 pub use onboarding_flow::onboarding_flow;
 pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
@@ -38,5 +42,7 @@ pub fn all() -> Vec<Function<AppState>> {
         sync_clerk_user(),
         track_email_events(),
         onboarding_flow(),
+        offer_released_seat(),
+        lapse_seat_offer(),
     ]
 }

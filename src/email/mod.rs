@@ -28,8 +28,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use messages::{
-    AccessGranted, DiscordReminder, PackExpired, RenewalReminder, SeatReleased, SessionReminder,
-    Welcome,
+    AccessGranted, DiscordReminder, PackExpired, RenewalReminder, SeatOffered, SeatReleased,
+    SessionReminder, Welcome,
 };
 
 /// The academy's name, as every email spells it.
@@ -53,11 +53,13 @@ pub enum EmailKind {
     PackExpired,
     /// An upcoming session.
     SessionReminder,
+    /// A released seat is held for the first buyer on the mentor's waitlist.
+    SeatOffered,
 }
 
 impl EmailKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EmailKind; 7] = [
+    pub const ALL: [EmailKind; 8] = [
         EmailKind::Welcome,
         EmailKind::DiscordReminder,
         EmailKind::AccessGranted,
@@ -65,6 +67,7 @@ impl EmailKind {
         EmailKind::SeatReleased,
         EmailKind::PackExpired,
         EmailKind::SessionReminder,
+        EmailKind::SeatOffered,
     ];
 
     /// The stable snake_case name, e.g. `"discord_reminder"`.
@@ -77,6 +80,7 @@ impl EmailKind {
             EmailKind::SeatReleased => "seat_released",
             EmailKind::PackExpired => "pack_expired",
             EmailKind::SessionReminder => "session_reminder",
+            EmailKind::SeatOffered => "seat_offered",
         }
     }
 }

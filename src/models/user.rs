@@ -83,6 +83,15 @@ impl User {
 }
 
 impl User {
+    /// The user.
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Self> {
+        users::table
+            .find(id)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+    }
+
     /// The Clerk id of a user.
     pub async fn clerk_id_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<String> {
         users::table

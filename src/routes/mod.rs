@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod checkout;
 pub mod extract;
+pub mod waitlist;
 pub mod webhooks;
 
 use axum::Json;

@@ -7,6 +7,7 @@ mod identity;
 mod onboarding;
 mod payments;
 mod paypal;
+mod renewal_waitlist;
 mod retries;
 mod sessions;
 mod util;

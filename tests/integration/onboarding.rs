@@ -40,7 +40,7 @@ impl Respond for ResendFake {
     }
 }
 
-async fn mock_resend(app: &TestApp, fail_first: u32) {
+pub(crate) async fn mock_resend(app: &TestApp, fail_first: u32) {
     Mock::given(method("POST"))
         .and(path("/emails"))
         .and(header("authorization", "Bearer re_test_key"))
@@ -117,7 +117,7 @@ pub(crate) fn purchase_event(f: &Fulfilment) -> Event<Value> {
     )
 }
 
-async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
+pub(crate) async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
     app.resend
         .received_requests()
         .await
