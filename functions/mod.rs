@@ -6,6 +6,8 @@
 
 mod expire_stripe_checkout;
 mod handle_pack_expiration_check;
+mod lapse_seat_offer;
+mod offer_released_seat;
 mod onboarding_flow;
 mod pack_expiration_check;
 mod process_paypal_capture;
@@ -25,6 +27,8 @@ use crate::app::AppState;
 
 pub use expire_stripe_checkout::expire_stripe_checkout;
 pub use handle_pack_expiration_check::handle_pack_expiration_check;
+pub use lapse_seat_offer::lapse_seat_offer;
+pub use offer_released_seat::offer_released_seat;
 pub use onboarding_flow::onboarding_flow;
 pub use pack_expiration_check::pack_expiration_check;
 pub use process_paypal_capture::process_paypal_capture;
@@ -53,5 +57,7 @@ pub fn all() -> Vec<Function<AppState>> {
         session_completed_handler(),
         pack_expiration_check(),
         handle_pack_expiration_check(),
+        offer_released_seat(),
+        lapse_seat_offer(),
     ]
 }

@@ -72,6 +72,18 @@ impl Mentee {
     }
 }
 
+impl From<User> for Mentee {
+    fn from(user: User) -> Self {
+        Self {
+            user_id: user.id,
+            clerk_id: user.clerk_id,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+        }
+    }
+}
+
 /// A pack and the two people it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackContacts {
@@ -112,13 +124,7 @@ pub async fn of_pack(
         pack_status: pack.status,
         remaining_sessions: pack.remaining_sessions,
         expires_at: pack.expires_at,
-        mentee: Mentee {
-            user_id: user.id,
-            clerk_id: user.clerk_id,
-            email: user.email,
-            first_name: user.first_name,
-            last_name: user.last_name,
-        },
+        mentee: Mentee::from(user),
         mentor_id: mentor.id,
         mentor_name: mentor.display_name,
         mentor_email: mentor.email,

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::db::DbError;
 use crate::payments::PaymentsError;
 use crate::sessions::SessionsError;
+use crate::waitlist::WaitlistError;
 
 /// An error answered to an HTTP client.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,24 @@ impl From<SessionsError> for AppError {
                 code,
                 message: other.to_string(),
             },
+        }
+    }
+}
+
+impl From<WaitlistError> for AppError {
+    fn from(err: WaitlistError) -> Self {
+        match err {
+            WaitlistError::MentorNotFound(_) | WaitlistError::OfferNotFound(_) => {
+                AppError::NotFound(err.to_string())
+            }
+            WaitlistError::SeatAvailable | WaitlistError::AlreadySeated => AppError::Conflict {
+                code: err.code(),
+                message: err.to_string(),
+            },
+            WaitlistError::Db(e) => e.into(),
+            WaitlistError::Contacts(_) | WaitlistError::Notify(_) => {
+                AppError::Unavailable(err.to_string())
+            }
         }
     }
 }

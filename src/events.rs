@@ -40,6 +40,9 @@ pub const PACK_EXPIRATION_CHECK: &str = "pack/expiration-check";
 
 /// `seat/released`: a seat with a mentor was given back (see `crate::seats`).
 pub const SEAT_RELEASED: &str = "seat/released";
+/// `seat/offered`: a released seat was reserved for the first buyer in a mentor's waitlist,
+/// until `expiresAt` (see `crate::waitlist`).
+pub const SEAT_OFFERED: &str = "seat/offered";
 
 /// `purchase/mentorship`, which starts onboarding.
 pub const PURCHASE_MENTORSHIP: &str = "purchase/mentorship";
@@ -161,4 +164,18 @@ pub struct SeatReleased {
     pub user_id: Uuid,
     pub session_pack_id: Option<Uuid>,
     pub reason: crate::models::ReleaseReason,
+}
+
+/// A seat offered to a buyer in line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatOfferMade {
+    pub offer_id: Uuid,
+    /// The released seat on offer.
+    pub seat_id: Uuid,
+    pub mentor_id: Uuid,
+    /// The buyer it is offered to (our id).
+    pub user_id: Uuid,
+    /// When the offer lapses if not taken.
+    pub expires_at: DateTime<Utc>,
 }

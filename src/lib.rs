@@ -36,6 +36,7 @@ pub mod schema;
 pub mod seats;
 pub mod sessions;
 pub mod telemetry;
+pub mod waitlist;
 
 #[path = "../functions/mod.rs"]
 pub mod functions;
@@ -77,6 +78,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route(
             "/api/webhooks/resend",
             post(routes::webhooks::svix_forward::resend_webhook),
+        )
+        .route(
+            "/api/mentors/{id}/waitlist",
+            post(routes::waitlist::join_waitlist),
         )
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))

@@ -129,6 +129,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    seat_offers (id) {
+        id -> Uuid,
+        seat_id -> Uuid,
+        mentor_id -> Uuid,
+        entry_id -> Uuid,
+        user_id -> Uuid,
+        previous_offer_id -> Nullable<Uuid>,
+        status -> Text,
+        expires_at -> Timestamptz,
+        order_id -> Nullable<Uuid>,
+        closed_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     seat_reservations (id) {
         id -> Uuid,
         mentor_id -> Uuid,
@@ -143,6 +160,7 @@ diesel::table! {
         release_reason -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        renews_seat_id -> Nullable<Uuid>,
     }
 }
 
@@ -191,6 +209,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    waitlist_entries (id) {
+        id -> Uuid,
+        mentor_id -> Uuid,
+        user_id -> Uuid,
+        status -> Text,
+        joined_at -> Timestamptz,
+        left_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     webhook_inbox (id) {
         id -> Uuid,
         provider -> Text,
@@ -219,6 +249,11 @@ diesel::joinable!(onboarding_outcomes -> users (user_id));
 diesel::joinable!(orders -> mentorship_products (product_id));
 diesel::joinable!(orders -> users (user_id));
 diesel::joinable!(payments -> orders (order_id));
+diesel::joinable!(seat_offers -> mentors (mentor_id));
+diesel::joinable!(seat_offers -> orders (order_id));
+diesel::joinable!(seat_offers -> seat_reservations (seat_id));
+diesel::joinable!(seat_offers -> users (user_id));
+diesel::joinable!(seat_offers -> waitlist_entries (entry_id));
 diesel::joinable!(seat_reservations -> mentors (mentor_id));
 diesel::joinable!(seat_reservations -> orders (order_id));
 diesel::joinable!(seat_reservations -> session_packs (session_pack_id));
@@ -228,6 +263,8 @@ diesel::joinable!(session_packs -> mentorship_products (product_id));
 diesel::joinable!(session_packs -> payments (payment_id));
 diesel::joinable!(session_packs -> users (user_id));
 diesel::joinable!(sessions -> session_packs (session_pack_id));
+diesel::joinable!(waitlist_entries -> mentors (mentor_id));
+diesel::joinable!(waitlist_entries -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     dashboard_access,
@@ -240,9 +277,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     onboarding_outcomes,
     orders,
     payments,
+    seat_offers,
     seat_reservations,
     session_packs,
     sessions,
     users,
+    waitlist_entries,
     webhook_inbox,
 );

@@ -170,7 +170,10 @@ pub async fn book(
             .filter(|p| Some(p.user_id) == caller.user_id)
             .ok_or(SessionsError::PackNotFound(pack_id))?;
         check_bookable(&pack, at, now)?;
-        let seat = SeatReservation::by_pack(conn, pack.id).await?;
+        // A renewed pack's seat moved to the new pack; its remaining sessions stay bookable
+        // while that seat is active.
+        let seat =
+            SeatReservation::serving_pack(conn, pack.id, pack.user_id, pack.mentor_id).await?;
         match seat.map(|s| s.status) {
             Some(SeatStatus::Active) => {}
             Some(status) => return Err(SessionsError::SeatNotActive(status)),

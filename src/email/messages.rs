@@ -71,6 +71,19 @@ pub struct SeatReleased {
     pub buy_link: String,
 }
 
+/// A released seat is held for the first buyer on a mentor's waitlist until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatOffered {
+    /// The buyer's first name, if known.
+    pub first_name: Option<String>,
+    /// The mentor's display name.
+    pub mentor_name: String,
+    /// When the offer lapses and the seat goes to the next in line.
+    pub expires_at: DateTime<Utc>,
+    /// Where the buyer checks out with the mentor.
+    pub checkout_link: String,
+}
+
 /// The pack expired.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackExpired {
@@ -145,6 +158,12 @@ impl PackExpired {
             1 => "1 unused session".to_owned(),
             n => format!("{n} unused sessions"),
         }
+    }
+}
+
+impl SeatOffered {
+    fn expires_label(&self) -> String {
+        format_datetime(self.expires_at)
     }
 }
 
@@ -253,6 +272,13 @@ email! {
     html: SeatReleasedHtml = "email/seat_released.html",
     text: SeatReleasedText = "email/seat_released.txt",
     subject: |e| format!("Your seat with {} has been released", e.mentor_name),
+}
+
+email! {
+    SeatOffered, EmailKind::SeatOffered,
+    html: SeatOfferedHtml = "email/seat_offered.html",
+    text: SeatOfferedText = "email/seat_offered.txt",
+    subject: |e| format!("A seat with {} is waiting for you", e.mentor_name),
 }
 
 email! {

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use messages::{
     AccessGranted, DiscordReminder, MentorSessionReminder, PackExpired, RenewalReminder,
-    SeatReleased, SessionReminder, Welcome,
+    SeatOffered, SeatReleased, SessionReminder, Welcome,
 };
 
 /// The academy's name, as every email spells it.
@@ -55,11 +55,13 @@ pub enum EmailKind {
     SessionReminder,
     /// An upcoming session, for its mentor.
     MentorSessionReminder,
+    /// A released seat is held for the first buyer on the mentor's waitlist.
+    SeatOffered,
 }
 
 impl EmailKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [EmailKind; 8] = [
+    pub const ALL: [EmailKind; 9] = [
         EmailKind::Welcome,
         EmailKind::DiscordReminder,
         EmailKind::AccessGranted,
@@ -68,6 +70,7 @@ impl EmailKind {
         EmailKind::PackExpired,
         EmailKind::SessionReminder,
         EmailKind::MentorSessionReminder,
+        EmailKind::SeatOffered,
     ];
 
     /// The stable snake_case name, e.g. `"discord_reminder"`.
@@ -81,6 +84,7 @@ impl EmailKind {
             EmailKind::PackExpired => "pack_expired",
             EmailKind::SessionReminder => "session_reminder",
             EmailKind::MentorSessionReminder => "mentor_session_reminder",
+            EmailKind::SeatOffered => "seat_offered",
         }
     }
 }

@@ -171,6 +171,17 @@ fn mentor_session_reminder_email() {
 }
 
 #[test]
+fn seat_offered_email() {
+    let email = SeatOffered {
+        first_name: Some("Ada".into()),
+        mentor_name: "Grace Hopper".into(),
+        expires_at: at(2026, 3, 3, 9, 30),
+        checkout_link: "https://academy.example/mentors/6f1c?offer=9a2e".into(),
+    };
+    insta::assert_snapshot!("seat_offered", snapshot_of(&email));
+}
+
+#[test]
 fn dates_read_the_same_in_every_email() {
     assert_eq!(
         format_datetime(at(2026, 3, 2, 14, 0)),
@@ -196,6 +207,7 @@ fn kinds_have_stable_names_that_parse_back() {
             "pack_expired",
             "session_reminder",
             "mentor_session_reminder",
+            "seat_offered",
         ]
     );
     for kind in EmailKind::ALL {

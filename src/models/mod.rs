@@ -14,6 +14,7 @@ mod product;
 pub mod seat;
 pub mod session;
 mod user;
+pub mod waitlist;
 
 pub use inbox::{InboxEntry, NewInboxEntry};
 pub use order::{NewOrder, Order};
@@ -129,7 +130,23 @@ text_enum!(
         Refunded => "refunded",
         GraceEnded => "grace_ended",
         PackExpired => "pack_expired",
+        // A renewal's hold, settled when the renewal was paid: its seat is the renewed one.
+        Renewed => "renewed",
     }
+);
+text_enum!(
+    /// Where a buyer is in a mentor's waitlist: in line, offered a seat, or out of it (bought,
+    /// or let the offer lapse).
+    WaitlistStatus {
+        Waiting => "waiting",
+        Offered => "offered",
+        Purchased => "purchased",
+        Lapsed => "lapsed",
+    }
+);
+text_enum!(
+    /// Where an offer of a released seat is.
+    OfferStatus { Open => "open", Taken => "taken", Lapsed => "lapsed" }
 );
 text_enum!(
     /// Whether dashboard access stands.

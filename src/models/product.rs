@@ -62,6 +62,18 @@ impl Mentor {
             .await
     }
 
+    /// The mentor, locked for the rest of the transaction: what serializes a mentor's seat
+    /// holds, waitlist entries and seat offers (the capacity triggers take the same lock).
+    pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Self>> {
+        mentors::table
+            .find(id)
+            .select(Self::as_select())
+            .for_update()
+            .first(conn)
+            .await
+            .optional()
+    }
+
     /// The mentor whose own Clerk user this is, if any.
     pub async fn by_clerk_id(
         conn: &mut AsyncPgConnection,

@@ -1,5 +1,8 @@
 //! Seat reservations: held at checkout, active once paid, released at the end. The database
 //! trigger `enforce_mentor_seat_capacity` refuses any change that would overfill a mentor.
+//!
+//! A renewal's hold names the seat it renews and takes no place while that seat is live; once
+//! paid, the renewed seat moves to the new pack ([`SeatReservation::carry_over`]).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -8,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{ReleaseReason, SeatStatus};
-use crate::schema::seat_reservations;
+use crate::schema::{seat_reservations, session_packs};
 
 /// The constraint name the capacity trigger raises.
 pub const CAPACITY_CONSTRAINT: &str = "mentor_seat_capacity";
@@ -41,6 +44,8 @@ pub struct SeatReservation {
     pub release_reason: Option<ReleaseReason>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// For a renewal's hold: the buyer's seat it renews.
+    pub renews_seat_id: Option<Uuid>,
 }
 
 /// Whether a database error is the mentor being full.
@@ -81,6 +86,148 @@ impl SeatReservation {
             .returning(Self::as_returning())
             .get_result(conn)
             .await
+    }
+
+    /// Holds a renewal of `renewed` (a live seat of the buyer) for an order until `until`. The
+    /// hold takes no place while `renewed` is live, so it succeeds with the mentor full.
+    pub async fn hold_renewal(
+        conn: &mut AsyncPgConnection,
+        renewed: &SeatReservation,
+        order_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Self> {
+        diesel::insert_into(seat_reservations::table)
+            .values((
+                seat_reservations::mentor_id.eq(renewed.mentor_id),
+                seat_reservations::user_id.eq(renewed.user_id),
+                seat_reservations::order_id.eq(order_id),
+                seat_reservations::status.eq(SeatStatus::Held),
+                seat_reservations::hold_expires_at.eq(until),
+                seat_reservations::renews_seat_id.eq(renewed.id),
+            ))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+    }
+
+    /// The buyer's seat with a mentor that a new purchase would renew: one in its grace period,
+    /// or an active one whose pack has at most one session left.
+    pub async fn renewable(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        mentor_id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        let last_session = session_packs::table
+            .filter(session_packs::remaining_sessions.le(1))
+            .select(session_packs::id);
+        seat_reservations::table
+            .filter(seat_reservations::user_id.eq(user_id))
+            .filter(seat_reservations::mentor_id.eq(mentor_id))
+            .filter(
+                seat_reservations::status
+                    .eq(SeatStatus::Grace)
+                    .or(seat_reservations::status
+                        .eq(SeatStatus::Active)
+                        .and(seat_reservations::session_pack_id.eq_any(last_session.nullable()))),
+            )
+            .order(seat_reservations::created_at)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    /// Whether the buyer has a live (held, active or grace) seat with the mentor.
+    pub async fn has_live(
+        conn: &mut AsyncPgConnection,
+        user_id: Uuid,
+        mentor_id: Uuid,
+    ) -> QueryResult<bool> {
+        diesel::select(diesel::dsl::exists(
+            seat_reservations::table
+                .filter(seat_reservations::user_id.eq(user_id))
+                .filter(seat_reservations::mentor_id.eq(mentor_id))
+                .filter(seat_reservations::status.ne(SeatStatus::Released)),
+        ))
+        .get_result(conn)
+        .await
+    }
+
+    /// Pays a renewal, in the fulfilment's transaction: the seat the order's hold renews moves
+    /// to `pack_id` and is active until `until` (its grace period cleared), and the hold is
+    /// settled (released as `renewed`: it never took a place, so nothing is freed or announced).
+    /// `None` when the order is no renewal or its renewed seat was released meanwhile: the hold
+    /// is then activated like any purchase's. Idempotent.
+    pub async fn carry_over(
+        conn: &mut AsyncPgConnection,
+        order_id: Uuid,
+        pack_id: Uuid,
+        until: DateTime<Utc>,
+    ) -> QueryResult<Option<Self>> {
+        let Some(hold) = Self::by_order(conn, order_id).await? else {
+            return Ok(None);
+        };
+        let Some(renewed_id) = hold.renews_seat_id else {
+            return Ok(None);
+        };
+        // Locked: a release at the same moment either comes first (and this purchase then
+        // needs the hold's own place) or finds the seat already moved to the new pack.
+        let renewed: Self = seat_reservations::table
+            .find(renewed_id)
+            .select(Self::as_select())
+            .for_update()
+            .first(conn)
+            .await?;
+        if renewed.session_pack_id == Some(pack_id) {
+            return Ok(Some(renewed));
+        }
+        if !matches!(renewed.status, SeatStatus::Active | SeatStatus::Grace) {
+            return Ok(None);
+        }
+        let moved = diesel::update(seat_reservations::table.find(renewed.id))
+            .set((
+                seat_reservations::status.eq(SeatStatus::Active),
+                seat_reservations::session_pack_id.eq(pack_id),
+                seat_reservations::seat_expires_at.eq(until),
+                seat_reservations::grace_period_ends_at.eq(None::<DateTime<Utc>>),
+                seat_reservations::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await?;
+        diesel::update(seat_reservations::table.find(hold.id))
+            .filter(seat_reservations::status.eq(SeatStatus::Held))
+            .set((
+                seat_reservations::status.eq(SeatStatus::Released),
+                seat_reservations::released_at.eq(diesel::dsl::now),
+                seat_reservations::release_reason.eq(ReleaseReason::Renewed),
+                seat_reservations::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Some(moved))
+    }
+
+    /// The seat that lets a pack's sessions be booked: the one bound to it, or, when that seat
+    /// moved on to a renewal's pack, the buyer's live seat with the pack's mentor.
+    pub async fn serving_pack(
+        conn: &mut AsyncPgConnection,
+        pack_id: Uuid,
+        user_id: Uuid,
+        mentor_id: Uuid,
+    ) -> QueryResult<Option<Self>> {
+        if let Some(seat) = Self::by_pack(conn, pack_id).await? {
+            return Ok(Some(seat));
+        }
+        seat_reservations::table
+            .filter(seat_reservations::user_id.eq(user_id))
+            .filter(seat_reservations::mentor_id.eq(mentor_id))
+            .filter(seat_reservations::status.eq_any([SeatStatus::Active, SeatStatus::Grace]))
+            .order(seat_reservations::created_at)
+            .select(Self::as_select())
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// The seat of an order.
@@ -233,14 +380,19 @@ impl SeatReservation {
         }
     }
 
-    /// Seats of a mentor that count against capacity: held, active or in grace.
+    /// Seats of a mentor that count against capacity, as the capacity trigger counts them:
+    /// held, active and grace seats (a renewal's hold only once the seat it renews is gone) and
+    /// seats offered to the waitlist.
     pub async fn occupied(conn: &mut AsyncPgConnection, mentor_id: Uuid) -> QueryResult<i64> {
-        use diesel::dsl::count_star;
-        seat_reservations::table
-            .filter(seat_reservations::mentor_id.eq(mentor_id))
-            .filter(seat_reservations::status.ne(SeatStatus::Released))
-            .select(count_star())
-            .get_result(conn)
+        #[derive(QueryableByName)]
+        struct Taken {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            taken: i64,
+        }
+        diesel::sql_query("SELECT mentor_seats_taken($1, NULL, NULL) AS taken")
+            .bind::<diesel::sql_types::Uuid, _>(mentor_id)
+            .get_result::<Taken>(conn)
             .await
+            .map(|row| row.taken)
     }
 }

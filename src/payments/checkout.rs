@@ -1,4 +1,5 @@
-//! Starting a checkout: a pending order and a seat held until the checkout expires.
+//! Starting a checkout: a pending order and a seat held until the checkout expires. A renewal
+//! holds the buyer's own seat; a buyer offered a seat from the waitlist takes the offer.
 
 use chrono::{DateTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -6,7 +7,10 @@ use uuid::Uuid;
 
 use super::PaymentsError;
 use crate::models::seat::SeatOf;
-use crate::models::{NewOrder, Order, Product, Provider, ReleaseReason, SeatReservation, User};
+use crate::models::waitlist::{SeatOffer, WaitlistEntry};
+use crate::models::{
+    Mentor, NewOrder, Order, Product, Provider, ReleaseReason, SeatReservation, User,
+};
 use crate::seats;
 
 /// An order waiting for the buyer to pay.
@@ -34,6 +38,9 @@ pub async fn start_checkout(
         if !product.active {
             return Err(PaymentsError::ProductInactive(product_id));
         }
+        // One checkout (or waitlist change) per mentor at a time, in the order every writer
+        // of a mentor's seats and waitlist takes its locks.
+        Mentor::lock(conn, product.mentor_id).await?;
         let user = User::ensure(conn, &clerk_id).await?;
         let order = Order::create(
             conn,
@@ -48,7 +55,7 @@ pub async fn start_checkout(
             },
         )
         .await?;
-        SeatReservation::hold(conn, product.mentor_id, user.id, order.id, expires_at).await?;
+        hold_seat(conn, product.mentor_id, user.id, order.id, expires_at).await?;
         Ok(PendingCheckout {
             order,
             product,
@@ -56,6 +63,26 @@ pub async fn start_checkout(
         })
     })
     .await
+}
+
+/// Holds the order's seat. A buyer whose seat with the mentor is in grace, or on its last
+/// session, renews it: that hold takes no place of its own, so a full mentor does not stop
+/// them. Anyone else needs a free seat: their open offer from the waitlist, consumed here so
+/// the hold takes its place, or a seat free beyond the buyers waiting ahead of them.
+async fn hold_seat(
+    conn: &mut AsyncPgConnection,
+    mentor_id: Uuid,
+    user_id: Uuid,
+    order_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<SeatReservation, PaymentsError> {
+    if let Some(renewed) = SeatReservation::renewable(conn, user_id, mentor_id).await? {
+        return Ok(SeatReservation::hold_renewal(conn, &renewed, order_id, expires_at).await?);
+    }
+    SeatOffer::take(conn, mentor_id, user_id, order_id).await?;
+    let hold = SeatReservation::hold(conn, mentor_id, user_id, order_id, expires_at).await?;
+    WaitlistEntry::leave_for_purchase(conn, mentor_id, user_id).await?;
+    Ok(hold)
 }
 
 /// Expires up to `limit` pending orders whose checkout ended before `ended_before` without a

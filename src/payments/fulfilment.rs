@@ -1,6 +1,7 @@
 //! Fulfilling a paid order: order paid, payment, session pack and active seat, atomically and
 //! idempotently (every write is an upsert keyed by the order, the provider payment id or the
-//! payment), so a repeated webhook, a retry after a crash or a replay changes nothing.
+//! payment), so a repeated webhook, a retry after a crash or a replay changes nothing. A
+//! renewal's seat is the renewed one, moved to the new pack.
 
 use chrono::{Duration, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -103,15 +104,23 @@ pub async fn fulfil(
             },
         )
         .await?;
-        let seat = SeatReservation::activate(
-            conn,
-            order.id,
-            product.mentor_id,
-            order.user_id,
-            pack.id,
-            pack.expires_at,
-        )
-        .await?;
+        // A renewal keeps the buyer's seat (now the new pack's); the earlier pack keeps its
+        // remaining sessions, booked on that seat.
+        let seat =
+            match SeatReservation::carry_over(conn, order.id, pack.id, pack.expires_at).await? {
+                Some(seat) => seat,
+                None => {
+                    SeatReservation::activate(
+                        conn,
+                        order.id,
+                        product.mentor_id,
+                        order.user_id,
+                        pack.id,
+                        pack.expires_at,
+                    )
+                    .await?
+                }
+            };
         Ok(Fulfilment {
             order_id: order.id,
             payment_id: payment.id,

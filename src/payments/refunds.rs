@@ -76,7 +76,11 @@ pub async fn apply_refund(
             if let Some(pack) = &pack {
                 SessionPack::mark_refunded(conn, pack.id).await?;
             }
-            let of = SeatOf::Order(payment.order_id);
+            // The pack's seat: after a renewal it is the renewed seat (bought by an earlier
+            // order), and the earlier pack, refunded, no longer has one.
+            let of = pack
+                .as_ref()
+                .map_or(SeatOf::Order(payment.order_id), |p| SeatOf::Pack(p.id));
             seat_released = seats::release(conn, of, ReleaseReason::Refunded)
                 .await?
                 .is_some();

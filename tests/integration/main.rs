@@ -11,6 +11,7 @@ mod onboarding;
 mod pack_expiry;
 mod payments;
 mod paypal;
+mod renewal_waitlist;
 mod retries;
 mod session_flows;
 mod sessions;
