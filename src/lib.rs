@@ -79,10 +79,6 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             "/api/webhooks/resend",
             post(routes::webhooks::svix_forward::resend_webhook),
         )
-        .route(
-            "/api/mentors/{id}/waitlist",
-            post(routes::waitlist::join_waitlist),
-        )
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))
         .route("/health", get(routes::health))

@@ -7,6 +7,8 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::waitlist::{WaitlistEntry, WaitlistView};
+
 use super::access::DashboardAccess;
 use super::discord::DiscordConnection;
 use super::{Mentor, SeatReservation, Session, SessionPack, SessionStatus, User};
@@ -53,6 +55,8 @@ pub struct DashboardFacts {
     /// The scheduled sessions of the caller's packs, earliest first.
     pub sessions: Vec<Session>,
     pub discord: Option<DiscordConnection>,
+    /// The mentors' waitlists the caller is in, with any open offer, oldest first.
+    pub waitlist: Vec<WaitlistView>,
     /// Present when the caller is a mentor.
     pub mentor: Option<MentorFacts>,
 }
@@ -77,6 +81,7 @@ impl DashboardFacts {
                     facts.packs = packs(conn, PacksOf::Buyer(user.id)).await?;
                     facts.sessions = scheduled_sessions(conn, &facts.packs).await?;
                     facts.discord = DiscordConnection::of_user(conn, user.id).await?;
+                    facts.waitlist = WaitlistEntry::for_user(conn, user.id).await?;
                     facts.user = Some(user);
                 }
                 if let Some(mentor) = Mentor::by_clerk_id(conn, clerk_id).await? {

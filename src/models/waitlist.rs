@@ -47,8 +47,10 @@ pub struct SeatOffer {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A waitlist entry as the dashboard shows it (`GET /api/me`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A waitlist entry as the dashboard shows it (`GET /api/me`). Its nullable fields are always
+/// sent (as `null`), hence required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct WaitlistView {
     pub entry_id: Uuid,
     pub mentor_id: Uuid,
@@ -56,13 +58,16 @@ pub struct WaitlistView {
     pub status: WaitlistStatus,
     pub joined_at: DateTime<Utc>,
     /// The place in line (1: next to be offered a seat), while waiting.
+    #[schema(required = true)]
     pub position: Option<i64>,
     /// The seat offered, while the offer is open.
+    #[schema(required = true)]
     pub offer: Option<OfferView>,
 }
 
 /// An open offer: the buyer can check out with the mentor until `expires_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct OfferView {
     pub offer_id: Uuid,
     pub expires_at: DateTime<Utc>,

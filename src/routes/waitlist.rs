@@ -8,12 +8,26 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::DbError;
-use crate::error::AppResult;
+use crate::error::{AppResult, ErrorBody};
 use crate::models::waitlist::WaitlistView;
 use crate::routes::extract::{ClerkUser, Json, Path};
 use crate::waitlist;
 
 /// Joins the mentor's waitlist. `ClerkUser` comes first, so a stranger learns nothing.
+#[utoipa::path(
+    post,
+    path = "/api/mentors/{id}/waitlist",
+    tag = "waitlist",
+    operation_id = "joinWaitlist",
+    params(("id" = Uuid, Path, description = "The mentor")),
+    responses(
+        (status = CREATED, description = "In line; `GET /api/me` shows the place", body = WaitlistView),
+        (status = OK, description = "Already in line: the same entry", body = WaitlistView),
+        (status = NOT_FOUND, description = "`not_found`: no such mentor", body = ErrorBody),
+        (status = CONFLICT, description = "`seat_available` (a seat is free for the caller: \
+            check out instead) or `already_seated` (the caller has a seat with this mentor)", body = ErrorBody),
+    ),
+)]
 pub async fn join_waitlist(
     State(app): State<AppState>,
     ClerkUser(clerk_id): ClerkUser,

@@ -280,6 +280,7 @@ async fn me_for_someone_unknown_is_empty_but_well_formed() {
             "packs": [],
             "upcomingSessions": [],
             "discord": { "connected": false, "username": null, "connectedAt": null },
+            "waitlist": [],
             "mentor": null,
         })
     );

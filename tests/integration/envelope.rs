@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::util::{TestApp, session_token, spawn_app, svix_headers};
 
 /// Every route of the router but `/api/inngest`, with the one method it answers.
-const ROUTES: [(&str, Method); 16] = [
+const ROUTES: [(&str, Method); 17] = [
     ("/api/me", Method::GET),
     ("/api/sessions", Method::POST),
     (
@@ -29,6 +29,10 @@ const ROUTES: [(&str, Method); 16] = [
     ),
     (
         "/api/sessions/00000000-0000-0000-0000-000000000001/no-show",
+        Method::POST,
+    ),
+    (
+        "/api/mentors/00000000-0000-0000-0000-000000000001/waitlist",
         Method::POST,
     ),
     ("/api/openapi.json", Method::GET),

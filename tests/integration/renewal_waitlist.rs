@@ -370,10 +370,7 @@ async fn a_released_seat_goes_down_the_waitlist_and_nobody_else_can_take_it() {
     assert_eq!(status, 201, "{first_entry}");
     assert_eq!(first_entry["position"], 1);
     let (status, again) = join(&app, "user_first", mentor).await;
-    assert_eq!(
-        (status, &again["entry_id"]),
-        (200, &first_entry["entry_id"])
-    );
+    assert_eq!((status, &again["entryId"]), (200, &first_entry["entryId"]));
     let (status, second_entry) = join(&app, "user_second", mentor).await;
     assert_eq!((status, second_entry["position"].clone()), (201, json!(2)));
     set_email(&app, "user_first", "ada@example.com").await;
@@ -409,6 +406,19 @@ async fn a_released_seat_goes_down_the_waitlist_and_nobody_else_can_take_it() {
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status, WaitlistStatus::Offered);
     assert!(mine[0].offer.is_some(), "the dashboard shows the offer");
+    let me: Value = app
+        .http
+        .get(app.url("/api/me"))
+        .bearer_auth(session_token("user_first", 300))
+        .send()
+        .await
+        .expect("the app answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["waitlist"][0]["status"], "offered", "{me}");
+    assert_eq!(me["waitlist"][0]["offer"]["offerId"], run["offerId"]);
+    assert_eq!(me["waitlist"][0]["mentorId"], json!(mentor));
 
     // The same release again, replayed or re-sent: no second offer, no second email.
     app.engine

@@ -356,7 +356,10 @@ async fn a_seat_a_renewal_took_over_is_not_released_when_grace_ends() {
     );
     // The buyer renews during grace: the seat moves to the new pack and is active again.
     let renewal = purchase_of(&app, &product, MENTEE).await;
-    assert_eq!(renewal.seat_id, f.seat_id, "the renewal carries the seat over");
+    assert_eq!(
+        renewal.seat_id, f.seat_id,
+        "the renewal carries the seat over"
+    );
 
     let released = seats::release_after_grace(&mut conn, f.pack_id).await;
     assert!(released.expect("query").is_none());

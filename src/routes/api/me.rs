@@ -11,6 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::models::waitlist::WaitlistView;
+
 use crate::app::AppState;
 use crate::error::AppResult;
 use crate::models::access::DashboardAccess;
@@ -34,6 +36,9 @@ pub struct Me {
     /// until the mentor marks it completed or a no-show).
     pub upcoming_sessions: Vec<SessionView>,
     pub discord: DiscordView,
+    /// The mentors' waitlists the caller is in (place in line, or the seat offered to them
+    /// until when), oldest first.
+    pub waitlist: Vec<WaitlistView>,
     /// `null` unless the caller is a mentor (their Clerk user is linked to the mentor).
     #[schema(required = true)]
     pub mentor: Option<MentorView>,
@@ -163,6 +168,7 @@ impl From<DashboardFacts> for Me {
             packs: pack_views(&facts.packs, &facts.sessions),
             upcoming_sessions: facts.sessions.iter().map(SessionView::from).collect(),
             discord: DiscordView::from(facts.discord.as_ref()),
+            waitlist: facts.waitlist,
             mentor: facts.mentor.map(MentorView::from),
         }
     }

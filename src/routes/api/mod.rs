@@ -41,6 +41,7 @@ const CLERK_SESSION: &str = "clerkSession";
         (name = "me", description = "The signed-in user's dashboard"),
         (name = "sessions", description = "Booking, moving, cancelling and ending sessions"),
         (name = "checkout", description = "Buying a pack of sessions"),
+        (name = "waitlist", description = "Waiting for a full mentor's next free seat"),
     ),
 )]
 struct ApiDoc;
@@ -56,6 +57,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::complete))
         .routes(routes!(sessions::no_show))
         .routes(routes!(checkout::checkout))
+        .routes(routes!(crate::routes::waitlist::join_waitlist))
 }
 
 /// The dashboard API's routes, and `GET /api/openapi.json` serving their document.
