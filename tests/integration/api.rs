@@ -9,35 +9,18 @@ use diesel_async::RunQueryDsl;
 use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::discord::DiscordConnection;
 use huckleberry::models::seat::SeatOf;
-use huckleberry::models::{ReleaseReason, SessionPack, User};
+use huckleberry::models::{ReleaseReason, User};
 use huckleberry::relay::forward_due;
-use huckleberry::schema::{mentors, seat_reservations, session_packs, webhook_inbox};
+use huckleberry::schema::{seat_reservations, session_packs, webhook_inbox};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::onboarding::purchase;
+use crate::sessions::pack;
 use crate::util::{TestApp, session_token, spawn_app};
 
-const MENTOR: &str = "user_mentor_1";
-const MENTEE: &str = "user_clerk_1";
+use crate::sessions::{MENTEE, MENTOR};
 const STRANGER: &str = "user_stranger";
-
-/// A paid 4-session pack of `MENTEE` whose mentor is the Clerk user `MENTOR`.
-async fn pack(app: &TestApp) -> SessionPack {
-    let f = purchase(app).await;
-    let mut conn = app.conn().await;
-    let pack = SessionPack::find(&mut conn, f.pack_id)
-        .await
-        .expect("query")
-        .expect("pack");
-    diesel::update(mentors::table.find(pack.mentor_id))
-        .set(mentors::clerk_id.eq(MENTOR))
-        .execute(&mut conn)
-        .await
-        .expect("link the mentor");
-    pack
-}
 
 /// A time `days` from now, in whole seconds (the wire carries RFC 3339).
 fn in_days(days: i64) -> DateTime<Utc> {

@@ -5,8 +5,6 @@
 //! are fakes that record what they receive.
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 use futures::future::join_all;
 use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::discord::DiscordConnection;
@@ -17,7 +15,6 @@ use huckleberry::models::{
 use huckleberry::payments::PaymentsError;
 use huckleberry::payments::fulfilment::Fulfilment;
 use huckleberry::relay::forward_due;
-use huckleberry::schema::mentors;
 use huckleberry::{seats, sessions};
 use inngest_sdk::Event;
 use inngest_sdk::testing::RunOutcome;
@@ -43,11 +40,7 @@ pub(crate) async fn paid_pack(app: &TestApp, seats: i32) -> (Product, Fulfilment
     let product = app.seed_product(seats).await;
     let f = purchase_of(app, &product, MENTEE).await;
     let mut conn = app.conn().await;
-    diesel::update(mentors::table.find(product.mentor_id))
-        .set(mentors::clerk_id.eq(MENTOR))
-        .execute(&mut conn)
-        .await
-        .expect("link the mentor");
+    app.link_mentor(product.mentor_id, MENTOR).await;
     let user_id = pack(app, f.pack_id).await.user_id;
     DiscordConnection::connect(&mut conn, user_id, "discord-42", "ada_draws")
         .await

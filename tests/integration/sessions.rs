@@ -5,29 +5,25 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use huckleberry::models::{SessionPack, SessionStatus};
-use huckleberry::schema::{mentors, webhook_inbox};
+use huckleberry::schema::webhook_inbox;
 use huckleberry::sessions::{self, SessionsError};
 use uuid::Uuid;
 
 use crate::onboarding::purchase;
 use crate::util::{TestApp, spawn_app};
 
-const MENTOR: &str = "user_mentor_1";
-const MENTEE: &str = "user_clerk_1";
+pub(crate) const MENTOR: &str = "user_mentor_1";
+pub(crate) const MENTEE: &str = "user_clerk_1";
 
 /// A paid 4-session pack whose mentor is the Clerk user `MENTOR`.
-async fn pack(app: &TestApp) -> SessionPack {
+pub(crate) async fn pack(app: &TestApp) -> SessionPack {
     let f = purchase(app).await;
     let mut conn = app.conn().await;
     let pack = SessionPack::find(&mut conn, f.pack_id)
         .await
         .expect("query")
         .expect("pack");
-    diesel::update(mentors::table.find(pack.mentor_id))
-        .set(mentors::clerk_id.eq(MENTOR))
-        .execute(&mut conn)
-        .await
-        .expect("link the mentor");
+    app.link_mentor(pack.mentor_id, MENTOR).await;
     pack
 }
 

@@ -246,6 +246,16 @@ impl TestApp {
             .expect("the app answers")
     }
 
+    /// Makes the Clerk user `clerk_id` the mentor `mentor_id` (how the dashboard knows mentors).
+    pub async fn link_mentor(&self, mentor_id: Uuid, clerk_id: &str) {
+        let mut conn = self.conn().await;
+        diesel::update(mentors::table.find(mentor_id))
+            .set(mentors::clerk_id.eq(clerk_id))
+            .execute(&mut conn)
+            .await
+            .expect("link the mentor");
+    }
+
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         #[derive(QueryableByName)]
