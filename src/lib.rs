@@ -6,8 +6,8 @@
 //!    links), `telemetry`.
 //! 2. `integrations`: clients of Stripe, PayPal, Clerk, Resend, Discord and Svix.
 //! 3. The domain: `payments`, `access`, `notifications`, `onboarding`, `sessions`, `seats`,
-//!    `expiry`, `contacts`, `waitlist`. Each takes narrow inputs (a connection or the pool, the clients it
-//!    calls), never the app state, and each error type says once, through
+//!    `expiry`, `contacts`, `waitlist`. Each takes narrow inputs (a connection or the pool, the
+//!    clients it calls), never the app state, and each error type says once, through
 //!    `inngest_sdk::Classify`, whether Inngest should retry it.
 //! 4. `app` (the shared state: configuration, pool, clients) and `relay` (webhook inbox to
 //!    Inngest).
