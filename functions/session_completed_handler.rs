@@ -45,18 +45,18 @@ pub fn session_completed_handler() -> Function<AppState> {
                     "grace": grace,
                 })
             };
-            if !counted.newly_counted {
-                return Ok(summary(Value::Null));
-            }
-
-            if pack.status == PackStatus::Active && pack.remaining_sessions == 1 {
+            let last_one_left = pack.status == PackStatus::Active && pack.remaining_sessions == 1;
+            if counted.newly_counted && last_one_left {
                 step.run("send-renewal-reminder", || {
                     send_renewal_reminder(app, pack_id, pack.remaining_sessions)
                 })
                 .await?;
             }
-            // Depleted: this count used the last session of an active pack. (An expired pack's
-            // seat is released by the expiry check instead.)
+            // Depleted: the last session of an active pack is used. (An expired pack's seat is
+            // released by the expiry check instead.) Not only when this run counted it: a run
+            // replayed after failing past the count must still start the grace, or the seat
+            // would stay taken for ever; every step below is safe to repeat (an existing grace
+            // keeps its end, a seat is released once, emails are keyed by the pack).
             if pack.status != PackStatus::Depleted {
                 return Ok(summary(Value::Null));
             }

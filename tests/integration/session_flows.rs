@@ -480,3 +480,34 @@ async fn a_session_booked_three_hours_ahead_gets_only_the_hour_before_reminders(
         Some(true)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_replayed_after_failing_past_the_count_still_releases_the_seat() {
+    let app = spawn_app().await;
+    let (_, f) = paid_pack(&app, 3).await;
+    let mut last = None;
+    for day in 1..=4 {
+        let session = book(&app, f.pack_id, from_now(Duration::days(day))).await;
+        complete(&app, session.id).await;
+        // Counted as a first run would have counted them, before it failed for good.
+        let mut conn = app.conn().await;
+        sessions::count_used_session(&mut conn, session.id, f.pack_id)
+            .await
+            .expect("counted");
+        last = Some(session.id);
+    }
+    let fourth = json!(last.expect("four sessions"));
+    let completed = relay(&app)
+        .await
+        .into_iter()
+        .find(|e| e.name == "session/completed" && e.data["sessionId"] == fourth)
+        .expect("the fourth completion was announced");
+
+    // The replay: a new run of the same event, which finds the session already counted.
+    let replay = app.engine.run("session-completed-handler", completed).await;
+    let output: Value = replay.output();
+    assert_eq!(output["counted"], json!(false));
+    assert!(output["grace"]["releasedSeat"].is_string(), "{output}");
+    let seat = app.seat(f.order_id).await;
+    assert_eq!(seat.status, SeatStatus::Released);
+}
