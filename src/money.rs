@@ -133,7 +133,7 @@ fn to_scale(amount: &BigDecimal, currency: &str, decimals: u32) -> Result<BigDec
             decimals,
         });
     }
-    if scaled < BigDecimal::from(0) {
+    if scaled.sign() == bigdecimal::num_bigint::Sign::Minus {
         return Err(MoneyError::OutOfRange {
             amount: amount.to_string(),
             currency: currency.to_ascii_lowercase(),
