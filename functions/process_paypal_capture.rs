@@ -1,7 +1,5 @@
 //! `process-paypal-capture`: a completed PayPal capture, fulfilled by the same code as Stripe.
 
-use std::str::FromStr;
-
 use bigdecimal::BigDecimal;
 use inngest_sdk::function::Concurrency;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
@@ -10,6 +8,7 @@ use crate::app::AppState;
 use crate::events::{PAYPAL_CAPTURE_COMPLETED, PaypalCaptureCompleted};
 use crate::models::Provider;
 use crate::models::order::PaidAmounts;
+use crate::money::from_paypal_value;
 use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
 
 /// The function.
@@ -23,13 +22,13 @@ pub fn process_paypal_capture() -> Function<AppState> {
         |ctx: Ctx<PaypalCaptureCompleted, AppState>| async move {
             let data = ctx.event.data.clone();
             let app = ctx.state.clone();
-            let total = BigDecimal::from_str(&data.amount).map_err(|_| {
-                Error::non_retriable(format!("capture amount {:?} is not a number", data.amount))
-            })?;
+            let total = from_paypal_value(&data.amount, &data.currency)
+                .map_err(|e| Error::non_retriable(format!("capture amount: {e}")))?;
             let paid = ConfirmedPayment {
                 order_id: data.order_id,
                 provider: Provider::Paypal,
                 provider_payment_id: data.capture_id.clone(),
+                provider_checkout_id: data.paypal_order_id.clone(),
                 amounts: PaidAmounts {
                     original: total.clone(),
                     total,

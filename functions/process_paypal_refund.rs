@@ -1,14 +1,12 @@
 //! `process-paypal-refund`: a refunded PayPal capture, through the same refund code as Stripe.
 
-use std::str::FromStr;
-
-use bigdecimal::BigDecimal;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
 use super::refund::refund_and_revoke;
 use crate::app::AppState;
 use crate::events::{PAYPAL_CAPTURE_REFUNDED, PaypalCaptureRefunded};
 use crate::models::Provider;
+use crate::money::from_paypal_value;
 use crate::payments::refunds::ReportedRefund;
 
 /// The function.
@@ -21,12 +19,8 @@ pub fn process_paypal_refund() -> Function<AppState> {
             .with_retries(12),
         |ctx: Ctx<PaypalCaptureRefunded, AppState>| async move {
             let data = &ctx.event.data;
-            let refunded_total = BigDecimal::from_str(&data.total_refunded).map_err(|_| {
-                Error::non_retriable(format!(
-                    "refund total {:?} is not a number",
-                    data.total_refunded
-                ))
-            })?;
+            let refunded_total = from_paypal_value(&data.total_refunded, &data.currency)
+                .map_err(|e| Error::non_retriable(format!("refund total: {e}")))?;
             let refund = ReportedRefund {
                 provider: Provider::Paypal,
                 provider_payment_id: data.capture_id.clone(),

@@ -43,6 +43,7 @@ pub fn process_stripe_checkout() -> Function<AppState> {
                 order_id: data.order_id,
                 provider: Provider::Stripe,
                 provider_payment_id: payment_intent,
+                provider_checkout_id: data.session_id.clone(),
                 amounts,
             };
             let fulfilment: Fulfilment = ctx

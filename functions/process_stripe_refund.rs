@@ -2,13 +2,13 @@
 //! (0 sessions left), releases the seat and revokes dashboard access; a partial one records
 //! the amount.
 
-use inngest_sdk::{Ctx, Function, FunctionOpts, Trigger};
+use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
 
 use super::refund::refund_and_revoke;
 use crate::app::AppState;
 use crate::events::{STRIPE_CHARGE_REFUNDED, StripeChargeRefunded};
 use crate::models::Provider;
-use crate::money::from_minor_units;
+use crate::money::from_stripe_amount;
 use crate::payments::refunds::ReportedRefund;
 
 /// The function.
@@ -24,10 +24,12 @@ pub fn process_stripe_refund() -> Function<AppState> {
             ),
         |ctx: Ctx<StripeChargeRefunded, AppState>| async move {
             let data = &ctx.event.data;
+            let refunded_total = from_stripe_amount(data.amount_refunded, &data.currency)
+                .map_err(|e| Error::non_retriable(format!("refund amount: {e}")))?;
             let refund = ReportedRefund {
                 provider: Provider::Stripe,
                 provider_payment_id: data.payment_intent_id.clone(),
-                refunded_total: from_minor_units(data.amount_refunded),
+                refunded_total,
             };
             Ok(refund_and_revoke(&ctx.step, &ctx.state, refund).await?)
         },

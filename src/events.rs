@@ -83,6 +83,10 @@ pub struct StripeChargeRefunded {
 pub struct PaypalCaptureCompleted {
     pub capture_id: String,
     pub order_id: Uuid,
+    /// The PayPal order the capture belongs to (`supplementary_data.related_ids.order_id`).
+    /// Empty in events stored before it was carried, which then do not match their order.
+    #[serde(default)]
+    pub paypal_order_id: String,
     /// Decimal string, e.g. `"150.00"`.
     pub amount: String,
     pub currency: String,

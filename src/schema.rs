@@ -114,6 +114,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    payment_mismatches (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        provider -> Text,
+        provider_payment_id -> Text,
+        provider_checkout_id -> Text,
+        reason -> Text,
+        expected_amount -> Numeric,
+        expected_currency -> Text,
+        paid_amount -> Numeric,
+        paid_original_amount -> Numeric,
+        paid_discount_amount -> Numeric,
+        paid_currency -> Text,
+        detected_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     payments (id) {
         id -> Uuid,
         order_id -> Uuid,
@@ -248,6 +266,7 @@ diesel::joinable!(onboarding_outcomes -> orders (order_id));
 diesel::joinable!(onboarding_outcomes -> users (user_id));
 diesel::joinable!(orders -> mentorship_products (product_id));
 diesel::joinable!(orders -> users (user_id));
+diesel::joinable!(payment_mismatches -> orders (order_id));
 diesel::joinable!(payments -> orders (order_id));
 diesel::joinable!(seat_offers -> mentors (mentor_id));
 diesel::joinable!(seat_offers -> orders (order_id));
@@ -276,6 +295,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_states,
     onboarding_outcomes,
     orders,
+    payment_mismatches,
     payments,
     seat_offers,
     seat_reservations,

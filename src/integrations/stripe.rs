@@ -14,7 +14,7 @@ use crate::events::{
     StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
 };
 use crate::models::order::PaidAmounts;
-use crate::money::from_minor_units;
+use crate::money::from_stripe_amount;
 
 /// A Stripe API failure.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +147,7 @@ pub struct NewCheckoutSession {
     pub clerk_id: String,
     pub product_id: Uuid,
     pub product_name: String,
-    /// Minor units (cents).
+    /// Stripe's minor units of `currency` (`money::to_stripe_amount`).
     pub unit_amount: i64,
     pub currency: String,
     pub success_url: String,
@@ -262,12 +262,14 @@ pub fn summarize(
         .as_ref()
         .map(|c| c.to_string())
         .ok_or_else(|| unexpected("no currency"))?;
+    let decimal =
+        |minor: i64| from_stripe_amount(minor, &currency).map_err(|e| unexpected(&e.to_string()));
     Ok(Some((
         payment_intent,
         PaidAmounts {
-            total: from_minor_units(total),
-            original: from_minor_units(subtotal),
-            discount: from_minor_units(discount),
+            total: decimal(total)?,
+            original: decimal(subtotal)?,
+            discount: decimal(discount)?,
             discount_code,
             currency,
         },

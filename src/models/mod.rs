@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod discord;
 pub mod email_log;
 mod inbox;
+mod mismatch;
 pub mod onboarding;
 pub mod order;
 pub mod pack;
@@ -17,6 +18,7 @@ mod user;
 pub mod waitlist;
 
 pub use inbox::{InboxEntry, NewInboxEntry};
+pub use mismatch::PaymentMismatch;
 pub use order::{NewOrder, Order};
 pub use pack::SessionPack;
 pub use payment::Payment;

@@ -36,6 +36,17 @@ pub enum PaymentsError {
         /// The provider's payment id.
         provider_payment_id: String,
     },
+    /// A confirmed payment is not what its order costs, or not for its checkout: recorded in
+    /// `payment_mismatches`, never fulfilled.
+    #[error("payment {provider_payment_id} for order {order_id} does not match it: {reason}")]
+    Mismatch {
+        /// Our order.
+        order_id: Uuid,
+        /// The provider's payment id.
+        provider_payment_id: String,
+        /// What did not match.
+        reason: String,
+    },
     /// A provider sent something that cannot be right.
     #[error("inconsistent provider data: {0}")]
     Inconsistent(String),
@@ -70,6 +81,7 @@ impl inngest_sdk::Classify for PaymentsError {
             | PaymentsError::ProductInactive(_)
             | PaymentsError::NoFreeSeat
             | PaymentsError::CheckoutInProgress
+            | PaymentsError::Mismatch { .. }
             | PaymentsError::Inconsistent(_) => Retry::Never,
         }
     }

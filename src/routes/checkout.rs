@@ -5,7 +5,6 @@
 
 use axum::extract::State;
 use axum::response::Redirect;
-use bigdecimal::ToPrimitive;
 use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -15,6 +14,7 @@ use crate::db::DbError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::integrations::stripe::NewCheckoutSession;
 use crate::models::{Order, OrderStatus, Provider};
+use crate::money;
 use crate::payments::checkout::{PendingCheckout, expire_checkout, start_checkout};
 use crate::routes::extract::{ClerkUser, Json, Query};
 
@@ -118,7 +118,9 @@ async fn create_provider_checkout(
                 .ok_or(AppError::NotConfigured("Stripe"))?;
             // The session ends before the hold does, so a paid session always finds its seat.
             let session_length = (hold - Duration::minutes(3)).max(STRIPE_MIN_SESSION);
-            let unit_amount = minor_units(&pending.order.total_amount)?;
+            let unit_amount =
+                money::to_stripe_amount(&pending.order.total_amount, &pending.order.currency)
+                    .map_err(unpayable)?;
             stripe
                 .create_checkout_session(&NewCheckoutSession {
                     order_id,
@@ -141,10 +143,13 @@ async fn create_provider_checkout(
                 .paypal
                 .as_ref()
                 .ok_or(AppError::NotConfigured("PayPal"))?;
+            let value =
+                money::to_paypal_value(&pending.order.total_amount, &pending.order.currency)
+                    .map_err(unpayable)?;
             let created = paypal
                 .create_order(
                     order_id,
-                    &pending.order.total_amount.with_scale(2).to_string(),
+                    &value,
                     &pending.order.currency,
                     &format!("{public}/api/checkout/paypal/return"),
                     &format!("{public}/checkout/cancel?order_id={order_id}"),
@@ -156,11 +161,10 @@ async fn create_provider_checkout(
     }
 }
 
-fn minor_units(amount: &bigdecimal::BigDecimal) -> AppResult<i64> {
-    (amount * bigdecimal::BigDecimal::from(100))
-        .with_scale(0)
-        .to_i64()
-        .ok_or_else(|| AppError::Internal(format!("amount {amount} out of range")))
+/// A price the provider cannot charge exactly (say a fractional forint) is the catalogue's
+/// fault: refused, never rounded.
+fn unpayable(error: money::MoneyError) -> AppError {
+    AppError::Internal(format!("the price cannot be charged exactly: {error}"))
 }
 
 /// PayPal sends the buyer back with `?token=<PayPal order id>` after approval. A query without

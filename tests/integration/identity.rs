@@ -517,11 +517,13 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
             huckleberry::models::Provider::Stripe,
         )
         .await;
+    app.set_checkout_id(pending.order.id, "cs_access").await;
     let mut conn = app.conn().await;
     let paid = huckleberry::payments::fulfilment::ConfirmedPayment {
         order_id: pending.order.id,
         provider: huckleberry::models::Provider::Stripe,
         provider_payment_id: "pi_access".into(),
+        provider_checkout_id: "cs_access".into(),
         amounts: huckleberry::models::order::PaidAmounts {
             total: "200.00".parse().expect("decimal"),
             original: "200.00".parse().expect("decimal"),

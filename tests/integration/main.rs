@@ -4,11 +4,13 @@
 
 mod api;
 mod checkout;
+mod currencies;
 mod databases;
 mod envelope;
 mod identity;
 mod onboarding;
 mod pack_expiry;
+mod paid_amounts;
 mod payments;
 mod paypal;
 mod renewal_waitlist;

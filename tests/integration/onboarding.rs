@@ -101,11 +101,14 @@ pub(crate) async fn purchase_of(
     clerk_id: &str,
 ) -> Fulfilment {
     let pending = app.pending_order(product, clerk_id, Provider::Stripe).await;
+    let checkout_id = format!("cs_{}", pending.order.id.simple());
+    app.set_checkout_id(pending.order.id, &checkout_id).await;
     let mut conn = app.conn().await;
     let paid = ConfirmedPayment {
         order_id: pending.order.id,
         provider: Provider::Stripe,
         provider_payment_id: format!("pi_{}", pending.order.id.simple()),
+        provider_checkout_id: checkout_id,
         amounts: PaidAmounts {
             total: "200.00".parse().expect("decimal"),
             original: "200.00".parse().expect("decimal"),

@@ -48,6 +48,7 @@ async fn purchase_through_stripe(
     order_id: Uuid,
     product_id: Uuid,
 ) -> inngest_sdk::testing::RunOutcome {
+    app.set_checkout_id(order_id, "cs_test_a1").await;
     mock_session_retrieval(
         app,
         "checkout_session_completed.json",

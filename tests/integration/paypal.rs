@@ -111,6 +111,7 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
         .pending_order(&product, "user_paypal", Provider::Paypal)
         .await;
     let order_id = pending.order.id;
+    app.set_checkout_id(order_id, "PAYPAL-ORDER-1").await;
 
     deliver(
         &app,

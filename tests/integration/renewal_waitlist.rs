@@ -31,11 +31,14 @@ const OTHER: &str = "user_other";
 
 /// Pays for `clerk_id`'s pending order of `product`, as a Stripe webhook would.
 async fn pay(app: &TestApp, order_id: Uuid) -> Fulfilment {
+    let checkout_id = format!("cs_{}", order_id.simple());
+    app.set_checkout_id(order_id, &checkout_id).await;
     let mut conn = app.conn().await;
     let paid = ConfirmedPayment {
         order_id,
         provider: Provider::Stripe,
         provider_payment_id: format!("pi_{}", order_id.simple()),
+        provider_checkout_id: checkout_id,
         amounts: PaidAmounts {
             total: "200.00".parse().expect("decimal"),
             original: "200.00".parse().expect("decimal"),

@@ -190,6 +190,7 @@ async fn stripe_checkout(app: &TestApp, stripe: impl FnOnce(String) -> Answers) 
         .pending_order(&product, "user_clerk_1", Provider::Stripe)
         .await;
     let (order_id, product_id) = (pending.order.id, product.id);
+    app.set_checkout_id(order_id, "cs_test_a1").await;
     let session = stripe_fixture("checkout_session_completed.json", order_id, product_id);
     Mock::given(method("GET"))
         .and(path("/v1/checkout/sessions/cs_test_a1"))

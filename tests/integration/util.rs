@@ -210,6 +210,15 @@ impl TestApp {
             .expect("checkout starts")
     }
 
+    /// Records the provider checkout of an order, as `POST /api/checkout` does once the
+    /// provider answered: a payment must come through it to be fulfilled.
+    pub async fn set_checkout_id(&self, order_id: Uuid, checkout_id: &str) {
+        let mut conn = self.conn().await;
+        Order::set_checkout_id(&mut conn, order_id, checkout_id)
+            .await
+            .expect("checkout id");
+    }
+
     /// An order, which must exist.
     pub async fn order(&self, id: Uuid) -> Order {
         let mut conn = self.conn().await;

@@ -76,6 +76,9 @@ fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value
             let data = PaypalCaptureCompleted {
                 capture_id: resource["id"].as_str()?.to_owned(),
                 order_id: resource["custom_id"].as_str()?.parse().ok()?,
+                paypal_order_id: resource["supplementary_data"]["related_ids"]["order_id"]
+                    .as_str()?
+                    .to_owned(),
                 amount: resource["amount"]["value"].as_str()?.to_owned(),
                 currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
             };
