@@ -34,12 +34,15 @@ pub mod relay;
 pub mod routes;
 pub mod schema;
 pub mod seats;
+pub mod server;
 pub mod sessions;
 pub mod telemetry;
 pub mod waitlist;
 
 #[path = "../functions/mod.rs"]
 pub mod functions;
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -56,7 +59,7 @@ pub fn inngest_handler(app: &AppState) -> Result<ServeHandler<AppState>, Functio
 /// The whole HTTP surface; used by `main` and by the tests.
 pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
     let inngest = inngest_handler(&app)?;
-    Ok(Router::new()
+    let router = Router::new()
         // The dashboard API (checkout included) and its OpenAPI document.
         .merge(routes::api::router())
         .route(
@@ -87,7 +90,19 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .route("/api/inngest", inngest_sdk::axum::serve(inngest))
         .fallback(routes::not_found)
-        .with_state(app))
+        .with_state(app);
+    Ok(with_body_timeout(router, BODY_READ_TIMEOUT))
+}
+
+/// How long any request body may take to arrive. Webhooks and Inngest's calls send theirs at
+/// once; a client that trickles one would otherwise hold its connection and buffer forever.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `router` with every request body cut off after `timeout`: the read fails and the request
+/// is refused. Only the body is timed, never the handler, so work with a provider in flight
+/// is not cancelled halfway.
+pub fn with_body_timeout(router: Router, timeout: Duration) -> Router {
+    router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
 }
 
 /// The layering above, checked on the source so a change that breaks it fails a test.

@@ -2,7 +2,7 @@
 
 use huckleberry::app::AppState;
 use huckleberry::config::AppConfig;
-use huckleberry::{build_router, db, relay, telemetry};
+use huckleberry::{build_router, db, relay, server, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,9 +30,13 @@ async fn serve(config: AppConfig, pool: db::DbPool) -> Result<(), Box<dyn std::e
     let relay = relay::spawn(state);
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
     tracing::info!(port, "serving /api/inngest");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    server::serve(
+        listener,
+        router,
+        server::Timeouts::default(),
+        shutdown_signal(),
+    )
+    .await;
     relay.abort();
     Ok(())
 }

@@ -1,44 +1,143 @@
 //! Mounts a [`ServeHandler`] in axum 0.8: `Router::new().route("/api/inngest", serve(handler))`.
+//!
+//! The endpoint is public, so reading a request costs nothing before it can be trusted: in
+//! cloud mode an unsigned POST or PUT is answered without its body being read, a body larger
+//! than anything Inngest sends is refused with 413, a body that trickles in is dropped with
+//! 408, and only a bounded number of bodies are held in memory at once.
 
-use axum::body::{Body, to_bytes};
-use axum::http::{Request, Response, StatusCode};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{Request, Response, StatusCode, header};
 use axum::routing::{MethodRouter, on};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
 
 use crate::handler::{ServeHandler, error_response};
 
-/// The largest request body accepted. Inngest switches to `use_api` above 4 MB of state; this
-/// leaves room for the envelope.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// The largest request body accepted: twice the 4 MB above which Inngest stops inlining run
+/// state and sends `use_api` instead, so real requests always fit.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// GET, PUT and POST at one path, answered by `handler`.
+/// How bodies are read at the endpoint. [`Limits::default`] suits one service instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest body read; a larger one is answered 413.
+    pub max_body_bytes: usize,
+    /// How many requests may hold a body in memory at once; more wait for a turn.
+    pub max_buffered_requests: usize,
+    /// How long a body may take to arrive once a turn is granted; slower ones get 408.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: MAX_BODY_BYTES,
+            max_buffered_requests: 32,
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// GET, PUT and POST at one path, answered by `handler`, with the default [`Limits`].
 pub fn serve<S, St>(handler: ServeHandler<S>) -> MethodRouter<St>
 where
     S: Clone + Send + Sync + 'static,
     St: Clone + Send + Sync + 'static,
 {
+    serve_with_limits(handler, Limits::default())
+}
+
+/// GET, PUT and POST at one path, answered by `handler`, reading bodies within `limits`.
+pub fn serve_with_limits<S, St>(handler: ServeHandler<S>, limits: Limits) -> MethodRouter<St>
+where
+    S: Clone + Send + Sync + 'static,
+    St: Clone + Send + Sync + 'static,
+{
     let handler = handler.with_framework("axum");
+    let turns = Arc::new(Semaphore::new(limits.max_buffered_requests.max(1)));
     on(
         axum::routing::MethodFilter::GET
             .or(axum::routing::MethodFilter::PUT)
             .or(axum::routing::MethodFilter::POST),
         move |request: Request<Body>| {
             let handler = handler.clone();
-            async move { call(&handler, request).await }
+            let turns = turns.clone();
+            async move { call(&handler, &turns, limits, request).await }
         },
     )
 }
 
 async fn call<S: Clone + Send + Sync + 'static>(
     handler: &ServeHandler<S>,
+    turns: &Semaphore,
+    limits: Limits,
     request: Request<Body>,
 ) -> Response<Body> {
     let (parts, body) = request.into_parts();
-    let response = match to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => handler.handle(Request::from_parts(parts, bytes)).await,
-        Err(e) => error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("unreadable body: {e}"),
+    if !handler.needs_body(&parts) {
+        drop(body);
+        let request = Request::from_parts(parts, Bytes::new());
+        return handler.handle(request).await.map(Body::from);
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return too_large(limits).map(Body::from);
+    }
+    // The turn is held until the answer is built: the body lives that long.
+    let Ok(_turn) = turns.acquire().await else {
+        return error_response(StatusCode::SERVICE_UNAVAILABLE, "shutting down").map(Body::from);
+    };
+    let read = tokio::time::timeout(
+        limits.body_read_timeout,
+        read_body(body, limits.max_body_bytes),
+    )
+    .await;
+    let response = match read {
+        Ok(Ok(bytes)) => handler.handle(Request::from_parts(parts, bytes)).await,
+        Ok(Err(BodyError::TooLarge)) => too_large(limits),
+        Ok(Err(BodyError::Broken(e))) => {
+            error_response(StatusCode::BAD_REQUEST, &format!("unreadable body: {e}"))
+        }
+        Err(_) => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            &format!(
+                "the body did not arrive within {}s",
+                limits.body_read_timeout.as_secs_f32()
+            ),
         ),
     };
     response.map(Body::from)
+}
+
+fn too_large(limits: Limits) -> Response<Bytes> {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the body is larger than {} bytes", limits.max_body_bytes),
+    )
+}
+
+enum BodyError {
+    TooLarge,
+    Broken(axum::Error),
+}
+
+/// Reads at most `limit` bytes, stopping at the first frame that would pass it.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let mut stream = body.into_data_stream();
+    let mut buffer = Vec::new();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(BodyError::Broken)?;
+        if buffer.len() + frame.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        buffer.extend_from_slice(&frame);
+    }
+    Ok(Bytes::from(buffer))
 }

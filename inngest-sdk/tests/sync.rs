@@ -258,6 +258,101 @@ async fn an_unsigned_cloud_sync_cannot_choose_the_registered_host() {
     assert_eq!(registered, "https://app.example.com/api/inngest");
 }
 
+/// An unsigned PUT carrying everything a caller controls: a foreign `Host`, a proxy scheme,
+/// and a query that tries to add a path, a function id and a step.
+fn forged_ping() -> Request<Bytes> {
+    let mut request = unsigned_ping(
+        "/api/inngest?deployId=d-7&fnId=evil&step=x&next=https://evil.test",
+        Some("cloud"),
+        "",
+    );
+    let headers = request.headers_mut();
+    headers.insert("host", http::HeaderValue::from_static("evil.test:666"));
+    headers.insert(
+        "x-forwarded-proto",
+        http::HeaderValue::from_static("gopher"),
+    );
+    request
+}
+
+#[tokio::test]
+async fn an_unsigned_cloud_sync_registers_only_the_configured_url() {
+    let api = FakeApi::start().await;
+    let handler = serve(cloud_config(&api).with_serve_origin("https://app.example.com"));
+
+    let response = handler.handle(forged_ping()).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let sent = &api.registrations()[0];
+    assert_eq!(sent.body["url"], "https://app.example.com/api/inngest");
+    assert_eq!(
+        sent.body["functions"],
+        json!([the_hello_function("https://app.example.com/api/inngest")])
+    );
+    assert_eq!(sent.query.as_deref(), Some("deployId=d-7"));
+}
+
+#[tokio::test]
+async fn the_configured_origin_and_path_win_over_a_signed_requests_host_and_scheme() {
+    let api = FakeApi::start().await;
+    let handler = serve(
+        cloud_config(&api)
+            .with_serve_origin("app.example.com")
+            .with_serve_path("/x/inngest"),
+    );
+    let mut request = ping("/y/inngest?fnId=evil&region=eu", Some("cloud"));
+    let headers = request.headers_mut();
+    headers.insert("host", http::HeaderValue::from_static("evil.test"));
+    headers.insert("x-forwarded-proto", http::HeaderValue::from_static("http"));
+
+    let response = handler.handle(request).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        api.registrations()[0].body["url"],
+        "https://app.example.com/x/inngest?region=eu"
+    );
+}
+
+#[tokio::test]
+async fn a_badly_signed_cloud_sync_is_refused_even_with_a_configured_origin() {
+    let api = FakeApi::start().await;
+    let handler = serve(cloud_config(&api).with_serve_origin("https://app.example.com"));
+    let mut request = forged_ping();
+    request.headers_mut().insert(
+        "x-inngest-signature",
+        http::HeaderValue::from_static("t=1&s=00"),
+    );
+
+    let response = handler.handle(request).await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(api.registrations().is_empty(), "nothing was registered");
+}
+
+#[tokio::test]
+async fn a_dev_sync_still_reports_the_dev_servers_url_without_reserved_params() {
+    let api = FakeApi::start().await;
+    let config = Config::new("app")
+        .dev(None)
+        .with_api_base_url(&api.url)
+        .expect("the fake API URL parses");
+
+    let response = serve(config)
+        .handle(unsigned_ping(
+            "/api/inngest?fnId=evil&region=eu",
+            Some("dev"),
+            "",
+        ))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        api.registrations()[0].body["url"],
+        format!("{APP_URL}?region=eu")
+    );
+}
+
 #[tokio::test]
 async fn out_of_band_sync_posts_functions_with_hashed_key() {
     let api = FakeApi::start().await;

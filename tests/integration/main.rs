@@ -15,6 +15,7 @@ mod payments;
 mod paypal;
 mod renewal_waitlist;
 mod retries;
+mod server;
 mod session_flows;
 mod sessions;
 mod util;

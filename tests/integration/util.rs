@@ -119,7 +119,12 @@ async fn start_app(database_url: String) -> impl FnOnce(TestDatabase) -> TestApp
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(huckleberry::server::serve(
+        listener,
+        router,
+        huckleberry::server::Timeouts::default(),
+        std::future::pending(),
+    ));
     let engine = TestEngine::new(huckleberry::inngest_handler(&state).expect("functions register"));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

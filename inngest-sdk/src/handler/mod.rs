@@ -143,6 +143,19 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         }
     }
 
+    /// Whether answering this request needs its body. GET carries none, and in cloud mode a
+    /// POST or PUT without `X-Inngest-Signature` is answered without it (401, or an
+    /// out-of-band sync that ignores the body), so a caller with no key cannot make the
+    /// endpoint read or buffer anything. Adapters pass an empty body when this is false.
+    pub fn needs_body(&self, parts: &http::request::Parts) -> bool {
+        match parts.method {
+            Method::POST | Method::PUT => {
+                self.is_dev() || parts.headers.contains_key(headers::SIGNATURE)
+            }
+            _ => false,
+        }
+    }
+
     fn function(&self, id: &str) -> Option<&Function<S>> {
         let inner = &self.inner;
         inner

@@ -12,6 +12,26 @@ use super::{ServeHandler, error_response, headers, json_response, set_header, to
 use crate::client::join_url;
 use crate::signature::sign;
 
+/// Query parameters with a meaning to this SDK or Inngest, never copied into a registered URL.
+const RESERVED_QUERY: [&str; 5] = ["fnId", "step", "stepId", "probe", "deployId"];
+
+/// How far a sync request may shape the URL Inngest will call.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Signed, or from the dev server: its `Host`, scheme, path and query count unless
+    /// configuration overrides them.
+    Request,
+    /// Unsigned in cloud mode: configuration alone decides the URL.
+    ConfigurationOnly,
+}
+
+/// The `deployId` query parameter, forwarded to `/fn/register` (never part of the app URL).
+fn deploy_id(parts: &Parts) -> Option<String> {
+    url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
+        .find(|(k, _)| k == "deployId")
+        .map(|(_, v)| v.into_owned())
+}
+
 #[derive(Deserialize)]
 struct InBandRequest {
     url: Option<String>,
@@ -35,10 +55,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             .is_some_and(|v| v.as_bytes() == b"in_band");
         let mut response = if wants_in_band && self.inner.client.config().allow_in_band_sync {
             self.in_band_sync(parts, body)
-        } else if let Err(message) = self.may_sync_out_of_band(parts, body) {
-            error_response(StatusCode::UNAUTHORIZED, &message)
         } else {
-            self.out_of_band_sync(parts).await
+            match self.out_of_band_trust(parts, body) {
+                Ok(trust) => self.out_of_band_sync(parts, trust).await,
+                Err(message) => error_response(StatusCode::UNAUTHORIZED, &message),
+            }
         };
         if !response.headers().contains_key(headers::SYNC_KIND) {
             let kind = if wants_in_band && self.inner.client.config().allow_in_band_sync {
@@ -51,17 +72,28 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         response
     }
 
-    /// Out-of-band sync reports a URL built from the request's `Host`. In cloud mode an
-    /// unauthenticated caller could make us register their host with our signing key, so
-    /// without a configured serve origin the PUT must be signed.
-    fn may_sync_out_of_band(&self, parts: &Parts, body: &[u8]) -> Result<(), String> {
-        let config = self.inner.client.config();
-        if self.is_dev() || config.serve_origin.is_some() {
-            return Ok(());
+    /// Who may sync out of band, and whether the request may shape the registered URL.
+    ///
+    /// A signature covers the body and a timestamp, never `Host`, `X-Forwarded-Proto` or
+    /// the query, so only a signed request (or the dev server, which signs nothing) is trusted
+    /// to contribute the query. In cloud mode an unsigned PUT (a deploy script's
+    /// `curl -X PUT`) is accepted only with a configured serve origin, and then the URL is
+    /// built from configuration alone: it can trigger a sync but never move the app.
+    fn out_of_band_trust(&self, parts: &Parts, body: &[u8]) -> Result<Trust, String> {
+        if self.is_dev() {
+            return Ok(Trust::Request);
         }
-        self.check_signature(&parts.headers, body).map(drop).map_err(|e| {
-            format!("out-of-band sync in cloud mode needs INNGEST_SERVE_ORIGIN or a signed request: {e}")
-        })
+        let signed = parts.headers.contains_key(headers::SIGNATURE);
+        if !signed && self.inner.client.config().serve_origin.is_some() {
+            return Ok(Trust::ConfigurationOnly);
+        }
+        self.check_signature(&parts.headers, body)
+            .map(|_| Trust::Request)
+            .map_err(|e| {
+                format!(
+                    "out-of-band sync in cloud mode needs INNGEST_SERVE_ORIGIN or a signed request: {e}"
+                )
+            })
     }
 
     fn in_band_sync(&self, parts: &Parts, body: &[u8]) -> Response<Bytes> {
@@ -79,8 +111,28 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 );
             }
         };
-        let url = self.apply_overrides(&url);
+        // The body is signed (or from the dev server), so Inngest's own URL is kept verbatim
+        // unless configuration overrides it.
         let config = self.inner.client.config();
+        let url = if config.serve_origin.is_none() && config.serve_path.is_none() {
+            url
+        } else {
+            let parsed = match url::Url::parse(&url) {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        &format!("the sync url is not a URL: {e}"),
+                    );
+                }
+            };
+            match self.registered_url(&parsed, Trust::Request) {
+                Ok(url) => url,
+                Err(message) => {
+                    return error_response(StatusCode::INTERNAL_SERVER_ERROR, &message);
+                }
+            }
+        };
         let payload = json!({
             "app_id": config.app_id(),
             "env": config.env,
@@ -108,9 +160,17 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         response
     }
 
-    async fn out_of_band_sync(&self, parts: &Parts) -> Response<Bytes> {
+    async fn out_of_band_sync(&self, parts: &Parts, trust: Trust) -> Response<Bytes> {
         let config = self.inner.client.config();
-        let (url, deploy_id) = self.app_url(parts);
+        let deploy_id = deploy_id(parts);
+        let url = match self.request_url(parts) {
+            Ok(request) => self.registered_url(&request, trust),
+            Err(message) => Err(message),
+        };
+        let url = match url {
+            Ok(url) => url,
+            Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+        };
         let payload = json!({
             "v": "1",
             "url": url,
@@ -196,9 +256,10 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         last.unwrap_or_else(|| error_response(StatusCode::INTERNAL_SERVER_ERROR, "sync failed"))
     }
 
-    /// The URL Inngest should call, from the request (scheme, host, path, query without
-    /// `deployId`), with the configured serve origin and path applied; and the `deployId`.
-    fn app_url(&self, parts: &Parts) -> (String, Option<String>) {
+    /// The URL the request was sent to, as the request tells it (scheme from
+    /// `X-Forwarded-Proto`, authority from `Host`): only trusted as far as
+    /// [`Self::registered_url`] lets it be.
+    fn request_url(&self, parts: &Parts) -> Result<url::Url, String> {
         let scheme = parts
             .headers
             .get("x-forwarded-proto")
@@ -211,58 +272,64 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             .and_then(|v| v.to_str().ok())
             .or(parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
-        let mut deploy_id = None;
-        let kept: Vec<(String, String)> = parts
+        let query = parts
             .uri
             .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(k, v): &(String, String)| {
-                if k == "deployId" {
-                    deploy_id = Some(v.clone());
-                }
-                k != "deployId" && k != "probe"
-            })
-            .collect();
-        let mut url = format!("{scheme}://{host}{}", parts.uri.path());
-        if !kept.is_empty() {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(kept)
-                .finish();
-            url = format!("{url}?{query}");
-        }
-        (self.apply_overrides(&url), deploy_id)
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        let raw = format!("{scheme}://{host}{}{query}", parts.uri.path());
+        url::Url::parse(&raw).map_err(|e| format!("cannot build the app URL from the request: {e}"))
     }
 
-    fn apply_overrides(&self, raw: &str) -> String {
+    /// The URL registered with Inngest. The configured serve origin and path always win over
+    /// the request; the query survives only from a trusted request, without the parameters
+    /// this SDK or Inngest give a meaning to (`fnId`, `step`, `stepId`, `probe`, `deployId`).
+    fn registered_url(&self, request: &url::Url, trust: Trust) -> Result<String, String> {
         let config = self.inner.client.config();
-        if config.serve_origin.is_none() && config.serve_path.is_none() {
-            return raw.to_owned();
-        }
-        let Ok(mut url) = url::Url::parse(raw) else {
-            return raw.to_owned();
+        let mut url = match &config.serve_origin {
+            Some(origin) => self.origin_url(origin)?,
+            None if trust == Trust::ConfigurationOnly => {
+                return Err("no serve origin is configured".to_owned());
+            }
+            None => {
+                let mut url = request.clone();
+                url.set_query(None);
+                url.set_fragment(None);
+                url.set_path("");
+                url
+            }
         };
-        if let Some(origin) = &config.serve_origin {
-            let origin = if origin.contains("://") {
-                origin.clone()
-            } else {
-                format!("{}://{origin}", url.scheme())
-            };
-            if let Ok(origin) = url::Url::parse(&origin) {
-                let _ = url.set_scheme(origin.scheme());
-                let _ = url.set_host(origin.host_str());
-                let _ = url.set_port(origin.port());
+        url.set_path(config.serve_path.as_deref().unwrap_or(request.path()));
+        if trust == Trust::Request {
+            let kept: Vec<(String, String)> = request
+                .query_pairs()
+                .into_owned()
+                .filter(|(k, _)| !RESERVED_QUERY.contains(&k.as_str()))
+                .collect();
+            if !kept.is_empty() {
+                url.query_pairs_mut().extend_pairs(kept);
             }
         }
-        if let Some(path) = &config.serve_path {
-            url.set_path(path);
-        }
-        url.to_string()
+        Ok(url.to_string())
+    }
+
+    /// The configured origin as a URL: scheme, host and port only. An origin written without
+    /// a scheme is `https` in cloud mode and `http` with the dev server, never the request's.
+    fn origin_url(&self, origin: &str) -> Result<url::Url, String> {
+        let origin = if origin.contains("://") {
+            origin.to_owned()
+        } else if self.is_dev() {
+            format!("http://{origin}")
+        } else {
+            format!("https://{origin}")
+        };
+        let mut url = url::Url::parse(&origin)
+            .ok()
+            .filter(|url| url.has_host())
+            .ok_or_else(|| format!("INNGEST_SERVE_ORIGIN {origin:?} is not an origin"))?;
+        url.set_query(None);
+        url.set_fragment(None);
+        Ok(url)
     }
 
     /// The function objects, each with its step URL `<url>?fnId=<composite>&step=step`.
