@@ -14,6 +14,7 @@ mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
 mod process_stripe_refund;
+mod purge_oauth_states;
 mod refund;
 mod release_abandoned_checkouts;
 mod session_completed_handler;
@@ -35,6 +36,7 @@ pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
 pub use process_stripe_refund::process_stripe_refund;
+pub use purge_oauth_states::purge_oauth_states;
 pub use release_abandoned_checkouts::release_abandoned_checkouts;
 pub use session_completed_handler::session_completed_handler;
 pub use session_reminders::session_reminders;
@@ -59,5 +61,6 @@ pub fn all() -> Vec<Function<AppState>> {
         handle_pack_expiration_check(),
         offer_released_seat(),
         lapse_seat_offer(),
+        purge_oauth_states(),
     ]
 }

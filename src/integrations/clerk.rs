@@ -3,10 +3,13 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use clerk_rs::ClerkConfiguration;
 use clerk_rs::clerk::Clerk;
-use clerk_rs::validators::authorizer::{ClerkError, validate_jwt};
-use clerk_rs::validators::jwks::MemoryCacheJwksProvider;
+use clerk_rs::validators::authorizer::{ClerkError, validate_jwt_with_key};
+use clerk_rs::validators::jwks::{JwksProvider, JwksProviderError, MemoryCacheJwksProvider};
 
 use crate::config::ClerkConfig;
 
@@ -44,19 +47,43 @@ impl ClerkApi {
         &self.client
     }
 
-    /// Verifies a session token and returns the Clerk user id (`sub`).
+    /// Verifies a session token and returns the Clerk user id (`sub`). The key is fetched
+    /// here rather than inside clerk-rs' `validate_jwt`, which reports a JWKS it could not
+    /// fetch as an invalid token: an outage must not sign users out.
     pub async fn verify_session(&self, token: &str) -> Result<String, ClerkAuthError> {
-        match validate_jwt(token, self.jwks.clone()).await {
-            Ok(jwt) => Ok(jwt.sub),
-            Err(ClerkError::Unauthorized(reason)) => {
-                tracing::info!(%reason, "session token refused");
-                Err(ClerkAuthError::Invalid)
+        let kid = key_id(token).ok_or_else(|| refused("no key id in the token header"))?;
+        let key = self.jwks.get_key(&kid).await.map_err(|e| match e {
+            JwksProviderError::UnknownKey => refused("unknown key id"),
+            JwksProviderError::JwksApi => {
+                ClerkAuthError::Unavailable("Clerk's signing keys could not be fetched".into())
             }
+        })?;
+        match validate_jwt_with_key(token, &key) {
+            Ok(jwt) => Ok(jwt.sub),
+            Err(ClerkError::Unauthorized(reason)) => Err(refused(&reason)),
             Err(ClerkError::InternalServerError(reason)) => {
                 Err(ClerkAuthError::Unavailable(reason))
             }
         }
     }
+}
+
+/// The `kid` of a JWT's header, if the header reads as one.
+fn key_id(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kid: String,
+    }
+    let header = token.split('.').next()?;
+    let header = URL_SAFE_NO_PAD.decode(header).ok()?;
+    serde_json::from_slice::<Header>(&header)
+        .ok()
+        .map(|h| h.kid)
+}
+
+fn refused(reason: &str) -> ClerkAuthError {
+    tracing::info!(%reason, "session token refused");
+    ClerkAuthError::Invalid
 }
 
 /// A Clerk user, reduced to what we use.

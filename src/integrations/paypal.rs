@@ -177,12 +177,13 @@ impl PaypalApi {
     }
 
     /// Asks PayPal whether a webhook delivery is authentic. The event is passed on exactly as
-    /// received (`raw_event`), never re-serialized.
+    /// received (`raw_event`), never re-serialized. An error means PayPal could not say (it is
+    /// down, rate-limits us, or refuses our credentials): the delivery may be genuine.
     pub async fn verify_webhook(
         &self,
         headers: &HeaderMap,
         raw_event: &serde_json::value::RawValue,
-    ) -> Result<bool, PaypalError> {
+    ) -> Result<Verdict, PaypalError> {
         let mut body = json!({ "webhook_id": self.config.webhook_id });
         for (header, field) in WEBHOOK_HEADERS {
             let value = headers
@@ -206,9 +207,36 @@ impl PaypalApi {
             .body(body)
             .send()
             .await?;
-        let answer: Value = checked(response).await?.json().await?;
-        Ok(answer["verification_status"] == "SUCCESS")
+        let answer: Value = match checked(response).await {
+            Ok(response) => response.json().await?,
+            // A final client error other than about our credentials: PayPal refuses to check
+            // what the caller sent (malformed headers or event), which the same delivery will
+            // never pass.
+            Err(PaypalError::Status(answer))
+                if answer.retry() == inngest_sdk::Retry::Never
+                    && !matches!(answer.status, 401 | 403) =>
+            {
+                return Ok(Verdict::Refused(answer));
+            }
+            Err(other) => return Err(other),
+        };
+        Ok(if answer["verification_status"] == "SUCCESS" {
+            Verdict::Authentic
+        } else {
+            Verdict::Failed
+        })
     }
+}
+
+/// PayPal's answer on a webhook delivery.
+#[derive(Debug)]
+pub enum Verdict {
+    /// PayPal vouches for it.
+    Authentic,
+    /// PayPal checked it and it does not verify (status `FAILURE`).
+    Failed,
+    /// PayPal refused to check it, as malformed.
+    Refused(super::ErrorAnswer),
 }
 
 async fn checked(response: reqwest::Response) -> Result<reqwest::Response, PaypalError> {

@@ -103,3 +103,25 @@ pub async fn consume_oauth_state(
         .await
         .optional()
 }
+
+/// Deletes up to `limit` states that can no longer be consumed (used, or expired), oldest
+/// first, and returns how many went. Bounded, so one statement never holds many row locks.
+pub async fn purge_oauth_states(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<usize> {
+    let dead: Vec<String> = oauth_states::table
+        .filter(
+            oauth_states::used_at
+                .is_not_null()
+                .or(oauth_states::expires_at.le(diesel::dsl::now)),
+        )
+        .order(oauth_states::created_at)
+        .limit(limit)
+        .select(oauth_states::state_hash)
+        .load(conn)
+        .await?;
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(oauth_states::table.filter(oauth_states::state_hash.eq_any(&dead)))
+        .execute(conn)
+        .await
+}

@@ -81,24 +81,51 @@ pub async fn checkout(
         )
         .await?
     };
-    match create_provider_checkout(&app, &pending, hold).await {
-        Ok((checkout_id, url)) => {
-            let mut conn = app.db.get().await.map_err(DbError::from)?;
-            Order::set_checkout_id(&mut conn, pending.order.id, &checkout_id).await?;
-            tracing::info!(order_id = %pending.order.id, provider = %request.provider, "checkout started");
-            Ok(Json(CheckoutResponse {
-                order_id: pending.order.id,
-                provider: request.provider,
-                checkout_url: url,
-                expires_at,
-            }))
+    let order_id = pending.order.id;
+    // The provider call and what follows run in their own task: a buyer who disconnects drops
+    // this handler, not the task, so the order gets its checkout id or its hold back either way.
+    let url = tokio::spawn(finish_checkout(app, pending, hold))
+        .await
+        .map_err(|e| AppError::Internal(format!("checkout task: {e}")))??;
+    Ok(Json(CheckoutResponse {
+        order_id,
+        provider: request.provider,
+        checkout_url: url,
+        expires_at,
+    }))
+}
+
+/// Creates the provider's checkout and records its id; on any failure the hold is released
+/// at once. Returns the provider's payment page.
+async fn finish_checkout(
+    app: AppState,
+    pending: PendingCheckout,
+    hold: Duration,
+) -> AppResult<String> {
+    let order_id = pending.order.id;
+    let recorded = match create_provider_checkout(&app, &pending, hold).await {
+        Ok((checkout_id, url)) => record_checkout_id(&app, order_id, &checkout_id)
+            .await
+            .map(|()| url),
+        Err(error) => Err(error),
+    };
+    match recorded {
+        Ok(url) => {
+            tracing::info!(%order_id, provider = %pending.order.provider, "checkout started");
+            Ok(url)
         }
         Err(error) => {
             let mut conn = app.db.get().await.map_err(DbError::from)?;
-            expire_checkout(&mut conn, pending.order.id).await?;
+            expire_checkout(&mut conn, order_id).await?;
             Err(error)
         }
     }
+}
+
+async fn record_checkout_id(app: &AppState, order_id: Uuid, checkout_id: &str) -> AppResult<()> {
+    let mut conn = app.db.get().await.map_err(DbError::from)?;
+    Order::set_checkout_id(&mut conn, order_id, checkout_id).await?;
+    Ok(())
 }
 
 async fn create_provider_checkout(

@@ -620,3 +620,31 @@ async fn the_openapi_document_describes_every_route_the_router_serves() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_clerk_keys_cannot_be_fetched_the_caller_gets_503_not_401_and_then_recovers() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let app = spawn_app().await;
+    app.clerk.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/jwks"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&app.clerk)
+        .await;
+    let outage = call(&app, Method::GET, "/api/me", Some(MENTEE), None).await;
+    refused(&outage, 503, "unavailable");
+
+    app.clerk.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(crate::util::fixture("clerk/jwks.json"), "application/json"),
+        )
+        .mount(&app.clerk)
+        .await;
+    let back = call(&app, Method::GET, "/api/me", Some(MENTEE), None).await;
+    assert_eq!(back.0, 200, "{}", back.1);
+}

@@ -230,3 +230,43 @@ async fn one_buyer_cannot_hold_two_seats_with_the_same_mentor() {
     assert_eq!(answer["error"], "checkout_in_progress");
     assert_eq!(app.count("seat_reservations").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_who_gives_up_during_a_slow_stripe_call_still_leaves_a_recorded_checkout() {
+    let app = spawn_app().await;
+    let product = app.seed_product(1).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(
+                    fixture("stripe/checkout_session_created.json"),
+                    "application/json",
+                )
+                .set_delay(std::time::Duration::from_millis(1500)),
+        )
+        .mount(&app.stripe)
+        .await;
+    let token = session_token("user_buyer", 60);
+    let gave_up = app
+        .http
+        .post(app.url("/api/checkout"))
+        .bearer_auth(&token)
+        .json(&json!({"product_id": product.id, "provider": "stripe"}))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client gave up first");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let mut conn = app.conn().await;
+    let order: Order = huckleberry::schema::orders::table
+        .select(Order::as_select())
+        .first(&mut conn)
+        .await
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert!(
+        order.provider_checkout_id.is_some(),
+        "the Stripe session the buyer can return to is recorded"
+    );
+}

@@ -228,7 +228,14 @@ async fn checkout_refuses_a_stranger_with_401_before_reading_the_body() {
     let forged = format!("{head}.{}", rest.chars().rev().collect::<String>());
     let expired = session_token("user_buyer", -600);
     for token in [None, Some("not-a-jwt"), Some(&forged), Some(&expired)] {
-        for case in malformed_bodies() {
+        // An oversize body is left out here: the app answers 401 without reading it and the
+        // server may then close the connection while the client is still sending, which the
+        // client can report as a failed send rather than the answer. (The oversize body with a
+        // valid token is checked below.)
+        for case in malformed_bodies()
+            .into_iter()
+            .filter(|c| c.body.len() < OVERSIZE)
+        {
             let mut headers = HeaderMap::new();
             if let Some(token) = token {
                 let value = format!("Bearer {token}").parse().expect("header");

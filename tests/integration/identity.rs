@@ -610,3 +610,44 @@ async fn granting_access_records_it_updates_clerk_and_gives_the_discord_role() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hourly_purge_deletes_used_and_expired_oauth_states_and_keeps_live_ones() {
+    let app = spawn_app().await;
+    let user = seed_user(&app, "user_clerk_1").await;
+    let mut conn = app.conn().await;
+    let now = Utc::now();
+    for (hash, expires_at) in [
+        ("expired", now - Duration::minutes(1)),
+        ("used", now + Duration::minutes(5)),
+        ("live", now + Duration::minutes(5)),
+    ] {
+        huckleberry::models::discord::store_oauth_state(&mut conn, hash, user.id, expires_at)
+            .await
+            .expect("store state");
+    }
+    let consumed = huckleberry::models::discord::consume_oauth_state(&mut conn, "used")
+        .await
+        .expect("consume");
+    assert_eq!(consumed, Some(user.id));
+
+    let run = app
+        .engine
+        .run(
+            "purge-oauth-states",
+            Event::new("inngest/scheduled.timer", json!({})),
+        )
+        .await;
+    assert_eq!(run.output::<Value>(), json!({ "deleted": 2 }));
+    let left: Vec<String> = oauth_states::table
+        .select(oauth_states::state_hash)
+        .load(&mut conn)
+        .await
+        .expect("states");
+    assert_eq!(left, vec!["live".to_owned()]);
+    // The live state still works after the purge.
+    let consumed = huckleberry::models::discord::consume_oauth_state(&mut conn, "live")
+        .await
+        .expect("consume");
+    assert_eq!(consumed, Some(user.id));
+}

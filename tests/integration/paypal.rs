@@ -213,6 +213,44 @@ async fn when_paypal_cannot_verify_the_webhook_is_answered_503_so_paypal_retries
     assert_eq!(app.count("webhook_inbox").await, 0);
 }
 
+async fn mock_verification_answer(app: &TestApp, status: u16) {
+    Mock::given(method("POST"))
+        .and(path("/v1/notifications/verify-webhook-signature"))
+        .respond_with(
+            ResponseTemplate::new(status)
+                .set_body_json(json!({ "name": "VALIDATION_ERROR", "message": "Invalid request" })),
+        )
+        .mount(&app.paypal)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_paypal_refuses_to_verify_is_answered_400_so_it_is_not_sent_again() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    mock_verification_answer(&app, 400).await;
+    let response = post_paypal(&app, "T-FORGED", &capture_completed(Uuid::new_v4())).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "bad_request");
+    assert_eq!(app.count("webhook_inbox").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_that_fails_on_paypal_side_is_answered_503_and_rate_limits_too() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    mock_verification_answer(&app, 500).await;
+    let response = post_paypal(&app, "T-1", &capture_completed(Uuid::new_v4())).await;
+    assert_eq!(response.status(), 503);
+    app.paypal.reset().await;
+    mock_oauth(&app).await;
+    mock_verification_answer(&app, 429).await;
+    let response = post_paypal(&app, "T-1", &capture_completed(Uuid::new_v4())).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(app.count("webhook_inbox").await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paypal_checkout_returns_the_approval_link() {
     let app = spawn_app().await;

@@ -12,7 +12,7 @@ use crate::events::{
     PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_REFUNDED, PaypalCaptureCompleted,
     PaypalCaptureRefunded,
 };
-use crate::integrations::paypal::PaypalError;
+use crate::integrations::paypal::{PaypalError, Verdict};
 use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
@@ -30,7 +30,7 @@ pub async fn paypal_webhook(
         .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
     let raw: &serde_json::value::RawValue = serde_json::from_slice(&body)
         .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
-    let verified = paypal
+    let verdict = paypal
         .verify_webhook(&headers, raw)
         .await
         .map_err(|e| match e {
@@ -38,10 +38,20 @@ pub async fn paypal_webhook(
             // PayPal could not say: answer 503 so PayPal delivers again later.
             other => AppError::Unavailable(other.to_string()),
         })?;
-    if !verified {
-        return Err(AppError::BadRequest(
-            "the PayPal signature does not verify".into(),
-        ));
+    match verdict {
+        Verdict::Authentic => {}
+        Verdict::Failed => {
+            return Err(AppError::BadRequest(
+                "the PayPal signature does not verify".into(),
+            ));
+        }
+        // A final answer, so a forged delivery is not asked for again and again.
+        Verdict::Refused(answer) => {
+            tracing::warn!(status = answer.status, "PayPal refused to verify a webhook");
+            return Err(AppError::BadRequest(
+                "PayPal refused to verify the delivery".into(),
+            ));
+        }
     }
     let event_id = event["id"]
         .as_str()
