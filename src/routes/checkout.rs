@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::DbError;
 use crate::error::{AppError, AppResult, ErrorBody};
 use crate::integrations::stripe::NewCheckoutSession;
 use crate::models::{Order, OrderStatus, Provider};
@@ -71,7 +70,7 @@ pub async fn checkout(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let expires_at = Utc::now() + hold;
     let pending = {
-        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        let mut conn = app.conn().await?;
         start_checkout(
             &mut conn,
             &clerk_id,
@@ -115,7 +114,7 @@ async fn finish_checkout(
             Ok(url)
         }
         Err(error) => {
-            let mut conn = app.db.get().await.map_err(DbError::from)?;
+            let mut conn = app.conn().await?;
             expire_checkout(&mut conn, order_id).await?;
             Err(error)
         }
@@ -123,7 +122,7 @@ async fn finish_checkout(
 }
 
 async fn record_checkout_id(app: &AppState, order_id: Uuid, checkout_id: &str) -> AppResult<()> {
-    let mut conn = app.db.get().await.map_err(DbError::from)?;
+    let mut conn = app.conn().await?;
     Order::set_checkout_id(&mut conn, order_id, checkout_id).await?;
     Ok(())
 }
@@ -232,7 +231,7 @@ pub async fn paypal_return(
         return fail("unknown_order");
     }
     let order = {
-        let mut conn = app.db.get().await.map_err(DbError::from)?;
+        let mut conn = app.conn().await?;
         Order::by_checkout_id(&mut conn, Provider::Paypal, token).await?
     };
     let Some(order) = order else {

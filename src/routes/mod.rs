@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 /// `GET /health`: the process is up and the database answers.
 pub async fn health(State(app): State<AppState>) -> AppResult<Json<Value>> {
     use diesel_async::RunQueryDsl;
-    let mut conn = app.db.get().await.map_err(crate::db::DbError::from)?;
+    let mut conn = app.conn().await?;
     diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     Ok(Json(json!({ "status": "ok" })))
 }

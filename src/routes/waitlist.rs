@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::db::DbError;
 use crate::error::{AppResult, ErrorBody};
 use crate::models::waitlist::WaitlistView;
 use crate::routes::extract::{ClerkUser, Json, Path};
@@ -33,7 +32,7 @@ pub async fn join_waitlist(
     ClerkUser(clerk_id): ClerkUser,
     Path(mentor_id): Path<Uuid>,
 ) -> AppResult<(StatusCode, Json<WaitlistView>)> {
-    let mut conn = app.db.get().await.map_err(DbError::from)?;
+    let mut conn = app.conn().await?;
     let joined = waitlist::join(&mut conn, &clerk_id, mentor_id).await?;
     let status = if joined.created {
         StatusCode::CREATED

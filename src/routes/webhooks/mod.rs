@@ -10,13 +10,12 @@ use axum::Json;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::db::DbError;
 use crate::error::AppResult;
 use crate::models::{InboxEntry, NewInboxEntry};
 
 /// Stores a verified event and wakes the relay. Answers whether it was a duplicate.
 pub(crate) async fn store_and_ack(app: &AppState, entry: NewInboxEntry) -> AppResult<Json<Value>> {
-    let mut conn = app.db.get().await.map_err(DbError::from)?;
+    let mut conn = app.conn().await?;
     let stored = InboxEntry::insert(&mut conn, &entry).await?;
     let duplicate = stored.is_none();
     if duplicate {
