@@ -22,7 +22,10 @@ mod session_reminders;
 mod sync_clerk_user;
 mod track_email_events;
 
-use inngest_sdk::Function;
+use std::time::Duration;
+
+use inngest_sdk::function::Backoff;
+use inngest_sdk::{Function, FunctionOpts};
 
 use crate::app::AppState;
 
@@ -42,6 +45,26 @@ pub use session_completed_handler::session_completed_handler;
 pub use session_reminders::session_reminders;
 pub use sync_clerk_user::sync_clerk_user;
 pub use track_email_events::track_email_events;
+
+/// The retries of the functions that move money or access (a payment to fulfil, a refund to
+/// apply, access to grant): 30 s doubling to 10 min, 12 times, so a provider or database
+/// outage of up to about 85 minutes delays them but never fails them. A `Retry-After` from a
+/// provider wins over the schedule.
+pub(crate) fn money_path_retries(opts: FunctionOpts) -> FunctionOpts {
+    opts.with_retries(12).with_backoff(Backoff::exponential(
+        Duration::from_secs(30),
+        Duration::from_secs(600),
+    ))
+}
+
+/// The functions whose retries follow [`money_path_retries`].
+pub const MONEY_PATHS: [&str; 5] = [
+    "process-stripe-checkout",
+    "process-paypal-capture",
+    "process-stripe-refund",
+    "process-paypal-refund",
+    "onboarding-flow",
+];
 
 /// Every function this app serves.
 pub fn all() -> Vec<Function<AppState>> {

@@ -18,7 +18,7 @@ use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship, USER_DISCORD_CONNEC
 use crate::integrations::clerk::ClerkUser;
 use crate::models::OnboardingOutcome;
 use crate::models::onboarding::record_outcome;
-use crate::notifications::Delivery;
+use crate::notifications::{Delivery, NotifyError};
 use crate::onboarding::{Purchase, fetch_buyer, is_discord_connected, load_purchase};
 
 const CONNECT_WINDOW: Duration = Duration::from_secs(48 * 3600);
@@ -27,10 +27,11 @@ const LINK_VALIDITY: chrono::Duration = chrono::Duration::days(7);
 /// The function.
 pub fn onboarding_flow() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("onboarding-flow")
-            .with_name("Onboarding Flow")
-            .with_trigger(Trigger::event(PURCHASE_MENTORSHIP))
-            .with_retries(2),
+        super::money_path_retries(
+            FunctionOpts::new("onboarding-flow")
+                .with_name("Onboarding Flow")
+                .with_trigger(Trigger::event(PURCHASE_MENTORSHIP)),
+        ),
         |ctx: Ctx<PurchaseMentorship, AppState>| async move {
             let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
             let user: ClerkUser = step
@@ -64,8 +65,12 @@ pub fn onboarding_flow() -> Function<AppState> {
                     app.access().grant(data.pack_id)
                 })
                 .await?;
-                step.run("send-access-email", || send(app, &buyer, Mail::Access))
-                    .await?;
+                // Not for a pack refunded meanwhile: a refund waits for the email or stops it.
+                step.run("send-access-email", || {
+                    app.access()
+                        .while_granted(data.pack_id, || send_access_email(app, &buyer))
+                })
+                .await?;
             }
             step.run("record-outcome", || async {
                 let mut conn = app.conn().await?;
@@ -130,20 +135,24 @@ async fn is_connected(app: &AppState, user_id: Uuid) -> Result<bool, DbError> {
     is_discord_connected(&mut *app.conn().await?, user_id).await
 }
 
-/// The three onboarding emails.
+/// The emails before access.
 #[derive(Clone, Copy)]
 enum Mail {
     Welcome,
     Reminder,
-    Access,
 }
 
-/// Sends one of the emails, keyed by the order and its purpose.
+/// An email's idempotency key: the order and the email's purpose.
+fn email_key(buyer: &Buyer, purpose: &str) -> String {
+    format!("onboarding-{}-{purpose}", buyer.order_id)
+}
+
+/// Sends the welcome or the reminder.
 async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Error> {
     let to = buyer.user.email.clone().unwrap_or_default();
     let first_name = buyer.user.first_name.clone();
     let mentor_name = buyer.purchase.mentor_name.clone();
-    let key = |purpose: &str| format!("onboarding-{}-{purpose}", buyer.order_id);
+    let key = |purpose: &str| email_key(buyer, purpose);
     let user_id = Some(buyer.purchase.user_id);
     let mailer = app.mailer();
     match mail {
@@ -164,19 +173,26 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
             };
             Ok(mailer.send(user_id, &to, &email, &key("reminder")).await?)
         }
-        Mail::Access => {
-            let email = AccessGranted {
-                first_name,
-                mentor_name,
-                dashboard_link: format!(
-                    "{}/dashboard",
-                    app.config.public_url.trim_end_matches('/')
-                ),
-                pack_expires_at: buyer.purchase.expires_at,
-            };
-            Ok(mailer.send(user_id, &to, &email, &key("access")).await?)
-        }
     }
+}
+
+/// Sends the "access granted" email.
+async fn send_access_email(app: &AppState, buyer: &Buyer) -> Result<Delivery, NotifyError> {
+    let email = AccessGranted {
+        first_name: buyer.user.first_name.clone(),
+        mentor_name: buyer.purchase.mentor_name.clone(),
+        dashboard_link: format!("{}/dashboard", app.config.public_url.trim_end_matches('/')),
+        pack_expires_at: buyer.purchase.expires_at,
+    };
+    let to = buyer.user.email.clone().unwrap_or_default();
+    app.mailer()
+        .send(
+            Some(buyer.purchase.user_id),
+            &to,
+            &email,
+            &email_key(buyer, "access"),
+        )
+        .await
 }
 
 /// `/api/auth/discord?token=...`, the token naming the Clerk user, signed and expiring.

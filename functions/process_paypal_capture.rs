@@ -14,11 +14,12 @@ use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
 /// The function.
 pub fn process_paypal_capture() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("process-paypal-capture")
-            .with_name("Process PayPal Capture")
-            .with_trigger(Trigger::event(PAYPAL_CAPTURE_COMPLETED))
-            .with_retries(3)
-            .with_concurrency(Concurrency::new(1).with_key("event.data.orderId")),
+        super::money_path_retries(
+            FunctionOpts::new("process-paypal-capture")
+                .with_name("Process PayPal Capture")
+                .with_trigger(Trigger::event(PAYPAL_CAPTURE_COMPLETED))
+                .with_concurrency(Concurrency::new(1).with_key("event.data.orderId")),
+        ),
         |ctx: Ctx<PaypalCaptureCompleted, AppState>| async move {
             let data = ctx.event.data.clone();
             let app = ctx.state.clone();

@@ -12,11 +12,12 @@ use crate::payments::refunds::ReportedRefund;
 /// The function.
 pub fn process_paypal_refund() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("process-paypal-refund")
-            .with_name("Process PayPal Refund")
-            .with_trigger(Trigger::event(PAYPAL_CAPTURE_REFUNDED))
-            // A refund may arrive before its payment is fulfilled: up to ~2 hours of retries.
-            .with_retries(12),
+        // A refund may arrive before its payment is fulfilled: the retries wait for it.
+        super::money_path_retries(
+            FunctionOpts::new("process-paypal-refund")
+                .with_name("Process PayPal Refund")
+                .with_trigger(Trigger::event(PAYPAL_CAPTURE_REFUNDED)),
+        ),
         |ctx: Ctx<PaypalCaptureRefunded, AppState>| async move {
             let data = &ctx.event.data;
             let refunded_total = from_paypal_value(&data.total_refunded, &data.currency)

@@ -15,11 +15,12 @@ use crate::payments::fulfilment::{ConfirmedPayment, Fulfilment, fulfil};
 /// The function.
 pub fn process_stripe_checkout() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("process-stripe-checkout")
-            .with_name("Process Stripe Checkout")
-            .with_trigger(Trigger::event(STRIPE_CHECKOUT_COMPLETED))
-            .with_retries(3)
-            .with_concurrency(Concurrency::new(1).with_key("event.data.orderId")),
+        super::money_path_retries(
+            FunctionOpts::new("process-stripe-checkout")
+                .with_name("Process Stripe Checkout")
+                .with_trigger(Trigger::event(STRIPE_CHECKOUT_COMPLETED))
+                .with_concurrency(Concurrency::new(1).with_key("event.data.orderId")),
+        ),
         |ctx: Ctx<StripeCheckoutCompleted, AppState>| async move {
             let data = ctx.event.data.clone();
             let app = ctx.state.clone();

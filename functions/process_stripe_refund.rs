@@ -14,14 +14,16 @@ use crate::payments::refunds::ReportedRefund;
 /// The function.
 pub fn process_stripe_refund() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("process-stripe-refund")
-            .with_name("Process Stripe Refund")
-            .with_trigger(Trigger::event(STRIPE_CHARGE_REFUNDED))
-            // A refund may arrive before its payment is fulfilled: up to ~2 hours of retries.
-            .with_retries(12)
-            .with_concurrency(
-                inngest_sdk::function::Concurrency::new(1).with_key("event.data.paymentIntentId"),
-            ),
+        // A refund may arrive before its payment is fulfilled: the retries wait for it.
+        super::money_path_retries(
+            FunctionOpts::new("process-stripe-refund")
+                .with_name("Process Stripe Refund")
+                .with_trigger(Trigger::event(STRIPE_CHARGE_REFUNDED))
+                .with_concurrency(
+                    inngest_sdk::function::Concurrency::new(1)
+                        .with_key("event.data.paymentIntentId"),
+                ),
+        ),
         |ctx: Ctx<StripeChargeRefunded, AppState>| async move {
             let data = &ctx.event.data;
             let refunded_total = from_stripe_amount(data.amount_refunded, &data.currency)

@@ -117,15 +117,61 @@ impl<'a> Access<'a> {
         self.publish(user_id).await.map(Some)
     }
 
-    /// Brings Clerk metadata and the Discord role in line with the database.
+    /// Runs `then` only while the pack's access stands (granted, unexpired, and the pack still
+    /// active), holding the pack row meanwhile: a refund or an expiry of the pack waits until
+    /// `then` is done, or `then` does not run. `None` when it did not run.
+    pub async fn while_granted<T, E, F, Fut>(self, pack_id: Uuid, then: F) -> Result<Option<T>, E>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: From<diesel::result::Error> + From<DbError> + Send,
+    {
+        let mut conn = conn(self.db).await?;
+        conn.transaction::<_, E, _>(async move |conn| {
+            let pack = SessionPack::lock(conn, pack_id).await?;
+            let stands = match pack {
+                Some(pack) if pack.status == PackStatus::Active => {
+                    DashboardAccess::active_for_user(conn, pack.user_id)
+                        .await?
+                        .iter()
+                        .any(|grant| grant.session_pack_id == pack_id)
+                }
+                _ => false,
+            };
+            if !stands {
+                tracing::info!(%pack_id, "the pack's access does not stand; skipped");
+                return Ok(None);
+            }
+            then().await.map(Some)
+        })
+        .await
+    }
+
+    /// Brings Clerk metadata and the Discord role in line with the database. One user's
+    /// publishes run one at a time, each reading the database once it holds the user's lock:
+    /// every change to access is followed by a publish, so the last publish reads the last
+    /// change and Clerk and Discord end where the database is, however a grant and a refund
+    /// interleave. (The lock is held across the provider calls, which have timeouts.)
     async fn publish(self, user_id: Uuid) -> Result<AccessState, AccessError> {
-        let (clerk_id, grants, discord) = {
-            let mut conn = conn(self.db).await?;
-            let clerk_id = User::clerk_id_of(&mut conn, user_id).await?;
-            let grants = DashboardAccess::active_for_user(&mut conn, user_id).await?;
-            let discord = DiscordConnection::of_user(&mut conn, user_id).await?;
-            (clerk_id, grants, discord)
-        };
+        let mut conn = conn(self.db).await?;
+        conn.transaction::<_, AccessError, _>(async move |conn| {
+            lock_publishing(conn, user_id).await?;
+            let clerk_id = User::clerk_id_of(conn, user_id).await?;
+            let grants = DashboardAccess::active_for_user(conn, user_id).await?;
+            let discord = DiscordConnection::of_user(conn, user_id).await?;
+            self.write(clerk_id, &grants, discord).await
+        })
+        .await
+    }
+
+    /// Writes what the database says to Clerk and Discord.
+    async fn write(
+        self,
+        clerk_id: String,
+        grants: &[DashboardAccess],
+        discord: Option<DiscordConnection>,
+    ) -> Result<AccessState, AccessError> {
         let mentors: Vec<Value> = grants
             .iter()
             .map(|g| json!({ "mentorId": g.mentor_id, "packId": g.session_pack_id, "until": g.granted_until }))
@@ -163,4 +209,22 @@ impl<'a> Access<'a> {
             has_access,
         })
     }
+}
+
+/// The advisory lock namespace for publishing a user's access (the key is the user).
+const PUBLISH_LOCK: i32 = 0x4163_6365;
+
+/// Takes the user's publishing lock until the transaction ends.
+async fn lock_publishing(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: Uuid,
+) -> Result<(), diesel::result::Error> {
+    use diesel::sql_types::{Integer, Text};
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind::<Integer, _>(PUBLISH_LOCK)
+        .bind::<Text, _>(user_id.to_string())
+        .execute(conn)
+        .await
+        .map(drop)
 }

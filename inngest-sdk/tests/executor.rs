@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use inngest_sdk::function::Cancel;
+use inngest_sdk::function::{Backoff, Cancel};
 use inngest_sdk::testing::{EventApi, TestEngine};
 use inngest_sdk::{
     Client, Config, Ctx, Error, Event, Function, FunctionOpts, FunctionRef, Invocation,
@@ -198,6 +198,70 @@ async fn function_errors_are_retried_then_reported() {
         run.requests.len(),
         1,
         "a non-retriable error is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_backoff_spaces_the_retries_unless_the_error_names_a_time() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let opts = FunctionOpts::new("flaky")
+        .with_trigger(Trigger::event("t/e"))
+        .with_retries(4)
+        .with_backoff(Backoff::exponential(
+            Duration::from_secs(10),
+            Duration::from_secs(25),
+        ));
+    assert_eq!(
+        opts.retry_window(),
+        Some(Duration::from_secs(10 + 20 + 25 + 25))
+    );
+    let flaky = Function::new(opts, move |ctx: Ctx<Value, ()>| {
+        let counter = counter.clone();
+        async move {
+            ctx.step
+                .run("charge", || async {
+                    // The third attempt is told by the provider when to come back.
+                    Err::<(), _>(match counter.fetch_add(1, Ordering::SeqCst) {
+                        2 => Error::retry_after("rate limited", Duration::from_secs(7)),
+                        _ => Error::new("provider down"),
+                    })
+                })
+                .await?;
+            Ok(())
+        }
+    });
+    let run = engine(vec![flaky], None)
+        .run("flaky", Event::new("t/e", json!({})))
+        .await;
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(run.retry_afters(), ["10", "20", "7", "25"]);
+    assert_eq!(
+        run.ops("StepFailed").len(),
+        1,
+        "the last attempt fails for good"
+    );
+}
+
+#[tokio::test]
+async fn a_backoff_spaces_retries_of_function_errors_too() {
+    let failing = Function::new(
+        FunctionOpts::new("failing")
+            .with_trigger(Trigger::event("t/e"))
+            .with_retries(2)
+            .with_backoff(Backoff::exponential(
+                Duration::from_secs(30),
+                Duration::from_secs(3600),
+            )),
+        |_: Ctx<Value, ()>| async move { Err::<(), _>(Error::new("database down")) },
+    );
+    let run = engine(vec![failing], None)
+        .run("failing", Event::new("t/e", json!({})))
+        .await;
+    assert_eq!(
+        run.retry_afters(),
+        ["30", "60"],
+        "none after the last attempt"
     );
 }
 

@@ -12,6 +12,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// Where a checkout we no longer wait for stands at its provider, once it can no longer be
+/// paid there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedCheckout {
+    /// The buyer paid: the payment event is on its way (or was lost).
+    Paid,
+    /// Nothing was paid and nothing can be any more.
+    Unpaid,
+}
+
 /// A provider's error answer: what its error type keeps to report it and to decide on a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorAnswer {

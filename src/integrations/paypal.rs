@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use super::ClosedCheckout;
 use crate::config::PaypalConfig;
 
 /// A PayPal failure.
@@ -174,6 +175,34 @@ impl PaypalApi {
             .send()
             .await?;
         Ok(checked(response).await?.json().await?)
+    }
+
+    /// Whether an order we no longer wait for was paid. Only our return route captures, and
+    /// never after the checkout's hold ended, so an order not captured by now never will be.
+    pub async fn close_checkout(
+        &self,
+        paypal_order_id: &str,
+    ) -> Result<ClosedCheckout, PaypalError> {
+        let token = self.access_token().await?;
+        let response = self
+            .http
+            .get(self.url(&format!("/v2/checkout/orders/{paypal_order_id}")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let order: Value = match checked(response).await {
+            Err(PaypalError::Status(answer)) if answer.status == 404 => {
+                return Ok(ClosedCheckout::Unpaid);
+            }
+            other => other?.json().await?,
+        };
+        match order["status"].as_str() {
+            Some("COMPLETED") => Ok(ClosedCheckout::Paid),
+            Some(_) => Ok(ClosedCheckout::Unpaid),
+            None => Err(PaypalError::Unexpected(format!(
+                "order {paypal_order_id} has no status"
+            ))),
+        }
     }
 
     /// Asks PayPal whether a webhook delivery is authentic. The event is passed on exactly as

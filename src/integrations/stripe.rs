@@ -8,6 +8,7 @@ use stripe_shared::CheckoutSession;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 use uuid::Uuid;
 
+use super::ClosedCheckout;
 use crate::config::{Secret, StripeConfig};
 use crate::events::{
     STRIPE_CHARGE_REFUNDED, STRIPE_CHECKOUT_COMPLETED, STRIPE_CHECKOUT_EXPIRED,
@@ -137,6 +138,39 @@ impl StripeApi {
             .send(self.client()?)
             .await?;
         summarize(&session)
+    }
+}
+
+impl StripeApi {
+    /// Makes sure a Checkout Session can no longer be paid, expiring it at Stripe if it is
+    /// still open, and says whether it was paid. A completed session counts as paid even while
+    /// a delayed payment method settles: its own event decides.
+    pub async fn close_checkout(&self, session_id: &str) -> Result<ClosedCheckout, StripeApiError> {
+        use stripe_checkout::checkout_session::{ExpireCheckoutSession, RetrieveCheckoutSession};
+        use stripe_shared::CheckoutSessionStatus as Status;
+        let client = self.client()?;
+        let session = match RetrieveCheckoutSession::new(session_id).send(client).await {
+            Err(stripe::StripeError::Stripe(_, 404)) => return Ok(ClosedCheckout::Unpaid),
+            other => other?,
+        };
+        match session.status {
+            Some(Status::Complete) => Ok(ClosedCheckout::Paid),
+            Some(Status::Expired) => Ok(ClosedCheckout::Unpaid),
+            Some(Status::Open) => {
+                // If the buyer pays in between, Stripe refuses to expire: an error, and the
+                // next sweep finds the session complete.
+                let expired = ExpireCheckoutSession::new(session_id).send(client).await?;
+                match expired.status {
+                    Some(Status::Expired) => Ok(ClosedCheckout::Unpaid),
+                    other => Err(StripeApiError::Unexpected(format!(
+                        "session {session_id} is {other:?} after expiring it"
+                    ))),
+                }
+            }
+            other => Err(StripeApiError::Unexpected(format!(
+                "session {session_id} has the status {other:?}"
+            ))),
+        }
     }
 }
 

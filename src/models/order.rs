@@ -157,19 +157,38 @@ impl Order {
     }
 }
 
+/// A pending order whose checkout ended: what the sweep needs to ask its provider.
+#[derive(Debug, Clone, Queryable)]
+pub struct EndedCheckout {
+    pub order_id: Uuid,
+    pub provider: Provider,
+    /// The Stripe Checkout Session or PayPal order, if its creation was recorded.
+    pub checkout_id: Option<String>,
+}
+
 impl Order {
-    /// Pending orders whose checkout ended before `before` (abandoned: no webhook will come).
+    /// Pending orders whose checkout ended before `before` and whose payment event has not
+    /// arrived (an event in the inbox means a run is fulfilling the order, perhaps through an
+    /// outage, so the order is not abandoned).
     pub async fn abandoned(
         conn: &mut AsyncPgConnection,
         before: DateTime<Utc>,
         limit: i64,
-    ) -> QueryResult<Vec<Uuid>> {
+    ) -> QueryResult<Vec<EndedCheckout>> {
+        // Matches `webhook_inbox_paid_order_idx`.
+        let no_payment_event = diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "NOT EXISTS (SELECT 1 FROM webhook_inbox i \
+             WHERE i.inngest_event ->> 'name' IN \
+                 ('stripe/checkout.session.completed', 'paypal/payment.capture.completed') \
+             AND (i.inngest_event -> 'data' ->> 'orderId') = orders.id::text)",
+        );
         orders::table
             .filter(orders::status.eq(OrderStatus::Pending))
             .filter(orders::checkout_expires_at.lt(before))
+            .filter(no_payment_event)
             .order(orders::checkout_expires_at)
             .limit(limit)
-            .select(orders::id)
+            .select((orders::id, orders::provider, orders::provider_checkout_id))
             .load(conn)
             .await
     }

@@ -85,22 +85,6 @@ async fn hold_seat(
     Ok(hold)
 }
 
-/// Expires up to `limit` pending orders whose checkout ended before `ended_before` without a
-/// provider event, releasing their holds; returns how many it released.
-pub async fn expire_abandoned(
-    conn: &mut AsyncPgConnection,
-    ended_before: DateTime<Utc>,
-    limit: i64,
-) -> Result<usize, PaymentsError> {
-    let mut released = 0;
-    for id in Order::abandoned(conn, ended_before, limit).await? {
-        if expire_checkout(conn, id).await? {
-            released += 1;
-        }
-    }
-    Ok(released)
-}
-
 /// Ends a checkout that was never paid: the order expires and its hold is released.
 /// Returns whether anything changed (a paid order is left alone).
 pub async fn expire_checkout(

@@ -1,6 +1,7 @@
 //! The payment domain: starting a checkout, fulfilling a paid order, applying a refund.
 //! Provider-neutral: Stripe and PayPal adapters call the same code.
 
+pub mod abandoned;
 pub mod checkout;
 pub mod fulfilment;
 pub mod refunds;

@@ -2,6 +2,8 @@
 //! migrated once, dropped when the test ends), local fakes of Stripe, PayPal and the Inngest
 //! event API, and the functions run through the SDK's executor.
 
+mod abandoned;
+mod access;
 mod api;
 mod checkout;
 mod currencies;

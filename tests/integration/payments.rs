@@ -499,7 +499,10 @@ async fn abandoned_checkouts_are_expired_by_the_sweep() {
             Event::new("inngest/scheduled.timer", json!({})),
         )
         .await;
-    assert_eq!(run.output::<Value>(), json!({ "released": 1 }));
+    assert_eq!(
+        run.output::<Value>(),
+        json!({ "released": 1, "paidWithoutEvent": [], "deferred": 0 })
+    );
     let gone = app.order(abandoned.order.id).await;
     let paying = app.order(live.order.id).await;
     assert_eq!(

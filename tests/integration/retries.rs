@@ -149,7 +149,8 @@ async fn a_discord_5xx_or_429_is_retried_after_its_retry_after() {
     let run = onboard(&app, clerk_ok(), flaky, resend_ok()).await;
     assert_eq!(run.output::<serde_json::Value>()["outcome"], "connected");
     assert_eq!(failures(&run, "grant-dashboard-access"), (2, 0));
-    assert_eq!(run.retry_afters(), vec!["5"]);
+    // The 502 waits by the function's backoff; the 429 as long as Discord asked.
+    assert_eq!(run.retry_afters(), vec!["30", "5"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +180,7 @@ async fn a_resend_5xx_or_429_is_retried_after_its_reset() {
     let run = onboard(&app, clerk_ok(), discord_ok(), flaky).await;
     assert_eq!(run.output::<serde_json::Value>()["outcome"], "connected");
     assert_eq!(failures(&run, "send-access-email"), (2, 0));
-    assert_eq!(run.retry_afters(), vec!["3"]);
+    assert_eq!(run.retry_afters(), vec!["30", "3"]);
 }
 
 /// `process-stripe-checkout` for a fresh pending order; `stripe` is given the paid session's
@@ -229,6 +230,42 @@ async fn a_stripe_5xx_or_429_is_retried() {
     run.output::<serde_json::Value>();
     assert_eq!(failures(&run, "get-stripe-session"), (2, 0));
     assert_eq!(app.count("payments").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripe_outage_of_over_an_hour_delays_the_purchase_but_never_fails_it() {
+    let app = spawn_app().await;
+    let run = stripe_checkout(&app, |session| {
+        let mut answers = vec![stripe_error(503); 12];
+        answers.push(ok_json(session));
+        Answers::new(answers)
+    })
+    .await;
+    run.output::<serde_json::Value>();
+    assert_eq!(failures(&run, "get-stripe-session"), (12, 0));
+    let waited: u64 = run
+        .retry_afters()
+        .iter()
+        .map(|s| s.parse::<u64>().expect("whole seconds"))
+        .sum();
+    assert!(waited >= 3600, "the retries spanned only {waited} s");
+    assert_eq!(app.count("payments").await, 1);
+}
+
+#[test]
+fn every_function_that_moves_money_or_access_retries_for_over_an_hour() {
+    let functions = huckleberry::functions::all();
+    for id in huckleberry::functions::MONEY_PATHS {
+        let function = functions
+            .iter()
+            .find(|f| f.opts().id() == id)
+            .unwrap_or_else(|| panic!("{id} is served"));
+        let window = function.opts().retry_window().unwrap_or_default();
+        assert!(
+            window >= Duration::from_secs(3600),
+            "{id} gives up after {window:?}"
+        );
+    }
 }
 
 fn paypal(api_base: String) -> PaypalApi {

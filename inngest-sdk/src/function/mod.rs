@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub use opts::{
-    Batch, Cancel, Concurrency, Debounce, FunctionConfigError, FunctionOpts, RateLimit, Scope,
-    SingletonMode, Throttle,
+    Backoff, Batch, Cancel, Concurrency, Debounce, FunctionConfigError, FunctionOpts, RateLimit,
+    Scope, SingletonMode, Throttle,
 };
 pub use trigger::Trigger;
 

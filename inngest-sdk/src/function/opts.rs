@@ -207,6 +207,38 @@ impl Cancel {
     }
 }
 
+/// How long Inngest waits before retrying a failed step or run, when the error names no time
+/// of its own (a `Retry-After` from the error always wins). Without one, Inngest's own table
+/// applies, which this SDK cannot see; with one, the retry schedule, and so how long a
+/// function rides out an outage, is stated in the code and can be tested.
+///
+/// The delay after the failed attempt `n` (0-based) is `first * 2^n`, at most `max`. Inngest
+/// honours 1 second to 24 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Backoff {
+    pub(super) first: Duration,
+    pub(super) max: Duration,
+}
+
+impl Backoff {
+    /// Doubling from `first` up to `max`.
+    pub fn exponential(first: Duration, max: Duration) -> Self {
+        Self { first, max }
+    }
+
+    /// The wait after the failed attempt `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX);
+        self.first.saturating_mul(factor).min(self.max)
+    }
+
+    /// How long `retries` retries keep a failing function going: the sum of the waits.
+    pub fn total(&self, retries: u32) -> Duration {
+        (0..retries).map(|attempt| self.delay(attempt)).sum()
+    }
+}
+
 /// What happens to a new run while one with the same key is running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SingletonMode {
@@ -224,6 +256,7 @@ pub struct FunctionOpts {
     pub(crate) name: Option<String>,
     pub(crate) triggers: Vec<Trigger>,
     pub(crate) retries: Option<u32>,
+    pub(crate) backoff: Option<Backoff>,
     pub(super) concurrency: Vec<Concurrency>,
     pub(super) step_concurrency: Vec<Concurrency>,
     pub(super) throttle: Option<Throttle>,
@@ -246,6 +279,7 @@ impl FunctionOpts {
             name: None,
             triggers: Vec::new(),
             retries: None,
+            backoff: None,
             concurrency: Vec::new(),
             step_concurrency: Vec::new(),
             throttle: None,
@@ -273,6 +307,11 @@ impl FunctionOpts {
     /// Retries after the first attempt (default 4, at most 20).
     pub fn with_retries(mut self, retries: u32) -> Self {
         self.retries = Some(retries);
+        self
+    }
+    /// Waits between retries by `backoff` instead of Inngest's own table.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
     /// Adds a function-level concurrency limit (at most 2).
@@ -344,5 +383,16 @@ impl FunctionOpts {
     /// The configured retries, or Inngest's default of 4.
     pub fn retries(&self) -> u32 {
         self.retries.unwrap_or(4)
+    }
+
+    /// The backoff between retries, if one is set (else Inngest's table applies).
+    pub fn backoff(&self) -> Option<Backoff> {
+        self.backoff
+    }
+
+    /// How long the retries keep a failing run going, when a backoff is set: the time from
+    /// the first failure to the last attempt.
+    pub fn retry_window(&self) -> Option<Duration> {
+        self.backoff.map(|backoff| backoff.total(self.retries()))
     }
 }

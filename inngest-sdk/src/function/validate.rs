@@ -43,6 +43,17 @@ impl FunctionOpts {
         if self.retries.is_some_and(|r| r > 20) {
             return fail("retries must be at most 20".into());
         }
+        if let Some(backoff) = &self.backoff {
+            let honoured = Duration::from_secs(1)..=Duration::from_secs(24 * 3600);
+            if !honoured.contains(&backoff.first)
+                || !honoured.contains(&backoff.max)
+                || backoff.max < backoff.first
+            {
+                return fail(
+                    "a backoff waits 1s to 24h, its maximum no less than its first".into(),
+                );
+            }
+        }
         if self.concurrency.len() > 2 {
             return fail("at most 2 function concurrency limits".into());
         }

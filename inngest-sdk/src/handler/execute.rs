@@ -111,6 +111,13 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             step = step_id.as_deref().unwrap_or("step"),
         );
         let max_attempts = call.ctx.max_attempts.unwrap_or(function.opts.retries() + 1);
+        // When this attempt fails retriably and the error names no time, the function's backoff
+        // (if it has one) says when to try again.
+        let backoff = function
+            .opts
+            .backoff()
+            .filter(|_| call.ctx.attempt + 1 < max_attempts)
+            .map(|b| b.delay(call.ctx.attempt).as_secs().max(1).to_string());
         async move {
             let loaded = match self.load_state(call).await {
                 Ok(loaded) => loaded,
@@ -143,7 +150,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 Ok(Err(err)) => Outcome::Failed(err),
                 Err(_) => Outcome::Panicked("the function panicked before its first await".into()),
             };
-            respond(outcome)
+            respond(outcome, backoff)
         }
         .instrument(span)
         .await
@@ -203,7 +210,9 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     }
 }
 
-fn respond(outcome: Outcome) -> Response<Bytes> {
+/// The response for `outcome`; `backoff` is the `Retry-After` of a retriable failure that
+/// names none itself.
+fn respond(outcome: Outcome, backoff: Option<String>) -> Response<Bytes> {
     match outcome {
         Outcome::Complete(value) => {
             tracing::info!("run completed");
@@ -221,12 +230,21 @@ fn respond(outcome: Outcome) -> Response<Bytes> {
             if let Some(no_retry) = failure {
                 set_header(&mut response, headers::NO_RETRY, no_retry);
             }
+            let retry_after = retry_after.or(backoff.filter(|_| failure == Some("false")));
             if let Some(retry_after) = retry_after {
                 set_header(&mut response, "retry-after", &retry_after);
             }
             response
         }
-        Outcome::Failed(err) => error_outcome(&err),
+        Outcome::Failed(err) => {
+            let mut response = error_outcome(&err);
+            if let Some(backoff) = backoff.filter(|_| err.is_retriable())
+                && !response.headers().contains_key(http::header::RETRY_AFTER)
+            {
+                set_header(&mut response, "retry-after", &backoff);
+            }
+            response
+        }
         Outcome::Panicked(message) => {
             tracing::error!(%message, "function panicked");
             error_outcome(&Error::new(message).with_name("Panic"))
