@@ -1,6 +1,7 @@
 //! The Inngest client: sends events and calls the Inngest API.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -113,6 +114,28 @@ pub struct Client {
 struct ClientInner {
     config: Config,
     http: reqwest::Client,
+    keys: KeyPreference,
+}
+
+/// Which signing key API calls start with (key rotation, protocol §3.2).
+///
+/// The switch is one-way: once Inngest accepts `INNGEST_SIGNING_KEY_FALLBACK` for an API call,
+/// every later call in this process starts with the fallback, so a rotation costs one wasted
+/// round trip in all rather than one per call. The primary key stays second in line, so a
+/// server that finishes its rotation while the process runs still gets an accepted key (two
+/// requests a call until the restart that drops the fallback). Plain atomics: a call never
+/// holds anything across its awaits, and two calls racing to switch both end on the fallback.
+#[derive(Debug, Default)]
+struct KeyPreference {
+    fallback_first: AtomicBool,
+    rotation_done_logged: AtomicBool,
+}
+
+/// The configured role of the key an API call was sent with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyRole {
+    Primary,
+    Fallback,
 }
 
 impl Client {
@@ -126,7 +149,11 @@ impl Client {
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self {
-            inner: Arc::new(ClientInner { config, http }),
+            inner: Arc::new(ClientInner {
+                config,
+                http,
+                keys: KeyPreference::default(),
+            }),
         }
     }
 
@@ -232,42 +259,99 @@ impl Client {
         }
     }
 
-    /// GETs an API path with the hashed signing key, retrying once with the fallback key on
-    /// 401/403.
+    /// GETs an API path with the hashed signing key (see [`Self::send_authorized`]).
     pub(crate) async fn api_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let url = join_url(&self.inner.config.api_base_url, path);
-        let keys: Vec<&SigningKey> = self.inner.config.signing_keys();
-        let mut last = None;
-        for key in keys.iter().map(Some).chain(keys.is_empty().then_some(None)) {
-            let mut request = self
-                .inner
-                .http
-                .get(&url)
-                .header("x-inngest-sdk", SDK_HEADER_VALUE);
-            if let Some(key) = key {
-                request = request.bearer_auth(key.hashed());
-            }
-            if let Some(env) = &self.inner.config.env {
-                request = request.header("x-inngest-env", env);
-            }
-            let response = request.send().await?;
+        let response = self
+            .send_authorized(|| {
+                let request = self
+                    .inner
+                    .http
+                    .get(&url)
+                    .header("x-inngest-sdk", SDK_HEADER_VALUE);
+                match &self.inner.config.env {
+                    Some(env) => request.header("x-inngest-env", env),
+                    None => request,
+                }
+            })
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response.json().await?);
+        }
+        Err(ApiError::Status {
+            status: status.as_u16(),
+            body: truncate(&response.text().await.unwrap_or_default()),
+        })
+    }
+
+    /// Sends an Inngest API request with a signing key as bearer: the preferred key first,
+    /// the other one only when the first is refused with 401 or 403. Answers the first
+    /// response that is not such a refusal, else the last refusal. `build` makes a fresh
+    /// request for each attempt; without any signing key the request goes out without one.
+    pub(crate) async fn send_authorized(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut keys = self.api_keys().into_iter().peekable();
+        while let Some((key, role)) = keys.next() {
+            let response = build().bearer_auth(key.hashed()).send().await?;
             let status = response.status();
             if status.is_success() {
-                return Ok(response.json().await?);
+                self.accepted(role);
             }
-            let body = truncate(&response.text().await.unwrap_or_default());
-            last = Some(ApiError::Status {
-                status: status.as_u16(),
-                body,
-            });
-            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
-                break;
+            let refused = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
+            if !refused || keys.peek().is_none() {
+                return Ok(response);
             }
         }
-        Err(last.unwrap_or(ApiError::Status {
-            status: 0,
-            body: "no request made".to_owned(),
-        }))
+        build().send().await
+    }
+
+    /// The configured signing keys in the order API calls try them.
+    fn api_keys(&self) -> Vec<(&SigningKey, KeyRole)> {
+        let config = &self.inner.config;
+        let primary = config.signing_key.as_ref().map(|k| (k, KeyRole::Primary));
+        let fallback = config
+            .signing_key_fallback
+            .as_ref()
+            .map(|k| (k, KeyRole::Fallback));
+        if self.inner.keys.fallback_first.load(Ordering::Relaxed) {
+            fallback.into_iter().chain(primary).collect()
+        } else {
+            primary.into_iter().chain(fallback).collect()
+        }
+    }
+
+    /// Records that Inngest accepted a key: the fallback becomes the first choice for good.
+    fn accepted(&self, role: KeyRole) {
+        let keys = &self.inner.keys;
+        match role {
+            KeyRole::Fallback => {
+                if self.inner.config.signing_key.is_some()
+                    && keys
+                        .fallback_first
+                        .compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    tracing::info!(
+                        "Inngest refused INNGEST_SIGNING_KEY and accepted INNGEST_SIGNING_KEY_FALLBACK: \
+                         API calls use the fallback key first from now on (a key rotation is under way)"
+                    );
+                }
+            }
+            KeyRole::Primary => {
+                if keys.fallback_first.load(Ordering::Relaxed)
+                    && !keys.rotation_done_logged.swap(true, Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "Inngest now refuses INNGEST_SIGNING_KEY_FALLBACK and accepts INNGEST_SIGNING_KEY: \
+                         the key rotation looks finished; remove INNGEST_SIGNING_KEY_FALLBACK and restart \
+                         (until then each API call tries the fallback key first)"
+                    );
+                }
+            }
+        }
     }
 }
 

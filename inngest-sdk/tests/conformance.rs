@@ -9,7 +9,8 @@ use bytes::Bytes;
 use common::{Call, Reply, event};
 use http::Request;
 use http_body_util::BodyExt;
-use inngest_sdk::{Client, Config, ServeHandler};
+use inngest_sdk::signature::{SigningKey, sign};
+use inngest_sdk::{Config, Mode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -22,9 +23,7 @@ fn app() -> Router {
     let config = Config::new(conformance_fixtures::APP_ID)
         .dev(None)
         .with_signing_key("7468697320697320612074657374206b6579");
-    let handler = ServeHandler::new(Client::new(config), (), conformance_fixtures::functions())
-        .expect("fixtures register");
-    Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler))
+    conformance_fixtures::router(config).expect("fixtures register")
 }
 
 async fn send(app: &Router, request: Request<Bytes>) -> Reply {
@@ -271,4 +270,100 @@ async fn wait_for_event_basic_waits_then_returns_the_event_data() {
     .await;
     assert_eq!(timed_out.status, 200);
     assert_eq!(timed_out.json, json!({}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The example's own configuration (`examples/conformance.rs` builds the same way).
+
+/// The example's configuration from these variables instead of the process environment.
+fn example_config(vars: &[(&str, &str)]) -> Config {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    conformance_fixtures::config(|name| {
+        vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("the variables are valid")
+}
+
+#[test]
+fn the_example_is_in_dev_mode_only_when_inngest_dev_says_so() {
+    let cloud = example_config(&[]);
+    assert_eq!(cloud.mode(), &Mode::Cloud);
+    assert_eq!(cloud.api_base_url().as_str(), "https://api.inngest.com/");
+
+    let self_hosted = example_config(&[
+        ("INNGEST_BASE_URL", "http://inngest.internal:8288"),
+        (
+            "INNGEST_SIGNING_KEY",
+            "7468697320697320612074657374206b6579",
+        ),
+    ]);
+    assert_eq!(self_hosted.mode(), &Mode::Cloud);
+    assert_eq!(
+        self_hosted.api_base_url().as_str(),
+        "http://inngest.internal:8288/"
+    );
+    assert_eq!(
+        self_hosted.event_api_base_url().as_str(),
+        "http://inngest.internal:8288/",
+        "INNGEST_BASE_URL covers the event API too"
+    );
+
+    assert_eq!(example_config(&[("INNGEST_DEV", "0")]).mode(), &Mode::Cloud);
+    let dev = example_config(&[("INNGEST_DEV", "1")]);
+    assert_eq!(dev.mode(), &Mode::Dev);
+    assert_eq!(dev.api_base_url().as_str(), "http://127.0.0.1:8288/");
+}
+
+#[tokio::test]
+async fn the_example_in_cloud_mode_refuses_requests_without_a_valid_signature() {
+    const KEY: &str = "7468697320697320612074657374206b6579";
+    let app = conformance_fixtures::router(example_config(&[
+        ("INNGEST_BASE_URL", "http://inngest.internal:8288"),
+        ("INNGEST_SIGNING_KEY", KEY),
+    ]))
+    .expect("fixtures register");
+    let call = Call::new(
+        &fixture("test-suite-simple-fn"),
+        event("tests/function.test", json!({"test": true})),
+    );
+    let with_signature = |signature: Option<String>| {
+        let mut request = call.request();
+        if let Some(signature) = signature {
+            request.headers_mut().insert(
+                "x-inngest-signature",
+                signature.parse().expect("a header value"),
+            );
+        }
+        request
+    };
+    let body = call.body().to_string();
+    let now = chrono::Utc::now().timestamp();
+
+    let unsigned = send(&app, with_signature(None)).await;
+    assert_eq!(unsigned.status, 401, "{}", unsigned.raw);
+    let wrong_key = sign(
+        &SigningKey::new("00112233445566778899aabbccddeeff"),
+        body.as_bytes(),
+        now,
+    );
+    let forged = send(&app, with_signature(Some(wrong_key))).await;
+    assert_eq!(forged.status, 401, "{}", forged.raw);
+    let expired = sign(&SigningKey::new(KEY), body.as_bytes(), now - 3600);
+    let replayed = send(&app, with_signature(Some(expired))).await;
+    assert_eq!(replayed.status, 401, "{}", replayed.raw);
+
+    let good = sign(&SigningKey::new(KEY), body.as_bytes(), now);
+    let signed = send(&app, with_signature(Some(good))).await;
+    assert_eq!(signed.status, 200, "{}", signed.raw);
+    assert_eq!(signed.raw, r#"{"name":"tests/function.test","body":"ok"}"#);
+
+    // An unsigned sync is refused too: no INNGEST_SERVE_ORIGIN is configured.
+    let sync = Request::put("http://127.0.0.1:3000/api/inngest")
+        .body(Bytes::new())
+        .expect("request");
+    let refused = send(&app, sync).await;
+    assert_eq!(refused.status, 401, "{}", refused.raw);
 }

@@ -1,6 +1,8 @@
 //! PUT: sync (protocol §5). Out-of-band sync POSTs the app to a fake Inngest API that records
 //! what it receives; in-band sync answers the app in the response.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -602,6 +604,137 @@ async fn out_of_band_sync_to_an_unreachable_api_answers_500_naming_it() {
         header(&response, "x-inngest-sync-kind"),
         Some("out_of_band")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What an operator sees in the log when a sync is refused or fails: one warn line with the
+// reason and what to set, and never a key.
+
+/// Every form of the test keys that must never reach a log line.
+fn secrets() -> [String; 6] {
+    let bare = |key: &str| key.trim_start_matches("signkey-test-").to_owned();
+    [
+        KEY.to_owned(),
+        bare(KEY),
+        HASHED_KEY.to_owned(),
+        FALLBACK_KEY.to_owned(),
+        bare(FALLBACK_KEY),
+        HASHED_FALLBACK_KEY.to_owned(),
+    ]
+}
+
+fn assert_one_warning_without_keys(logs: &common::Logs) -> String {
+    let warnings = logs.warnings();
+    let text = logs.text();
+    assert_eq!(warnings.len(), 1, "one warn line in:\n{text}");
+    for secret in secrets() {
+        assert!(!text.contains(&secret), "a key reached the log: {text}");
+    }
+    warnings[0].clone()
+}
+
+#[tokio::test]
+async fn an_unsigned_cloud_sync_without_a_serve_origin_is_logged_once_with_what_to_set() {
+    let api = FakeApi::start().await;
+    let (logs, _guard) = common::Logs::capture();
+
+    let response = serve(cloud_config(&api))
+        .handle(unsigned_ping("/api/inngest", Some("cloud"), ""))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let line = assert_one_warning_without_keys(&logs);
+    assert!(line.contains("refused a sync request"), "{line}");
+    assert!(line.contains("401"), "{line}");
+    assert!(
+        line.contains("missing X-Inngest-Signature"),
+        "the reason: {line}"
+    );
+    assert!(
+        line.contains("set INNGEST_SERVE_ORIGIN"),
+        "what to set: {line}"
+    );
+}
+
+#[tokio::test]
+async fn a_badly_signed_sync_is_logged_once_naming_the_signing_key_to_set() {
+    let api = FakeApi::start().await;
+    let body = json!({ "url": APP_URL }).to_string();
+    let mut request = unsigned_ping("/api/inngest", Some("cloud"), &body);
+    let forged = sign(
+        &SigningKey::new("signkey-test-0badc0de"),
+        body.as_bytes(),
+        now(),
+    );
+    request
+        .headers_mut()
+        .insert("x-inngest-signature", forged.parse().expect("header"));
+    let (logs, _guard) = common::Logs::capture();
+
+    let response = serve(cloud_config(&api).with_signing_key_fallback(FALLBACK_KEY))
+        .handle(request)
+        .await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let line = assert_one_warning_without_keys(&logs);
+    assert!(line.contains("signature does not match"), "{line}");
+    assert!(line.contains("set INNGEST_SIGNING_KEY"), "{line}");
+    assert!(api.registrations().is_empty());
+}
+
+#[tokio::test]
+async fn a_registration_the_server_refuses_is_logged_once_with_its_status_and_message() {
+    let api = FakeApi::start().await;
+    api.then_answer(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "primary refused"}),
+    );
+    api.then_answer(
+        StatusCode::UNAUTHORIZED,
+        json!({"error": "invalid signing key"}),
+    );
+    let handler = serve(cloud_config(&api).with_signing_key_fallback(FALLBACK_KEY));
+    let (logs, _guard) = common::Logs::capture();
+
+    let response = handler.handle(ping("/api/inngest", Some("cloud"))).await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(api.registrations().len(), 2, "both keys were tried");
+    let line = assert_one_warning_without_keys(&logs);
+    assert!(line.contains("Inngest refused the registration"), "{line}");
+    assert!(line.contains("401"), "its status: {line}");
+    assert!(line.contains("invalid signing key"), "its message: {line}");
+    assert!(line.contains("set INNGEST_SIGNING_KEY"), "{line}");
+
+    // Any other refusal carries the server's own words.
+    api.then_answer(
+        StatusCode::BAD_REQUEST,
+        json!({"error": "At least one function is invalid"}),
+    );
+    let (logs, _guard) = common::Logs::capture();
+    let response = handler.handle(ping("/api/inngest", Some("cloud"))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let line = assert_one_warning_without_keys(&logs);
+    assert!(line.contains("400"), "{line}");
+    assert!(line.contains("At least one function is invalid"), "{line}");
+}
+
+#[tokio::test]
+async fn a_sync_that_cannot_reach_the_api_is_logged_once_naming_the_base_url() {
+    let config = Config::new("app")
+        .with_signing_key(KEY)
+        .with_api_base_url(&closed_port_url().await)
+        .expect("the URL parses");
+    let (logs, _guard) = common::Logs::capture();
+
+    let response = serve(config)
+        .handle(ping("/api/inngest", Some("cloud")))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let line = assert_one_warning_without_keys(&logs);
+    assert!(line.contains("unreachable"), "{line}");
+    assert!(line.contains("INNGEST_BASE_URL"), "{line}");
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::introspect::{capabilities, sdk_name};
 use super::{ServeHandler, error_response, headers, json_response, set_header, to_json_response};
 use crate::client::join_url;
-use crate::signature::sign;
+use crate::signature::{SignatureError, sign};
 
 /// Query parameters with a meaning to this SDK or Inngest, never copied into a registered URL.
 const RESERVED_QUERY: [&str; 5] = ["fnId", "step", "stepId", "probe", "deployId"];
@@ -30,6 +30,49 @@ fn deploy_id(parts: &Parts) -> Option<String> {
     url::form_urlencoded::parse(parts.uri.query()?.as_bytes())
         .find(|(k, _)| k == "deployId")
         .map(|(_, v)| v.into_owned())
+}
+
+/// What to change when an in-band sync body is unusable.
+const IN_BAND_BODY_FIX: &str = "an in-band sync body is {\"url\": \"<app URL>\"}, as Inngest sends it; \
+     set INNGEST_ALLOW_IN_BAND_SYNC=0 to sync out of band instead";
+
+/// What to change when the URL to register cannot be built.
+const SERVE_URL_FIX: &str = "set INNGEST_SERVE_ORIGIN (scheme and host, e.g. https://app.example.com) and INNGEST_SERVE_PATH";
+
+/// Refuses a sync request with `status`, logging it once at warn level with its reason and
+/// what to set. Neither holds a key: reasons are fixed texts, configured URLs or parse errors.
+fn refuse(status: StatusCode, reason: &str, fix: &str) -> Response<Bytes> {
+    tracing::warn!(
+        status = status.as_u16(),
+        reason,
+        fix,
+        "refused a sync request"
+    );
+    error_response(status, reason)
+}
+
+/// What an operator can set when a sync's signature does not pass.
+fn signature_fix(error: &SignatureError) -> &'static str {
+    match error {
+        SignatureError::Missing => {
+            "a sync in cloud mode must be signed: sync from the Inngest server, or set \
+             INNGEST_SERVE_ORIGIN for an unsigned out-of-band PUT (INNGEST_DEV=1 for the dev server)"
+        }
+        SignatureError::Malformed => {
+            "X-Inngest-Signature must be t=<unix seconds>&s=<hex>: sync from the Inngest server, \
+             or send the PUT unsigned with INNGEST_SERVE_ORIGIN set"
+        }
+        SignatureError::Expired => {
+            "the signature is over 5 minutes away from this machine's clock: check both clocks"
+        }
+        SignatureError::Mismatch => {
+            "set INNGEST_SIGNING_KEY to the key the server signs with (the same hex, with or \
+             without a signkey-<env>- prefix; the old key in INNGEST_SIGNING_KEY_FALLBACK during a rotation)"
+        }
+        SignatureError::NoKey => {
+            "set INNGEST_SIGNING_KEY (cloud mode checks every signature), or INNGEST_DEV=1 for the dev server"
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,7 +101,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         } else {
             match self.out_of_band_trust(parts, body) {
                 Ok(trust) => self.out_of_band_sync(parts, trust).await,
-                Err(message) => error_response(StatusCode::UNAUTHORIZED, &message),
+                Err((reason, fix)) => refuse(StatusCode::UNAUTHORIZED, &reason, fix),
             }
         };
         if !response.headers().contains_key(headers::SYNC_KIND) {
@@ -79,7 +122,12 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     /// to contribute the query. In cloud mode an unsigned PUT (a deploy script's
     /// `curl -X PUT`) is accepted only with a configured serve origin, and then the URL is
     /// built from configuration alone: it can trigger a sync but never move the app.
-    fn out_of_band_trust(&self, parts: &Parts, body: &[u8]) -> Result<Trust, String> {
+    /// A refusal comes with what the operator can set to be let in.
+    fn out_of_band_trust(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<Trust, (String, &'static str)> {
         if self.is_dev() {
             return Ok(Trust::Request);
         }
@@ -90,24 +138,44 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         self.check_signature(&parts.headers, body)
             .map(|_| Trust::Request)
             .map_err(|e| {
-                format!(
+                let fix = if signed {
+                    signature_fix(&e)
+                } else {
+                    "set INNGEST_SERVE_ORIGIN to the app's public origin (e.g. https://app.example.com) \
+                     so an unsigned PUT can sync, or let the Inngest server send the sync (it signs it)"
+                };
+                let reason = format!(
                     "out-of-band sync in cloud mode needs INNGEST_SERVE_ORIGIN or a signed request: {e}"
-                )
+                );
+                (reason, fix)
             })
     }
 
     fn in_band_sync(&self, parts: &Parts, body: &[u8]) -> Response<Bytes> {
         let verified = match self.check_signature(&parts.headers, body) {
             Ok(key) => key,
-            Err(e) => return error_response(StatusCode::UNAUTHORIZED, &e.to_string()),
+            Err(e) => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    &format!("in-band sync refused: {e}"),
+                    signature_fix(&e),
+                );
+            }
         };
         let url = match serde_json::from_slice::<InBandRequest>(body) {
             Ok(InBandRequest { url: Some(url) }) if !url.is_empty() => url,
-            Ok(_) => return error_response(StatusCode::BAD_REQUEST, "missing url in sync body"),
+            Ok(_) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "missing url in sync body",
+                    IN_BAND_BODY_FIX,
+                );
+            }
             Err(e) => {
-                return error_response(
+                return refuse(
                     StatusCode::BAD_REQUEST,
                     &format!("malformed sync body: {e}"),
+                    IN_BAND_BODY_FIX,
                 );
             }
         };
@@ -120,16 +188,17 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             let parsed = match url::Url::parse(&url) {
                 Ok(parsed) => parsed,
                 Err(e) => {
-                    return error_response(
+                    return refuse(
                         StatusCode::BAD_REQUEST,
                         &format!("the sync url is not a URL: {e}"),
+                        IN_BAND_BODY_FIX,
                     );
                 }
             };
             match self.registered_url(&parsed, Trust::Request) {
                 Ok(url) => url,
                 Err(message) => {
-                    return error_response(StatusCode::INTERNAL_SERVER_ERROR, &message);
+                    return refuse(StatusCode::INTERNAL_SERVER_ERROR, &message, SERVE_URL_FIX);
                 }
             }
         };
@@ -169,7 +238,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         };
         let url = match url {
             Ok(url) => url,
-            Err(message) => return error_response(StatusCode::BAD_REQUEST, &message),
+            Err(message) => return refuse(StatusCode::BAD_REQUEST, &message, SERVE_URL_FIX),
         };
         let payload = json!({
             "v": "1",
@@ -191,69 +260,72 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 .finish();
             register = format!("{register}?{encoded}");
         }
-        let keys = config.signing_keys();
-        let attempts: Vec<Option<&crate::signature::SigningKey>> = if keys.is_empty() {
-            vec![None]
-        } else {
-            keys.into_iter().map(Some).collect()
+        let sent = self
+            .inner
+            .client
+            .send_authorized(|| {
+                let mut request = self
+                    .inner
+                    .client
+                    .http()
+                    .post(&register)
+                    .header("content-type", "application/json")
+                    .header(headers::SDK, sdk_name())
+                    .json(&payload);
+                if let Some(env) = &config.env {
+                    request = request.header(headers::ENV, env);
+                }
+                if let Some(kind) = parts.headers.get(headers::SERVER_KIND) {
+                    request = request.header(headers::EXPECTED_SERVER_KIND, kind.as_bytes());
+                }
+                request
+            })
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    fix = "check INNGEST_BASE_URL (or INNGEST_API_BASE_URL) and that the server is up",
+                    "sync failed: Inngest's API is unreachable"
+                );
+                return to_json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({ "message": format!("could not reach Inngest: {e}"), "modified": false }),
+                );
+            }
         };
-        let mut last = None;
-        for key in attempts {
-            let mut request = self
-                .inner
-                .client
-                .http()
-                .post(&register)
-                .header("content-type", "application/json")
-                .header(headers::SDK, sdk_name())
-                .json(&payload);
-            if let Some(key) = key {
-                request = request.bearer_auth(key.hashed());
-            }
-            if let Some(env) = &config.env {
-                request = request.header(headers::ENV, env);
-            }
-            if let Some(kind) = parts.headers.get(headers::SERVER_KIND) {
-                request = request.header(headers::EXPECTED_SERVER_KIND, kind.as_bytes());
-            }
-            match request.send().await {
-                Ok(answer) => {
-                    let status = answer.status();
-                    let text = answer.text().await.unwrap_or_default();
-                    let parsed: RegisterAnswer = serde_json::from_str(&text).unwrap_or_default();
-                    if status.is_success() {
-                        tracing::info!(%url, modified = parsed.modified, "synced with Inngest");
-                        return to_json_response(
-                            StatusCode::OK,
-                            &json!({ "message": "Successfully synced.", "modified": parsed.modified }),
-                        );
-                    }
-                    let message = parsed
-                        .error
-                        .or(parsed.message)
-                        .unwrap_or_else(|| text.chars().take(500).collect());
-                    tracing::warn!(%status, %message, "Inngest refused the sync");
-                    let status = StatusCode::from_u16(status.as_u16())
-                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                    last = Some(to_json_response(
-                        status,
-                        &json!({ "message": message, "modified": false }),
-                    ));
-                    if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Inngest unreachable for sync");
-                    last = Some(to_json_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        &json!({ "message": format!("could not reach Inngest: {e}"), "modified": false }),
-                    ));
-                    break;
-                }
-            }
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        let parsed: RegisterAnswer = serde_json::from_str(&text).unwrap_or_default();
+        if status.is_success() {
+            tracing::info!(%url, modified = parsed.modified, "synced with Inngest");
+            return to_json_response(
+                StatusCode::OK,
+                &json!({ "message": "Successfully synced.", "modified": parsed.modified }),
+            );
         }
-        last.unwrap_or_else(|| error_response(StatusCode::INTERNAL_SERVER_ERROR, "sync failed"))
+        let message = parsed
+            .error
+            .or(parsed.message)
+            .unwrap_or_else(|| text.chars().take(500).collect());
+        let fix = if status == reqwest::StatusCode::UNAUTHORIZED
+            || status == reqwest::StatusCode::FORBIDDEN
+        {
+            "set INNGEST_SIGNING_KEY to the server's signing key (the old one in \
+             INNGEST_SIGNING_KEY_FALLBACK during a rotation), and INNGEST_ENV to its environment if it has several"
+        } else {
+            "see the server's message"
+        };
+        tracing::warn!(
+            status = status.as_u16(),
+            %message,
+            fix,
+            "sync failed: Inngest refused the registration"
+        );
+        let status =
+            StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        to_json_response(status, &json!({ "message": message, "modified": false }))
     }
 
     /// The URL the request was sent to, as the request tells it (scheme from

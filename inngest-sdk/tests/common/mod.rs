@@ -1,6 +1,8 @@
 //! Builds execution requests the way the Inngest executor sends them (protocol §6.1).
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use http::{Request, Response};
 use inngest_sdk::ServeHandler;
@@ -133,4 +135,80 @@ impl Reply {
 /// An event as the executor sends it.
 pub fn event(name: &str, data: Value) -> Value {
     json!({ "data": data, "id": "01JEVENT", "name": name, "ts": 1_700_000_000_000_i64, "user": {} })
+}
+
+/// Log output captured for one test: what is logged on the test's thread while the guard from
+/// [`Logs::capture`] lives (a `#[tokio::test]` runtime runs every task of the test there), so
+/// tests running in parallel never see each other's lines.
+///
+/// One process-wide subscriber writes every event to the buffer of the thread that logs it, if
+/// that thread is capturing. A subscriber per test (`set_default`) would be simpler, but
+/// tracing caches per call site whether anyone listens, and a test running on another thread
+/// without one can make the cache say no, so lines would go missing at random.
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+/// Stops the capture on this thread when dropped.
+pub struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl Logs {
+    pub fn capture() -> (Self, Capturing) {
+        static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        INSTALLED.get_or_init(|| {
+            let installed = tracing_subscriber::fmt()
+                .with_writer(|| ThreadWriter)
+                .with_ansi(false)
+                .without_time()
+                .with_max_level(tracing::Level::DEBUG)
+                .try_init();
+            drop(installed);
+        });
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
+        (Self(buffer), Capturing)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer is not poisoned")).into_owned()
+    }
+
+    /// The lines logged at warn level.
+    pub fn warnings(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .filter(|line| line.trim_start().starts_with("WARN"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Appends to the capturing thread's buffer; discards on any other thread.
+struct ThreadWriter;
+
+impl std::io::Write for ThreadWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow().as_ref() {
+                buffer
+                    .lock()
+                    .expect("log buffer is not poisoned")
+                    .extend_from_slice(bytes);
+            }
+        });
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -1,17 +1,38 @@
 //! The five functions of Inngest's conformance suite, behaving like the Go SDK's fixture
-//! (protocol §10.7). Shared by `examples/conformance.rs` and `tests/conformance.rs`.
+//! (protocol §10.7), and the app that serves them. Shared by `examples/conformance.rs` and
+//! `tests/conformance.rs`, so the tests exercise the example's own configuration.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use inngest_sdk::function::Cancel;
-use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger, WaitForEvent};
+use axum::Router;
+use axum::routing::get;
+use inngest_sdk::config::ConfigError;
+use inngest_sdk::function::{Cancel, FunctionConfigError};
+use inngest_sdk::{
+    Client, Config, Ctx, Error, Function, FunctionOpts, ServeHandler, Trigger, WaitForEvent,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// The app id the conformance runner finds the fixtures under.
 pub const APP_ID: &str = "conformance-rust";
+
+/// The example's configuration: the standard `INNGEST_*` variables, read through `var` as any
+/// app reads them. Cloud mode (every request signed, Inngest Cloud's URLs) unless `INNGEST_DEV`
+/// selects the dev server; `INNGEST_BASE_URL` points it at a self-hosted `inngest start`.
+pub fn config(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    Config::from_vars(APP_ID, var)
+}
+
+/// The example's routes: the fixtures at `/api/inngest`, and `/health`.
+pub fn router(config: Config) -> Result<Router, FunctionConfigError> {
+    let handler = ServeHandler::new(Client::new(config), (), functions())?;
+    Ok(Router::new()
+        .route("/api/inngest", inngest_sdk::axum::serve(handler))
+        .route("/health", get(|| async { "ok" })))
+}
 
 #[derive(Serialize, Deserialize)]
 struct Reply {
