@@ -26,6 +26,7 @@ pub fn process_paypal_refund() -> Function<AppState> {
                 provider: Provider::Paypal,
                 provider_payment_id: data.capture_id.clone(),
                 refunded_total,
+                currency: data.currency.clone(),
             };
             Ok(refund_and_revoke(&ctx.step, &ctx.state, refund).await?)
         },

@@ -32,6 +32,7 @@ pub fn process_stripe_refund() -> Function<AppState> {
                 provider: Provider::Stripe,
                 provider_payment_id: data.payment_intent_id.clone(),
                 refunded_total,
+                currency: data.currency.clone(),
             };
             Ok(refund_and_revoke(&ctx.step, &ctx.state, refund).await?)
         },

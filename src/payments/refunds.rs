@@ -21,6 +21,8 @@ pub struct ReportedRefund {
     pub provider_payment_id: String,
     /// Everything refunded on this payment so far.
     pub refunded_total: BigDecimal,
+    /// The refund's currency, which must be the payment's.
+    pub currency: String,
 }
 
 /// What the refund did.
@@ -47,6 +49,14 @@ pub async fn apply_refund(
                     provider: refund.provider,
                     provider_payment_id: refund.provider_payment_id.clone(),
                 })?;
+        if !refund.currency.eq_ignore_ascii_case(&payment.currency) {
+            return Err(PaymentsError::Inconsistent(format!(
+                "refunded in {}, but payment {} was in {}",
+                refund.currency.to_ascii_lowercase(),
+                payment.provider_payment_id,
+                payment.currency
+            )));
+        }
         if refund.refunded_total > payment.amount {
             return Err(PaymentsError::Inconsistent(format!(
                 "refunded {} exceeds the payment of {}",

@@ -242,7 +242,7 @@ async fn a_webhook_for_an_unknown_order_is_retried_then_fails_naming_it() {
     );
     let run = app.engine.run("process-stripe-checkout", event).await;
     assert_eq!(run.error().message, format!("order {missing} not found"));
-    assert_eq!(run.ops("StepError").len(), 3, "retried before failing");
+    assert_eq!(run.ops("StepError").len(), 12, "retried before failing");
     assert_eq!(app.count("payments").await, 0);
 }
 
@@ -453,6 +453,36 @@ async fn a_partial_refund_records_the_amount_and_keeps_the_seat() {
     assert_eq!(status, "partially_refunded");
     let seat = app.seat(pending.order.id).await;
     assert_eq!(seat.status, SeatStatus::Active);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_in_another_currency_fails_for_good_and_changes_nothing() {
+    let app = spawn_app().await;
+    let product = app.seed_product(3).await;
+    let pending = app
+        .pending_order(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    purchase_through_stripe(&app, pending.order.id, product.id)
+        .await
+        .output::<Value>();
+    let payload = stripe_fixture(
+        "event_charge_refunded_full.json",
+        pending.order.id,
+        product.id,
+    )
+    .replace(r#""currency": "usd""#, r#""currency": "eur""#);
+    assert_eq!(app.post_stripe(&payload).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    let event = forwarded(&app, "evt_test_refund_full_1").remove(0);
+    let run = app.engine.run("process-stripe-refund", event).await;
+    assert!(
+        run.error().message.contains("refunded in eur"),
+        "{:?}",
+        run.error()
+    );
+    assert_eq!(run.ops("StepError").len(), 0, "not retried");
+    assert_eq!(app.order(pending.order.id).await.status, OrderStatus::Paid);
+    assert_eq!(app.seat(pending.order.id).await.status, SeatStatus::Active);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
