@@ -43,6 +43,11 @@ step "cargo test"
 tests_status=0
 cargo test --workspace --all-features --locked || tests_status=$?
 
+step "Load, short (scripts/load.sh 10; the README's numbers come from 60 s by hand)"
+# Its own database, created and dropped by the driver (huckleberry_load_*).
+load_status=0
+bash scripts/load.sh 10 || load_status=$?
+
 step "Test databases dropped"
 # Each integration test copies a migrated template database (tests/integration/util/database.rs)
 # and drops its copy when it ends, also when it fails. A copy still here is a bug (or, on a
@@ -65,4 +70,7 @@ if older=$(grep -c '^test_' <<<"$databases_before"); then
   echo "notice: $older test_* database(s) from earlier runs were already on the server; left alone"
 fi
 echo "no test database left"
-exit "$tests_status"
+if ((tests_status != 0)); then
+  exit "$tests_status"
+fi
+exit "$load_status"

@@ -579,3 +579,64 @@ async fn a_cancellation_is_ignored_after_its_timeout() {
     assert!(!run.is_cancelled());
     assert_eq!(run.output::<Value>(), json!("done"));
 }
+
+const KEY: &str = "signkey-test-6f7665722d687474702d6b6579";
+
+/// `functions` behind the axum adapter on a free loopback port, in cloud mode with `KEY`.
+async fn served(functions: Vec<Function<()>>) -> String {
+    let config = Config::new("app").cloud().with_signing_key(KEY);
+    let handler = ServeHandler::new(Client::new(config), (), functions).expect("valid");
+    let router = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/api/inngest")
+}
+
+#[tokio::test]
+async fn over_http_the_engine_runs_a_served_function_with_signed_timed_requests() {
+    let url = served(vec![onboarding()]).await;
+    let config = Config::new("app").cloud().with_signing_key(KEY);
+    let engine = TestEngine::new(
+        ServeHandler::new(Client::new(config), (), vec![onboarding()]).expect("valid"),
+    )
+    .over_http(&url);
+    let signed_up = Event::new("user/signed.up", json!({"user": "u1"}));
+    assert_eq!(engine.triggered_by(&signed_up), vec!["onboard".to_owned()]);
+    assert!(
+        engine
+            .triggered_by(&Event::new("user/connected", json!({})))
+            .is_empty()
+    );
+    let run = engine.run("onboard", signed_up).await;
+    assert_eq!(run.output::<Value>(), json!({"connected": false}));
+    assert_eq!(run.times_ran("reminder"), 1);
+    assert!(
+        run.requests
+            .iter()
+            .all(|r| matches!(r.status, 200 | 206) && r.elapsed > Duration::ZERO),
+        "{:?}",
+        run.requests
+    );
+
+    // Without the key the endpoint refuses every request: the run fails, nothing ran.
+    let unsigned = TestEngine::new(
+        ServeHandler::new(
+            Client::new(Config::new("app").cloud()),
+            (),
+            vec![onboarding()],
+        )
+        .expect("valid"),
+    )
+    .over_http(&url);
+    let refused = unsigned
+        .run(
+            "onboard",
+            Event::new("user/signed.up", json!({"user": "u2"})),
+        )
+        .await;
+    assert!(refused.result.is_err());
+    assert!(refused.requests.iter().all(|r| r.status == 401));
+}

@@ -10,6 +10,7 @@ mod currencies;
 mod databases;
 mod envelope;
 mod identity;
+mod logs;
 mod onboarding;
 mod pack_expiry;
 mod paid_amounts;

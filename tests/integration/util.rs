@@ -48,11 +48,20 @@ pub struct TestApp {
 
 /// Starts the app with Stripe and PayPal configured against local fakes.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with some settings replaced (e.g. distinctive secrets to look for).
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    let overrides: Vec<(String, String)> = overrides
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     let database = TestDatabase::reserve();
     // Copying the template mostly waits on the server while starting the app is CPU work, so
     // the app starts on another worker meanwhile. The copy stays in this task: the guard can
     // then never be dropped while a copy is still under way.
-    let starting = tokio::spawn(start_app(database.url().to_owned()));
+    let starting = tokio::spawn(start_app(database.url().to_owned(), overrides));
     database.copy_template().await;
     let finish = starting.await.unwrap_or_else(|e| match e.try_into_panic() {
         Ok(panic) => std::panic::resume_unwind(panic),
@@ -63,7 +72,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the fakes and the app on a database that need not exist yet (the pool connects
 /// when first used); what it returns completes the `TestApp` with that database.
-async fn start_app(database_url: String) -> impl FnOnce(TestDatabase) -> TestApp {
+async fn start_app(
+    database_url: String,
+    overrides: Vec<(String, String)>,
+) -> impl FnOnce(TestDatabase) -> TestApp {
     let stripe = MockServer::start().await;
     let paypal = MockServer::start().await;
     let clerk = MockServer::start().await;
@@ -77,7 +89,7 @@ async fn start_app(database_url: String) -> impl FnOnce(TestDatabase) -> TestApp
         .mount(&clerk)
         .await;
     let events = EventApi::start().await.expect("fake event API");
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", database_url.clone()),
         ("STRIPE_SECRET_KEY", "sk_test_123".to_owned()),
         ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_owned()),
@@ -111,6 +123,9 @@ async fn start_app(database_url: String) -> impl FnOnce(TestDatabase) -> TestApp
         ("INNGEST_DEV", "1".to_owned()),
         ("INNGEST_BASE_URL", events.url()),
     ]);
+    for (name, value) in &overrides {
+        vars.insert(name.as_str(), value.clone());
+    }
     let config = AppConfig::from_vars(|k| vars.get(k).cloned()).expect("test config");
     let pool = db::pool(&database_url, 20).expect("pool");
     let state = AppState::new(config, pool).expect("state");

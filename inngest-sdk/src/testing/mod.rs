@@ -5,6 +5,9 @@
 //! answered by running the invoked function with the `data._inngest` metadata Inngest adds)
 //! and returns the whole run for assertions. Enable with the `testing` feature.
 //!
+//! [`TestEngine::over_http`] sends the same signed requests to a running service instead, so
+//! a load driver can play Inngest against a real process with this one executor.
+//!
 //! ```no_run
 //! # async fn demo(handler: inngest_sdk::ServeHandler<()>) {
 //! use inngest_sdk::Event;
@@ -25,7 +28,7 @@ mod outcome;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -49,6 +52,13 @@ const MAX_REQUESTS: usize = 500;
 pub struct TestEngine<S> {
     handler: ServeHandler<S>,
     event_api: Option<EventApi>,
+    remote: Option<Remote>,
+}
+
+/// Where requests go when they leave the process: a serve endpoint over HTTP.
+struct Remote {
+    url: String,
+    http: reqwest::Client,
 }
 
 impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
@@ -58,7 +68,47 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
         Self {
             handler,
             event_api: None,
+            remote: None,
         }
+    }
+
+    /// Sends every request over HTTP to the serve endpoint `url` (`http://host/api/inngest`)
+    /// instead of calling the handler in process. The handler still says which functions
+    /// exist, how they are configured and which key signs the requests, as Inngest knows
+    /// them from a sync; it must describe the functions the endpoint serves.
+    #[must_use]
+    pub fn over_http(mut self, url: &str) -> Self {
+        self.remote = Some(Remote {
+            url: url.to_owned(),
+            http: reqwest::Client::new(),
+        });
+        self
+    }
+
+    /// The ids (bare) of the functions `event` triggers: an event trigger of that name whose
+    /// `if` expression, if any, holds for it.
+    pub fn triggered_by<T: Serialize>(&self, event: &Event<T>) -> Vec<String> {
+        let event = serde_json::to_value(event).unwrap_or_default();
+        self.handler
+            .functions()
+            .iter()
+            .filter(|f| {
+                f.opts.triggers.iter().any(|t| match t {
+                    crate::function::Trigger::Event {
+                        event: name,
+                        expression,
+                    } => {
+                        event["name"] == name.as_str()
+                            && expression.as_deref().is_none_or(|expr| {
+                                matches(expr, &event, &Value::Null)
+                                    .unwrap_or_else(|e| panic!("{e}"))
+                            })
+                    }
+                    crate::function::Trigger::Cron { .. } => false,
+                })
+            })
+            .map(|f| f.opts.id.clone())
+            .collect()
     }
 
     /// Collects what runs send into [`RunOutcome::sent_events`]; the handler's client must send
@@ -594,7 +644,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         let request = request
             .body(Bytes::from(bytes))
             .unwrap_or_else(|e| panic!("request does not build: {e}"));
-        let response = self.engine.handler.handle(request).await;
+        let started = Instant::now();
+        let response = match &self.engine.remote {
+            None => self.engine.handler.handle(request).await,
+            Some(remote) => remote.send(request, &query).await,
+        };
+        let elapsed = started.elapsed();
         let status = response.status();
         let no_retry = response
             .headers()
@@ -612,7 +667,46 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             status: status.as_u16(),
             body: body.clone(),
             retry_after,
+            elapsed,
         });
         (status, body, no_retry)
+    }
+}
+
+impl Remote {
+    /// `request` (built for the handler) sent to the endpoint; a transport failure is a 599
+    /// answer with the error as its body, which the run retries like any failed request.
+    async fn send(&self, request: Request<Bytes>, query: &str) -> http::Response<Bytes> {
+        let (parts, body) = request.into_parts();
+        let sent = self
+            .http
+            .post(format!("{}?{query}", self.url))
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await;
+        let failed = |message: String| {
+            let body = serde_json::to_vec(&json!({ "name": "TransportError", "message": message }))
+                .unwrap_or_default();
+            let mut response = http::Response::new(Bytes::from(body));
+            *response.status_mut() =
+                StatusCode::from_u16(599).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            response
+        };
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return failed(e.to_string()),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        match response.bytes().await {
+            Ok(body) => {
+                let mut answer = http::Response::new(body);
+                *answer.status_mut() = status;
+                *answer.headers_mut() = headers;
+                answer
+            }
+            Err(e) => failed(e.to_string()),
+        }
     }
 }

@@ -40,6 +40,8 @@ pub struct RequestRecord {
     pub body: Value,
     /// The response's `Retry-After`: when the function asked to be retried.
     pub retry_after: Option<String>,
+    /// From sending the request to having the whole answer.
+    pub elapsed: std::time::Duration,
 }
 
 /// A finished run.
