@@ -103,9 +103,13 @@ async fn finish_checkout(
 ) -> AppResult<String> {
     let order_id = pending.order.id;
     let recorded = match create_provider_checkout(&app, &pending, hold).await {
-        Ok((checkout_id, url)) => record_checkout_id(&app, order_id, &checkout_id)
-            .await
-            .map(|()| url),
+        Ok((checkout_id, url)) => match record_checkout_id(&app, order_id, &checkout_id).await {
+            Ok(()) => Ok(url),
+            Err(error) => {
+                close_unrecorded(&app, &pending, &checkout_id).await;
+                Err(error)
+            }
+        },
         Err(error) => Err(error),
     };
     match recorded {
@@ -118,6 +122,24 @@ async fn finish_checkout(
             expire_checkout(&mut conn, order_id).await?;
             Err(error)
         }
+    }
+}
+
+/// A checkout whose id could not be recorded must not take money: its order is about to
+/// expire, and a payment to it would match no order. A Stripe session is expired at Stripe; a
+/// PayPal order needs nothing, since only our return route captures, and it finds orders by
+/// the recorded id.
+async fn close_unrecorded(app: &AppState, pending: &PendingCheckout, checkout_id: &str) {
+    let (Provider::Stripe, Some(stripe)) = (pending.order.provider, app.stripe.as_ref()) else {
+        return;
+    };
+    if let Err(error) = stripe.close_checkout(checkout_id).await {
+        tracing::error!(
+            order_id = %pending.order.id,
+            checkout_id,
+            %error,
+            "a Stripe session whose id could not be recorded is still open; expire it by hand"
+        );
     }
 }
 

@@ -218,6 +218,60 @@ async fn a_stripe_outage_at_checkout_releases_the_hold() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripe_session_whose_id_cannot_be_recorded_is_expired_at_stripe() {
+    let app = spawn_app().await;
+    let product = app.seed_product(1).await;
+    mock_stripe_session_creation(&app).await;
+    let session: Value =
+        serde_json::from_str(&fixture("stripe/checkout_session_created.json")).expect("json");
+    let mut expired = session.clone();
+    expired["status"] = json!("expired");
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_a1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&session))
+        .mount(&app.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/checkout/sessions/cs_test_a1/expire"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&expired))
+        .expect(1)
+        .mount(&app.stripe)
+        .await;
+    // The database refuses to record any checkout id.
+    let mut conn = app.conn().await;
+    diesel::sql_query(
+        "CREATE FUNCTION refuse_checkout_id() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'no checkout ids today'; END $$",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("function");
+    diesel::sql_query(
+        "CREATE TRIGGER refuse_checkout_id BEFORE UPDATE OF provider_checkout_id ON orders \
+         FOR EACH ROW EXECUTE FUNCTION refuse_checkout_id()",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("trigger");
+    let token = session_token("user_buyer", 60);
+    let (status, _) = post_checkout(
+        &app,
+        Some(&token),
+        json!({"product_id": product.id, "provider": "stripe"}),
+    )
+    .await;
+    assert_eq!(status, 500);
+    app.stripe.verify().await;
+    assert_eq!(
+        SeatReservation::occupied(&mut conn, product.mentor_id)
+            .await
+            .expect("count"),
+        0,
+        "the hold is released"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_buyer_cannot_hold_two_seats_with_the_same_mentor() {
     let app = spawn_app().await;
     let product = app.seed_product(5).await;
