@@ -41,6 +41,31 @@ impl inngest_sdk::Classify for DbError {
     }
 }
 
+/// Whether a query failed because the connection to the server was lost (the server went
+/// away, restarted, or the network dropped): an outage to retry, not a bug.
+pub fn is_connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        err,
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+impl DbError {
+    /// Whether the database was unavailable (no connection, or it was lost mid-query), as
+    /// opposed to a query or set-up that is wrong.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            DbError::Pool(_) => true,
+            DbError::Query(e) => is_connection_lost(e),
+            DbError::Migration(_) | DbError::Build(_) => false,
+        }
+    }
+}
+
 /// A connection from `pool`, or [`DbError::Pool`] when none can be had in time.
 pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
     Ok(pool.get().await?)

@@ -7,6 +7,7 @@ mod checkout;
 mod currencies;
 mod databases;
 mod envelope;
+mod faults;
 mod identity;
 mod onboarding;
 mod pack_expiry;

@@ -232,12 +232,15 @@ async fn a_stripe_5xx_or_429_is_retried() {
 }
 
 fn paypal(api_base: String) -> PaypalApi {
-    PaypalApi::new(&PaypalConfig {
-        client_id: "paypal-client".into(),
-        client_secret: Secret::new("paypal-secret"),
-        webhook_id: "WH-TEST-ID".into(),
-        api_base,
-    })
+    PaypalApi::new(
+        &PaypalConfig {
+            client_id: "paypal-client".into(),
+            client_secret: Secret::new("paypal-secret"),
+            webhook_id: "WH-TEST-ID".into(),
+            api_base,
+        },
+        huckleberry::config::DEFAULT_PROVIDER_TIMEOUT,
+    )
 }
 
 /// What Inngest would do after a PayPal capture answered `answer`.
