@@ -90,6 +90,11 @@ fn establish(
     .boxed()
 }
 
+/// How long opening a connection, or checking an idle one, may take: a server that accepts
+/// connections but never answers (a network partition, a host that froze) would otherwise hold
+/// every request and step that asks the pool, for as long as TCP takes to give up.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A pool for `url` with at most `max_size` connections.
 pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     let mut config = diesel_async::pooled_connection::ManagerConfig::default();
@@ -98,6 +103,8 @@ pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::Build(e.to_string()))

@@ -212,6 +212,38 @@ async fn a_webhook_during_a_database_outage_gets_the_503_envelope_at_once_and_is
     assert_eq!(app.count("webhook_inbox").await, 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_accepts_connections_but_never_answers_gets_a_503_within_the_connect_timeout()
+ {
+    let app = spawn_app().await;
+    let proxy = DbProxy::start(app.database.url()).await;
+    let mut options = app.instance_options();
+    options.database_url = proxy.url(app.database.url());
+    options.relay = false;
+    let instance = app.start_instance(options).await;
+    let post = async |id: &str| {
+        let payload = completed_webhook(id);
+        post_stripe_to(&app, instance.url("/api/webhooks/stripe"), &payload).await
+    };
+    assert_eq!(post("evt_silent_0").await, 200);
+
+    proxy.go_silent();
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(30), post("evt_silent_1"))
+        .await
+        .expect("an answer, not a hang");
+    let elapsed = started.elapsed();
+    assert_eq!(status, 503);
+    assert!(
+        elapsed >= huckleberry::db::CONNECT_TIMEOUT && elapsed < Duration::from_secs(15),
+        "answered after {elapsed:?}"
+    );
+
+    proxy.restore();
+    assert_eq!(post("evt_silent_1").await, 200);
+    assert_eq!(app.count("webhook_inbox").await, 2);
+}
+
 // 2. The process dies between a side effect and the step's completion.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,8 @@ struct Inner {
 struct State {
     /// Refuses every new connection while set.
     down: bool,
+    /// Accepts new connections and never answers while set (and not down).
+    silent: bool,
     /// When the client sends these bytes (in one read), the proxy goes down before
     /// forwarding them: the statement never reaches the server, and the open transaction dies
     /// with its connection.
@@ -102,7 +104,16 @@ impl DbProxy {
 
     /// The database is back.
     pub fn restore(&self) {
-        self.inner.lock().down = false;
+        let mut state = self.inner.lock();
+        state.down = false;
+        state.silent = false;
+    }
+
+    /// The database stops answering without refusing anything (a network partition, a frozen
+    /// host): open connections are dropped, new ones are accepted and then hear nothing.
+    pub fn go_silent(&self) {
+        self.inner.cuts.send_modify(|n| *n += 1);
+        self.inner.lock().silent = true;
     }
 
     /// Goes down (as [`DbProxy::cut`]) the moment a client sends `pattern`, before the bytes
@@ -147,6 +158,15 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, inner: Arc<Inn
                 continue;
             }
             state.accepted += 1;
+            if state.silent {
+                let mut cuts = inner.cuts.subscribe();
+                tokio::spawn(async move {
+                    // Held open, unanswered, until the next cut or the proxy's end.
+                    let _ = cuts.changed().await;
+                    drop(client);
+                });
+                continue;
+            }
         }
         tokio::spawn(relay(client, upstream, inner.clone()));
     }
