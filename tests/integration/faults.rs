@@ -602,6 +602,87 @@ async fn two_instances_sweeping_abandoned_checkouts_at_once_release_each_seat_on
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_expiring_the_same_packs_at_once_release_each_seat_once_and_announce_it_once()
+{
+    let app = spawn_app().await;
+    let product = app.seed_product(10).await;
+    let mut packs = Vec::new();
+    for i in 0..3 {
+        let f = crate::onboarding::purchase_of(&app, &product, &format!("user_expiry_{i}")).await;
+        packs.push(f.pack_id);
+    }
+    let mut conn = app.conn().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE session_packs SET expires_at = now() - interval '1 day'"),
+        &mut conn,
+    )
+    .await
+    .expect("backdate the packs");
+    drop(conn);
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex(r"^/v1/users/[^/]+$"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("clerk/user.json"), "application/json"),
+        )
+        .mount(&app.clerk)
+        .await;
+    mock_resend(&app, 0).await;
+    let a = start_relaying(&app, Duration::from_secs(5)).await;
+    let b = start_relaying(&app, Duration::from_secs(5)).await;
+
+    // The daily cron, run by both at once: the same checks under the same ids.
+    let tick = || Event::new("inngest/scheduled.timer", json!({}));
+    let (on_a, on_b) = tokio::join!(
+        a.engine.run("pack-expiration-check", tick()).execute(),
+        b.engine.run("pack-expiration-check", tick()).execute()
+    );
+    for run in [on_a, on_b] {
+        assert_eq!(run.output::<Value>()["checksSent"], 3);
+    }
+    assert_eq!(sent(&app, "pack/expiration-check"), (6, 3));
+
+    // Every check handled by both at once.
+    let now = chrono::Utc::now();
+    let runs = packs.iter().flat_map(|pack| {
+        [&a, &b].map(|instance| {
+            let check = huckleberry::expiry::check_event(*pack, now);
+            instance
+                .engine
+                .run("handle-pack-expiration-check", check)
+                .execute()
+        })
+    });
+    for run in futures::future::join_all(runs).await {
+        run.output::<Value>();
+    }
+    assert_eq!(
+        app.count("seat_reservations WHERE status = 'released'")
+            .await,
+        3
+    );
+    assert_eq!(app.count("session_packs WHERE status = 'expired'").await, 3);
+    eventually(Duration::from_secs(20), "the announcements", || async {
+        app.count("webhook_inbox WHERE forwarded_at IS NULL").await == 0
+    })
+    .await;
+    drop((a, b));
+    assert_eq!(
+        sent(&app, "seat/released"),
+        (3, 3),
+        "each release announced once"
+    );
+    // Both runs of a check may mail at once: under one idempotency key, which Resend
+    // delivers once, and logged once.
+    let keys: std::collections::HashSet<String> = emails_sent(&app)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(app.count("email_log WHERE kind = 'pack_expired'").await, 3);
+}
+
 /// A run of the sweep of abandoned checkouts on `instance`, as its cron would start it.
 fn sweep(instance: &Instance) -> impl std::future::Future<Output = RunOutcome> + '_ {
     let tick = Event::new("inngest/scheduled.timer", json!({}));
