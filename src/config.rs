@@ -273,13 +273,14 @@ impl AppConfig {
         if discord.is_some() && link_secret.is_none() {
             return Err(ConfigError::Missing("LINK_SIGNING_SECRET"));
         }
+        // Up to a day: longer is a typo, and would overflow the times computed from it.
         let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match get(name) {
                 Some(v) => match v.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Ok(Duration::from_millis(ms)),
+                    Ok(ms) if (1..=86_400_000).contains(&ms) => Ok(Duration::from_millis(ms)),
                     _ => Err(ConfigError::Invalid {
                         name,
-                        reason: format!("{v:?} is not a positive number of milliseconds"),
+                        reason: format!("{v:?} is not a number of milliseconds from 1 to a day"),
                     }),
                 },
                 None => Ok(default),
