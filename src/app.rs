@@ -68,13 +68,14 @@ impl AppState {
     /// Builds the state from configuration and a pool.
     pub fn new(config: AppConfig, db: DbPool) -> Result<Self, ConfigError> {
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
-        let stripe = config.stripe.as_ref().map(StripeApi::new);
-        let paypal = config.paypal.as_ref().map(PaypalApi::new);
-        let clerk = config.clerk.as_ref().map(ClerkApi::new);
-        let discord = config.discord.as_ref().map(DiscordApi::new);
+        let timeout = config.provider_timeout;
+        let stripe = config.stripe.as_ref().map(|c| StripeApi::new(c, timeout));
+        let paypal = config.paypal.as_ref().map(|c| PaypalApi::new(c, timeout));
+        let clerk = config.clerk.as_ref().map(|c| ClerkApi::new(c, timeout));
+        let discord = config.discord.as_ref().map(|c| DiscordApi::new(c, timeout));
         let resend = match &config.resend {
             Some(r) => Some(
-                ResendApi::new(r.api_key.expose(), &r.api_base, &r.from).map_err(|e| {
+                ResendApi::new(r.api_key.expose(), &r.api_base, &r.from, timeout).map_err(|e| {
                     ConfigError::Invalid {
                         name: "RESEND_*",
                         reason: e.to_string(),

@@ -113,6 +113,33 @@ pub struct ResendConfig {
     pub from: String,
 }
 
+/// How the relay ([`crate::relay`]) paces its passes over the webhook inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// The time between passes when nothing wakes the relay.
+    pub interval: Duration,
+    /// How long a claimed entry is left to the relay that claimed it before another may take
+    /// it (the claimer crashed). A pass stops delivering before its claim runs out.
+    pub lease: Duration,
+    /// The longest wait before delivering an entry again after a failure (the waits double
+    /// from 2 seconds up to this).
+    pub max_backoff: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The bound on every call to Stripe, PayPal, Clerk, Resend and Discord unless
+/// `PROVIDER_TIMEOUT_MS` says otherwise: a provider that hangs is then an outage to retry.
+pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything the service reads from the environment.
 #[derive(Debug, Clone)]
 pub struct AppConfig {
@@ -140,6 +167,11 @@ pub struct AppConfig {
     pub clerk_webhook_secret: Option<Secret>,
     /// Svix secret of the direct Resend webhook route.
     pub resend_webhook_secret: Option<Secret>,
+    /// How long one request to a provider (Stripe, PayPal, Clerk, Resend, Discord) may take,
+    /// connection included.
+    pub provider_timeout: Duration,
+    /// The relay's pacing.
+    pub relay: RelayConfig,
     /// Inngest.
     pub inngest: inngest_sdk::Config,
 }
@@ -241,6 +273,26 @@ impl AppConfig {
         if discord.is_some() && link_secret.is_none() {
             return Err(ConfigError::Missing("LINK_SIGNING_SECRET"));
         }
+        // Up to a day: longer is a typo, and would overflow the times computed from it.
+        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name) {
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(ms) if (1..=86_400_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+                    _ => Err(ConfigError::Invalid {
+                        name,
+                        reason: format!("{v:?} is not a number of milliseconds from 1 to a day"),
+                    }),
+                },
+                None => Ok(default),
+            }
+        };
+        let provider_timeout = millis("PROVIDER_TIMEOUT_MS", DEFAULT_PROVIDER_TIMEOUT)?;
+        let defaults = RelayConfig::default();
+        let relay = RelayConfig {
+            interval: millis("RELAY_INTERVAL_MS", defaults.interval)?,
+            lease: millis("RELAY_LEASE_MS", defaults.lease)?,
+            max_backoff: millis("RELAY_MAX_BACKOFF_MS", defaults.max_backoff)?,
+        };
         let app_id = get("INNGEST_APP_ID").unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
         Ok(Self {
             database_url: Secret::new(required("DATABASE_URL")?),
@@ -255,6 +307,8 @@ impl AppConfig {
             link_secret,
             clerk_webhook_secret: get("CLERK_WEBHOOK_SECRET").map(Secret::new),
             resend_webhook_secret: get("RESEND_WEBHOOK_SECRET").map(Secret::new),
+            provider_timeout,
+            relay,
             inngest: inngest_sdk::Config::from_vars(app_id, |name| var(name))?,
         })
     }

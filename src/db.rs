@@ -41,6 +41,31 @@ impl inngest_sdk::Classify for DbError {
     }
 }
 
+/// Whether a query failed because the connection to the server was lost (the server went
+/// away, restarted, or the network dropped): an outage to retry, not a bug.
+pub fn is_connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        err,
+        Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
+            _
+        ) | Error::BrokenTransactionManager
+    )
+}
+
+impl DbError {
+    /// Whether the database was unavailable (no connection, or it was lost mid-query), as
+    /// opposed to a query or set-up that is wrong.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            DbError::Pool(_) => true,
+            DbError::Query(e) => is_connection_lost(e),
+            DbError::Migration(_) | DbError::Build(_) => false,
+        }
+    }
+}
+
 /// A connection from `pool`, or [`DbError::Pool`] when none can be had in time.
 pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
     Ok(pool.get().await?)
@@ -65,6 +90,11 @@ fn establish(
     .boxed()
 }
 
+/// How long opening a connection, or checking an idle one, may take: a server that accepts
+/// connections but never answers (a network partition, a host that froze) would otherwise hold
+/// every request and step that asks the pool, for as long as TCP takes to give up.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A pool for `url` with at most `max_size` connections.
 pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     let mut config = diesel_async::pooled_connection::ManagerConfig::default();
@@ -73,6 +103,8 @@ pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::Build(e.to_string()))

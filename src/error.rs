@@ -127,18 +127,21 @@ impl IntoResponse for AppError {
     }
 }
 
+/// A database that is down, or whose connection died mid-query, is a 503 the client may retry;
+/// any other database failure is ours.
 impl From<DbError> for AppError {
     fn from(err: DbError) -> Self {
-        match err {
-            DbError::Pool(e) => AppError::Unavailable(e.to_string()),
-            other => AppError::Internal(other.to_string()),
+        if err.is_outage() {
+            AppError::Unavailable(err.to_string())
+        } else {
+            AppError::Internal(err.to_string())
         }
     }
 }
 
 impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
-        AppError::Internal(err.to_string())
+        DbError::Query(err).into()
     }
 }
 

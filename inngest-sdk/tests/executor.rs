@@ -640,3 +640,73 @@ async fn over_http_the_engine_runs_a_served_function_with_signed_timed_requests(
     assert!(refused.result.is_err());
     assert!(refused.requests.iter().all(|r| r.status == 401));
 }
+
+/// A function whose one step counts its side effects and fails the first `fail_first` times.
+fn counted(effects: Arc<AtomicU32>, fail_first: u32) -> Function<()> {
+    Function::new(
+        FunctionOpts::new("counted")
+            .with_trigger(Trigger::event("thing/happened"))
+            .with_retries(3),
+        move |ctx: Ctx<Value, ()>| {
+            let effects = effects.clone();
+            async move {
+                let n = ctx
+                    .step
+                    .run("effect", || async {
+                        let n = effects.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n <= fail_first {
+                            return Err(Error::new("not yet"));
+                        }
+                        Ok::<_, Error>(n)
+                    })
+                    .await?;
+                Ok(json!({ "effects": n }))
+            }
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_lost_step_response_runs_the_step_again_on_the_next_attempt() {
+    let effects = Arc::new(AtomicU32::new(0));
+    let engine = engine(vec![counted(effects.clone(), 0)], None);
+    let run = engine
+        .run("counted", Event::new("thing/happened", json!({})))
+        .losing_response_of("effect")
+        .await;
+    assert_eq!(run.output::<Value>(), json!({ "effects": 2 }));
+    assert_eq!(effects.load(Ordering::SeqCst), 2);
+    assert_eq!(run.times_ran("effect"), 2);
+    let attempts: Vec<u32> = run.ops("StepRun").iter().map(|s| s.attempt).collect();
+    assert_eq!(
+        attempts,
+        [0, 1],
+        "the lost response counts as a failed attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_response_on_the_last_attempt_fails_the_run() {
+    let effects = Arc::new(AtomicU32::new(0));
+    let engine = engine(vec![counted(effects.clone(), 0)], None);
+    let run = engine
+        .run("counted", Event::new("thing/happened", json!({})))
+        .with_max_attempts(1)
+        .losing_response_of("effect")
+        .await;
+    assert_eq!(run.error().name, "ResponseLost");
+    assert_eq!(effects.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn retries_wait_the_given_pause_in_real_time() {
+    let effects = Arc::new(AtomicU32::new(0));
+    let engine = engine(vec![counted(effects.clone(), 2)], None);
+    let started = std::time::Instant::now();
+    let run = engine
+        .run("counted", Event::new("thing/happened", json!({})))
+        .with_retry_pause(Duration::from_millis(100))
+        .await;
+    assert_eq!(run.output::<Value>(), json!({ "effects": 3 }));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}

@@ -2,6 +2,7 @@
 //! the configurable API base and cached).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,10 +32,14 @@ pub struct ClerkApi {
 }
 
 impl ClerkApi {
-    /// A client for `config`.
-    pub fn new(config: &ClerkConfig) -> Self {
-        let configuration = ClerkConfiguration::new(config.secret_key.expose())
+    /// A client for `config`, every request (API calls and the JWKS) bounded by `timeout`.
+    pub fn new(config: &ClerkConfig, timeout: Duration) -> Self {
+        let mut configuration = ClerkConfiguration::new(config.secret_key.expose())
             .with_base_path(config.api_base.trim_end_matches('/'));
+        // clerk-rs builds its HTTP client without a timeout; ours carries the same headers.
+        if let Some(http) = bounded_http_client(&configuration, timeout) {
+            configuration.client = http;
+        }
         let client = Clerk::new(configuration);
         Self {
             jwks: Arc::new(MemoryCacheJwksProvider::new(client.clone())),
@@ -66,6 +71,27 @@ impl ClerkApi {
             }
         }
     }
+}
+
+/// A client like clerk-rs' own (its user agent and API version headers) with `timeout` on
+/// every request; `None` only if a header value it holds is not one (clerk-rs checked them).
+fn bounded_http_client(
+    configuration: &ClerkConfiguration,
+    timeout: Duration,
+) -> Option<reqwest::Client> {
+    use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
+    let mut headers = HeaderMap::new();
+    if let Some(agent) = &configuration.user_agent {
+        headers.insert(USER_AGENT, HeaderValue::from_str(agent).ok()?);
+    }
+    if let Some(version) = &configuration.api_version {
+        headers.insert("Clerk-API-Version", HeaderValue::from_str(version).ok()?);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .build()
+        .ok()
 }
 
 /// The `kid` of a JWT's header, if the header reads as one.

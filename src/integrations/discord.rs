@@ -53,12 +53,12 @@ pub struct DiscordApi {
 }
 
 impl DiscordApi {
-    /// A client for `config`.
-    pub fn new(config: &DiscordConfig) -> Self {
+    /// A client for `config`, every request bounded by `timeout`.
+    pub fn new(config: &DiscordConfig, timeout: Duration) -> Self {
         Self {
             config: config.clone(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
+                .timeout(timeout)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new()),
         }

@@ -70,12 +70,12 @@ const WEBHOOK_HEADERS: [(&str, &str); 5] = [
 ];
 
 impl PaypalApi {
-    /// A client for `config`.
-    pub fn new(config: &PaypalConfig) -> Self {
+    /// A client for `config`, every request bounded by `timeout`.
+    pub fn new(config: &PaypalConfig, timeout: Duration) -> Self {
         Self {
             config: config.clone(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
+                .timeout(timeout)
                 .build()
                 .unwrap_or_else(|_| reqwest::Client::new()),
             token: Mutex::new(None),

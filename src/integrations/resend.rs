@@ -106,14 +106,20 @@ impl fmt::Debug for ResendApi {
 
 impl ResendApi {
     /// A client sending as `from` (e.g. `Huckleberry Art Academy <hello@academy.example>`)
-    /// through `base_url` (`https://api.resend.com`, or a local fake in tests).
-    pub fn new(api_key: &str, base_url: &str, from: &str) -> Result<Self, ResendError> {
+    /// through `base_url` (`https://api.resend.com`, or a local fake in tests), every request
+    /// bounded by `timeout`.
+    pub fn new(
+        api_key: &str,
+        base_url: &str,
+        from: &str,
+        timeout: Duration,
+    ) -> Result<Self, ResendError> {
         let url = base_url
             .parse()
             .map_err(|e| ResendError::Config(format!("base URL {base_url:?}: {e}")))?;
         check_rate_limit_var(std::env::var("RESEND_RATE_LIMIT").ok().as_deref())?;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .timeout(timeout)
             .build()
             .map_err(|e| ResendError::Config(format!("HTTP client: {e}")))?;
         let config = ConfigBuilder::new(api_key)
@@ -231,6 +237,7 @@ mod tests {
 
     const KEY: &str = "re_test_0123456789abcdef";
     const FROM: &str = "Huckleberry Art Academy <hello@academy.example>";
+    const TIMEOUT: Duration = Duration::from_secs(10);
 
     fn email() -> RenderedEmail {
         RenderedEmail {
@@ -242,7 +249,7 @@ mod tests {
     }
 
     fn api(server: &MockServer) -> ResendApi {
-        ResendApi::new(KEY, &server.uri(), FROM).expect("test fixture")
+        ResendApi::new(KEY, &server.uri(), FROM, TIMEOUT).expect("test fixture")
     }
 
     /// A Resend error body as the API sends it.
@@ -312,8 +319,13 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let api = ResendApi::new(KEY, &format!("{}/proxy/resend/", server.uri()), FROM)
-            .expect("test fixture");
+        let api = ResendApi::new(
+            KEY,
+            &format!("{}/proxy/resend/", server.uri()),
+            FROM,
+            TIMEOUT,
+        )
+        .expect("test fixture");
         assert_eq!(
             api.send("a@example.com", &email(), "k")
                 .await
@@ -406,7 +418,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("test fixture");
         let uri = format!("http://{}", listener.local_addr().expect("test fixture"));
         drop(listener);
-        let error = ResendApi::new(KEY, &uri, FROM)
+        let error = ResendApi::new(KEY, &uri, FROM, TIMEOUT)
             .expect("test fixture")
             .send("ada@example.com", &email(), "k")
             .await
@@ -460,7 +472,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_errors_not_panics() {
-        let error = ResendApi::new(KEY, "not a url", FROM).expect_err("the send fails");
+        let error = ResendApi::new(KEY, "not a url", FROM, TIMEOUT).expect_err("the send fails");
         assert!(matches!(error, ResendError::Config(_)) && !retriable(&error));
         assert_no_key(&error);
         assert!(check_rate_limit_var(None).is_ok());

@@ -2,6 +2,7 @@
 //! writes the payment flow needs. The API origin is configurable (a local fake in tests).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stripe_shared::CheckoutSession;
@@ -66,10 +67,12 @@ pub struct StripeApi {
 }
 
 impl StripeApi {
-    /// A client for `config`.
-    pub fn new(config: &StripeConfig) -> Self {
+    /// A client for `config`, each attempt of a request bounded by `timeout` (async-stripe
+    /// has none by default: a Stripe that hangs would hold the step for ever).
+    pub fn new(config: &StripeConfig, timeout: Duration) -> Self {
         let client = stripe::ClientBuilder::new(config.secret_key.expose())
             .url(config.api_base.clone())
+            .timeout(timeout)
             .build()
             .map_err(|e| e.to_string());
         Self {

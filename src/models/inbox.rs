@@ -119,6 +119,26 @@ impl InboxEntry {
             .map(drop)
     }
 
+    /// Hands claimed entries back undelivered, due again at `at`, with no attempt counted.
+    pub async fn postpone(
+        conn: &mut AsyncPgConnection,
+        ids: &[Uuid],
+        at: DateTime<Utc>,
+    ) -> QueryResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        diesel::update(
+            webhook_inbox::table
+                .filter(webhook_inbox::id.eq_any(ids))
+                .filter(webhook_inbox::forwarded_at.is_null()),
+        )
+        .set(webhook_inbox::next_attempt_at.eq(at))
+        .execute(conn)
+        .await
+        .map(drop)
+    }
+
     /// Records a failed delivery and when to try again.
     pub async fn mark_failed(
         conn: &mut AsyncPgConnection,

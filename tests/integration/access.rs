@@ -74,10 +74,13 @@ async fn a_refund_racing_the_grant_leaves_clerk_saying_no_access() {
     let app = spawn_app().await;
     let f = purchase(&app).await;
     let clerk = SlowClerk::default();
-    let api = ClerkApi::new(&ClerkConfig {
-        secret_key: Secret::new("sk_test_clerk"),
-        api_base: clerk.clone().start().await,
-    });
+    let api = ClerkApi::new(
+        &ClerkConfig {
+            secret_key: Secret::new("sk_test_clerk"),
+            api_base: clerk.clone().start().await,
+        },
+        Duration::from_secs(10),
+    );
     let access = Access::new(&app.state.db, Some(&api), None);
     let grant = access.grant(f.pack_id);
     let refund = async {

@@ -9,6 +9,7 @@ mod checkout;
 mod currencies;
 mod databases;
 mod envelope;
+mod faults;
 mod identity;
 mod logs;
 mod onboarding;

@@ -269,12 +269,15 @@ fn every_function_that_moves_money_or_access_retries_for_over_an_hour() {
 }
 
 fn paypal(api_base: String) -> PaypalApi {
-    PaypalApi::new(&PaypalConfig {
-        client_id: "paypal-client".into(),
-        client_secret: Secret::new("paypal-secret"),
-        webhook_id: "WH-TEST-ID".into(),
-        api_base,
-    })
+    PaypalApi::new(
+        &PaypalConfig {
+            client_id: "paypal-client".into(),
+            client_secret: Secret::new("paypal-secret"),
+            webhook_id: "WH-TEST-ID".into(),
+            api_base,
+        },
+        huckleberry::config::DEFAULT_PROVIDER_TIMEOUT,
+    )
 }
 
 /// What Inngest would do after a PayPal capture answered `answer`.

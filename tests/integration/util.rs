@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 pub mod database;
+pub mod instance;
+pub mod proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -80,13 +80,17 @@ struct FakeState {
     requests: Vec<ReceivedRequest>,
     script: VecDeque<Scripted>,
     down: bool,
+    refusing: bool,
+    delay: std::time::Duration,
 }
 
 /// A fake event API on `127.0.0.1`, stopped when the last clone is dropped.
 ///
 /// It accepts every well-formed request unless told otherwise: [`EventApi::answer_next`],
 /// [`EventApi::fail_next`] and [`EventApi::hang_up_next`] queue what the next requests get, in
-/// the order they were called; [`EventApi::set_down`] refuses everything until set back.
+/// the order they were called; [`EventApi::set_down`] answers 503 to everything and
+/// [`EventApi::set_refusing`] hangs up on everything until set back; [`EventApi::set_delay`]
+/// makes every answer slow.
 #[derive(Clone)]
 pub struct EventApi {
     addr: SocketAddr,
@@ -199,6 +203,18 @@ impl EventApi {
     pub fn set_down(&self, down: bool) {
         self.lock().down = down;
     }
+
+    /// Closes every request's connection without answering until set back (the client sees a
+    /// transport error, as with an API that is unreachable); queued answers wait meanwhile.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.lock().refusing = refusing;
+    }
+
+    /// Waits `delay` before handling each request from now on (`Duration::ZERO` for none), as
+    /// an event API that answers slowly.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.lock().delay = delay;
+    }
 }
 
 async fn receive(
@@ -209,6 +225,10 @@ async fn receive(
     let Ok(body) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
         return Err(HangUp);
     };
+    let delay = state.lock().unwrap_or_else(PoisonError::into_inner).delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
     let path = parts.uri.path().to_owned();
     state.requests.push(ReceivedRequest {
@@ -225,6 +245,9 @@ async fn receive(
             &json!({ "status": 404, "error": "not found" }),
         ));
     };
+    if state.refusing {
+        return Err(HangUp);
+    }
     if state.down {
         return Ok(json_reply(
             StatusCode::SERVICE_UNAVAILABLE,

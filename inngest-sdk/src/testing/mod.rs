@@ -2,7 +2,8 @@
 //! serve handler the way Inngest does (memoized state fed back, sleeps played instantly, events
 //! delivered to `wait_for_event` or timed out, the function's `cancel` options applied to the
 //! events that arrive while it sleeps or waits, retries per the function's config, `invoke`
-//! answered by running the invoked function with the `data._inngest` metadata Inngest adds)
+//! answered by running the invoked function with the `data._inngest` metadata Inngest adds,
+//! and, on request, a step's response lost once as when the process dies before answering)
 //! and returns the whole run for assertions. Enable with the `testing` feature.
 //!
 //! [`TestEngine::over_http`] sends the same signed requests to a running service instead, so
@@ -129,7 +130,7 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
             incoming_during: Vec::new(),
             invoke_results: HashMap::new(),
             run_id: format!("test-run-{}", rand::random::<u64>()),
-            max_attempts: None,
+            options: RunOptions::default(),
         }
     }
 }
@@ -157,7 +158,17 @@ pub struct TestRun<'a, S> {
     incoming_during: Vec<(String, Value)>,
     invoke_results: HashMap<String, Result<Value, WireError>>,
     run_id: String,
+    options: RunOptions,
+}
+
+/// How a run departs from Inngest's defaults.
+#[derive(Clone, Default)]
+struct RunOptions {
     max_attempts: Option<u32>,
+    /// Steps whose next successful response is lost (one entry per loss).
+    lost_responses: Vec<String>,
+    /// Real time between a failed attempt and the next.
+    retry_pause: Option<Duration>,
 }
 
 impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
@@ -198,7 +209,24 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
 
     /// Overrides the attempts per step (default: the function's retries + 1).
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts);
+        self.options.max_attempts = Some(attempts);
+        self
+    }
+
+    /// Loses the response of the step `step_id` the first time it succeeds, as when the
+    /// process serving the function dies after the step's side effects but before Inngest has
+    /// its result: nothing is memoized and the same request is made again (the next attempt),
+    /// so the step runs a second time. Both runs stay in [`RunOutcome::steps`] (so
+    /// [`RunOutcome::times_ran`] counts 2). Call it again to lose the step's response twice.
+    pub fn losing_response_of(mut self, step_id: &str) -> Self {
+        self.options.lost_responses.push(step_id.to_owned());
+        self
+    }
+
+    /// Waits `pause` of real time before each retry, where Inngest would back off (by default
+    /// retries follow at once). With it a test can end an outage while the run retries.
+    pub fn with_retry_pause(mut self, pause: Duration) -> Self {
+        self.options.retry_pause = Some(pause);
         self
     }
 
@@ -215,7 +243,7 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
             &mut incoming,
             &self.invoke_results,
             &self.run_id,
-            self.max_attempts,
+            self.options.clone(),
         ))
         .await
     }
@@ -288,6 +316,7 @@ struct Run<'e, S> {
     event: Value,
     run_id: String,
     max_attempts: u32,
+    retry_pause: Option<Duration>,
     memo: Map<String, Value>,
     stack: Vec<String>,
     outcome_steps: Vec<StepRecord>,
@@ -297,6 +326,8 @@ struct Run<'e, S> {
     started: chrono::DateTime<chrono::Utc>,
     elapsed: Duration,
     cancelled_by: Option<Value>,
+    /// Steps whose next successful response is lost (one entry per loss).
+    lost_responses: Vec<String>,
 }
 
 fn execute<'e, S: Clone + Send + Sync + 'static>(
@@ -306,7 +337,7 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
     incoming: &'e mut Incoming,
     invoke_results: &'e HashMap<String, Result<Value, WireError>>,
     run_id: &'e str,
-    max_attempts: Option<u32>,
+    options: RunOptions,
 ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + 'e>> {
     Box::pin(async move {
         let config = engine.handler.client().config();
@@ -321,7 +352,8 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             composite: config.composite_id(&function.opts.id),
             event,
             run_id: run_id.to_owned(),
-            max_attempts: max_attempts.unwrap_or(function.opts.retries() + 1),
+            max_attempts: options.max_attempts.unwrap_or(function.opts.retries() + 1),
+            retry_pause: options.retry_pause,
             memo: Map::new(),
             stack: Vec::new(),
             outcome_steps: Vec::new(),
@@ -334,6 +366,7 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             started: chrono::Utc::now(),
             elapsed: Duration::ZERO,
             cancelled_by: None,
+            lost_responses: options.lost_responses,
         };
         let before = engine
             .event_api
@@ -375,6 +408,21 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                 StatusCode::OK => return Ok(body),
                 StatusCode::PARTIAL_CONTENT => {
                     let ops = body.as_array().cloned().unwrap_or_default();
+                    if let Some(lost) = self.lose_response(&ops) {
+                        // Inngest never saw this response: to it the request failed, and it
+                        // retries the step as it would after a timeout.
+                        self.outcome_steps.push(self.record(&lost, attempt));
+                        if !retry_allowed {
+                            return Err(WireError {
+                                name: "ResponseLost".into(),
+                                message: "the step's last attempt never answered".into(),
+                                stack: None,
+                            });
+                        }
+                        attempt += 1;
+                        self.pause_before_retry().await;
+                        continue;
+                    }
                     if ops.len() > 1 {
                         force_plan = true;
                     }
@@ -412,6 +460,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     }
                     if retry_same {
                         attempt += 1;
+                        self.pause_before_retry().await;
                         continue;
                     }
                     attempt = 0;
@@ -439,6 +488,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                         });
                     if !no_retry && retry_allowed {
                         attempt += 1;
+                        self.pause_before_retry().await;
                         continue;
                     }
                     return Err(error);
@@ -450,6 +500,28 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
             message: format!("no result after {MAX_REQUESTS} requests"),
             stack: None,
         })
+    }
+
+    async fn pause_before_retry(&self) {
+        if let Some(pause) = self.retry_pause {
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// The `StepRun` op among `ops` whose response is to be lost now, if any (taken off the
+    /// list, so each loss happens once).
+    fn lose_response(&mut self, ops: &[Value]) -> Option<Value> {
+        let op = ops.iter().find(|op| {
+            op["op"] == "StepRun"
+                && self
+                    .lost_responses
+                    .iter()
+                    .any(|name| op["name"] == name.as_str())
+        })?;
+        let name = op["name"].as_str().unwrap_or_default();
+        let index = self.lost_responses.iter().position(|n| n == name)?;
+        self.lost_responses.remove(index);
+        Some(op.clone())
     }
 
     fn memoize(&mut self, hash: &str, value: Value) {
@@ -568,7 +640,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     &mut none,
                     results,
                     &nested_id,
-                    None,
+                    RunOptions::default(),
                 )
                 .await
                 .result
