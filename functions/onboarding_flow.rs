@@ -23,6 +23,8 @@ use crate::onboarding::{Purchase, fetch_buyer, is_discord_connected, load_purcha
 
 const CONNECT_WINDOW: Duration = Duration::from_secs(48 * 3600);
 const LINK_VALIDITY: chrono::Duration = chrono::Duration::days(7);
+/// The reminder goes out once the first connect window has passed.
+const REMINDER_AFTER: chrono::Duration = chrono::Duration::hours(48);
 
 /// The function.
 pub fn onboarding_flow() -> Function<AppState> {
@@ -161,7 +163,7 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
                 first_name,
                 mentor_name,
                 sessions: buyer.purchase.sessions,
-                discord_link: discord_link(app, &buyer.user.id)?,
+                discord_link: discord_link(app, buyer, chrono::Duration::zero())?,
             };
             Ok(mailer.send(user_id, &to, &email, &key("welcome")).await?)
         }
@@ -169,7 +171,7 @@ async fn send(app: &AppState, buyer: &Buyer, mail: Mail) -> Result<Delivery, Err
             let email = DiscordReminder {
                 first_name,
                 mentor_name,
-                discord_link: discord_link(app, &buyer.user.id)?,
+                discord_link: discord_link(app, buyer, REMINDER_AFTER)?,
             };
             Ok(mailer.send(user_id, &to, &email, &key("reminder")).await?)
         }
@@ -195,13 +197,20 @@ async fn send_access_email(app: &AppState, buyer: &Buyer) -> Result<Delivery, No
         .await
 }
 
-/// `/api/auth/discord?token=...`, the token naming the Clerk user, signed and expiring.
-fn discord_link(app: &AppState, clerk_id: &str) -> Result<String, Error> {
+/// `/api/auth/discord?token=...`, the token naming the Clerk user, signed and valid for
+/// `LINK_VALIDITY` from the purchase plus `sent_after` (when the email goes out): the same
+/// link however often the email step runs, so a retried email is the same email.
+fn discord_link(
+    app: &AppState,
+    buyer: &Buyer,
+    sent_after: chrono::Duration,
+) -> Result<String, Error> {
     let links = app
         .links
         .as_ref()
         .ok_or_else(|| Error::non_retriable("LINK_SIGNING_SECRET is not configured"))?;
-    let token = links.sign(Purpose::DiscordLink, clerk_id, Utc::now() + LINK_VALIDITY);
+    let from = buyer.purchase.purchased_at.unwrap_or_else(Utc::now) + sent_after;
+    let token = links.sign(Purpose::DiscordLink, &buyer.user.id, from + LINK_VALIDITY);
     Ok(format!(
         "{}/api/auth/discord?token={token}",
         app.config.public_url.trim_end_matches('/')

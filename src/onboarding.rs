@@ -79,6 +79,11 @@ pub struct Purchase {
     pub mentor_name: String,
     pub sessions: i32,
     pub expires_at: DateTime<Utc>,
+    /// When the pack was bought: what the emails' links expire from, so a retried email is
+    /// the same email (Resend refuses a reused idempotency key with another body). Absent in
+    /// runs recorded before it existed.
+    #[serde(default)]
+    pub purchased_at: Option<DateTime<Utc>>,
 }
 
 /// The purchase behind a pack.
@@ -95,6 +100,7 @@ pub async fn load_purchase(
         mentor_name: mentor.display_name,
         sessions: pack.total_sessions,
         expires_at: pack.expires_at,
+        purchased_at: Some(pack.created_at),
     })
 }
 

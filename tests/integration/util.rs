@@ -1,6 +1,7 @@
 //! `TestApp`: the app on a random port with its own database and fakes.
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod database;
 pub mod instance;
 pub mod proxy;
@@ -55,6 +56,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with some settings replaced (e.g. distinctive secrets to look for).
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    capture::install();
     let overrides: Vec<(String, String)> = overrides
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

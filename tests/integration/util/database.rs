@@ -104,6 +104,8 @@ impl TestDatabase {
     /// A name of this test's own, with nothing created yet: the guard exists before the
     /// database does, so a panic at any point still drops it, and the URL is known early.
     pub fn reserve() -> Self {
+        // Every test that touches the database starts here or in `spawn_app`.
+        super::capture::install();
         let admin = admin_url();
         let name = format!("{TEST_PREFIX}{}", Uuid::new_v4().simple());
         let url = url_of(&admin, &name);
