@@ -337,6 +337,43 @@ mod tests {
             .join(target)
     }
 
+    fn seed(target: &str, name: &str) -> Vec<u8> {
+        std::fs::read(corpus(target).join(name)).expect("a seed")
+    }
+
+    #[test]
+    fn the_webhook_seeds_reach_past_the_signature_to_the_event_parsers() {
+        let completed = seed("stripe_webhook", "checkout_session_completed");
+        let payload = std::str::from_utf8(&completed).expect("UTF-8");
+        let mut headers = HeaderMap::new();
+        let signature = stripe_webhook::Webhook::generate_test_header(payload, STRIPE_SECRET, None);
+        headers.insert("stripe-signature", signature.parse().expect("ASCII"));
+        let delivery = stripe::read_delivery(stripe_api(), &headers, &completed);
+        assert!(matches!(delivery, Ok(Delivery::Store(_))), "{delivery:?}");
+
+        let capture = seed("paypal_webhook", "capture_completed");
+        let (event, _) = paypal::parse_body(Input::parse(&capture).body).expect("JSON");
+        let delivery = paypal::read_verified(event);
+        assert!(matches!(delivery, Ok(Delivery::Store(_))), "{delivery:?}");
+
+        let created = seed("svix_webhook", "clerk_user_created");
+        let mut headers = HeaderMap::new();
+        headers.insert("svix-id", HeaderValue::from_static("msg_1"));
+        headers.insert("svix-timestamp", HeaderValue::from(SVIX_NOW));
+        insert_svix_signature(&mut headers, &created);
+        let verifier = SvixVerifier::new(Secret::new(SVIX_SECRET));
+        let event = svix_forward::read_delivery(
+            &verifier,
+            &headers,
+            &created,
+            SVIX_NOW,
+            "clerk",
+            svix_forward::clerk_handles,
+        );
+        let name = event.expect("accepted").map(|e| e.name);
+        assert_eq!(name.as_deref(), Some("clerk/user.created"));
+    }
+
     #[test]
     fn stripe_deliveries_from_the_corpus_and_their_mutations_hold_the_invariants() {
         replay(&corpus("stripe_webhook"), stripe_webhook, 2000);

@@ -233,6 +233,25 @@ mod tests {
     }
 
     #[test]
+    fn the_execution_seeds_reach_past_the_signature_and_the_parser() {
+        let status = |seed: &str| {
+            let data = std::fs::read(corpus("execution_request").join(seed)).expect("a seed");
+            execution::execute(&data)
+        };
+        assert_eq!(status("steps_first_request"), Some(206));
+        assert_eq!(status("steps_all_memoized"), Some(200));
+        assert_eq!(status("steps_target_second_twin"), Some(206));
+        assert_eq!(status("steps_target_not_reached"), Some(206));
+        assert_eq!(status("strict_invoked"), Some(200));
+        assert_eq!(status("strict_failure_handler"), Some(200));
+        assert_eq!(status("strict_unknown_field"), Some(400));
+        assert_eq!(status("echo_batch"), Some(200));
+        assert_eq!(status("steps_use_api"), Some(500));
+        assert_eq!(status("bad_signature"), Some(401));
+        assert_eq!(status("unknown_fn_id"), Some(410));
+    }
+
+    #[test]
     fn execution_requests_from_the_corpus_and_their_mutations_hold_the_invariants() {
         replay(&corpus("execution_request"), execution_request, 3000);
     }
