@@ -84,7 +84,7 @@ fn last_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
         .filter_map(|pair| pair.split_once('='))
         .filter(|(k, _)| *k == name)
         .map(|(_, v)| v)
-        .last()
+        .next_back()
 }
 
 /// The input as a time string, and its first eight bytes as a count of nanoseconds.
