@@ -6,7 +6,8 @@
 # The time defaults to FUZZ_SECONDS, else 300; the targets to all of them, or with
 # FUZZ_SET=sdk to the SDK's only (no build of the app crate: what CI runs). Each run starts
 # from the committed seeds (fuzz/corpus/<target>) plus what earlier runs found (fuzz/work/,
-# not committed), with inputs up to 64 KiB, at most 1 GiB of memory and 128 MiB in any one
+# not committed), with inputs up to 64 KiB, at most 2 GiB of memory (AddressSanitizer alone
+# holds about 500 MB) and 128 MiB in any one
 # allocation: exceeding either, a panic or a hang of 10 s fails the run, and libFuzzer saves
 # the input under fuzz/artifacts/<target>/.
 #
@@ -79,7 +80,7 @@ for target in "${targets[@]}"; do
   # The first folder receives what libFuzzer finds; the committed seeds are only read.
   if "${fuzz[@]}" run "${features[@]}" "$target" "fuzz/work/$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-    -rss_limit_mb=1024 -malloc_limit_mb=128 -print_final_stats=1 >"$log" 2>&1; then
+    -rss_limit_mb=2048 -malloc_limit_mb=128 -print_final_stats=1 >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
     rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log")
