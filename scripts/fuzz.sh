@@ -7,9 +7,8 @@
 # FUZZ_SET=sdk to the SDK's only (no build of the app crate: what CI runs). Each run starts
 # from the committed seeds (fuzz/corpus/<target>) plus what earlier runs found (fuzz/work/,
 # not committed), with inputs up to 64 KiB, at most 2 GiB of memory (AddressSanitizer alone
-# holds about 500 MB) and 128 MiB in any one
-# allocation: exceeding either, a panic or a hang of 10 s fails the run, and libFuzzer saves
-# the input under fuzz/artifacts/<target>/.
+# holds about 500 MB) and 128 MiB in any one allocation: exceeding either, a panic or a hang
+# of 10 s fails the run, and libFuzzer saves the input under fuzz/artifacts/<target>/.
 #
 # Needs nightly Rust and cargo-fuzz, and installs them when it can. When it cannot, it says so
 # and exits 0: `cargo test` already replays every seed and thousands of mutations of them
