@@ -24,6 +24,9 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod expiry;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod integrations;
 pub mod models;
 pub mod money;

@@ -40,6 +40,9 @@ pub mod duration;
 pub mod error;
 pub mod event;
 pub mod function;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod signature;
 pub mod step;

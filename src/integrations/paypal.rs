@@ -213,20 +213,7 @@ impl PaypalApi {
         headers: &HeaderMap,
         raw_event: &serde_json::value::RawValue,
     ) -> Result<Verdict, PaypalError> {
-        let mut body = json!({ "webhook_id": self.config.webhook_id });
-        for (header, field) in WEBHOOK_HEADERS {
-            let value = headers
-                .get(header)
-                .and_then(|v| v.to_str().ok())
-                .ok_or(PaypalError::MissingHeader(header))?;
-            body[field] = json!(value);
-        }
-        let mut body =
-            serde_json::to_string(&body).map_err(|e| PaypalError::Unexpected(e.to_string()))?;
-        body.pop();
-        body.push_str(",\"webhook_event\":");
-        body.push_str(raw_event.get());
-        body.push('}');
+        let body = self.verification_request(headers, raw_event)?;
         let token = self.access_token().await?;
         let response = self
             .http
@@ -254,6 +241,30 @@ impl PaypalApi {
         } else {
             Verdict::Failed
         })
+    }
+
+    /// The body of `verify-webhook-signature`: our webhook id, the five transmission headers,
+    /// and the event exactly as received.
+    pub(crate) fn verification_request(
+        &self,
+        headers: &HeaderMap,
+        raw_event: &serde_json::value::RawValue,
+    ) -> Result<String, PaypalError> {
+        let mut body = json!({ "webhook_id": self.config.webhook_id });
+        for (header, field) in WEBHOOK_HEADERS {
+            let value = headers
+                .get(header)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(PaypalError::MissingHeader(header))?;
+            body[field] = json!(value);
+        }
+        let mut body =
+            serde_json::to_string(&body).map_err(|e| PaypalError::Unexpected(e.to_string()))?;
+        body.pop();
+        body.push_str(",\"webhook_event\":");
+        body.push_str(raw_event.get());
+        body.push('}');
+        Ok(body)
     }
 }
 

@@ -13,6 +13,20 @@ use crate::app::AppState;
 use crate::error::AppResult;
 use crate::models::{InboxEntry, NewInboxEntry};
 
+/// What a verified provider delivery asks of us.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// Store it in the inbox, to be forwarded to Inngest.
+    Store(NewInboxEntry),
+    /// Acknowledge it and do nothing more: a type we do not handle.
+    Ignore {
+        /// The provider's event id.
+        event_id: String,
+        /// The provider's event type.
+        event_type: String,
+    },
+}
+
 /// Stores a verified event and wakes the relay. Answers whether it was a duplicate.
 pub(crate) async fn store_and_ack(app: &AppState, entry: NewInboxEntry) -> AppResult<Json<Value>> {
     let mut conn = app.conn().await?;

@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::{ignored, store_and_ack};
+use super::{Delivery, ignored, store_and_ack};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::events::{
@@ -26,10 +27,7 @@ pub async fn paypal_webhook(
         .paypal
         .as_ref()
         .ok_or(AppError::NotConfigured("PayPal"))?;
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
-    let raw: &serde_json::value::RawValue = serde_json::from_slice(&body)
-        .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
+    let (event, raw) = parse_body(&body)?;
     let verdict = paypal
         .verify_webhook(&headers, raw)
         .await
@@ -53,6 +51,27 @@ pub async fn paypal_webhook(
             ));
         }
     }
+    match read_verified(event)? {
+        Delivery::Store(entry) => store_and_ack(&app, entry).await,
+        Delivery::Ignore {
+            event_id,
+            event_type,
+        } => Ok(ignored("paypal", &event_id, &event_type)),
+    }
+}
+
+/// The body as a tree (to read) and as the exact text received (to pass on to PayPal's
+/// verification). A body that is not JSON is a 400.
+pub(crate) fn parse_body(body: &[u8]) -> AppResult<(Value, &RawValue)> {
+    let malformed = |_| AppError::BadRequest("the event body is malformed".into());
+    let event: Value = serde_json::from_slice(body).map_err(malformed)?;
+    let raw: &RawValue = serde_json::from_slice(body).map_err(malformed)?;
+    Ok((event, raw))
+}
+
+/// What a delivery PayPal vouched for asks of us (also the body of the `paypal_webhook` fuzz
+/// target).
+pub(crate) fn read_verified(event: Value) -> AppResult<Delivery> {
     let event_id = event["id"]
         .as_str()
         .ok_or_else(|| AppError::BadRequest("the event has no id".into()))?
@@ -62,20 +81,19 @@ pub async fn paypal_webhook(
         if HANDLED.contains(&event_type.as_str()) {
             tracing::error!(%event_id, %event_type, "PayPal event lacks fields we need; ignored");
         }
-        return Ok(ignored("paypal", &event_id, &event_type));
+        return Ok(Delivery::Ignore {
+            event_id,
+            event_type,
+        });
     };
     let inngest_event = json!({ "id": event_id, "name": name, "data": data });
-    store_and_ack(
-        &app,
-        NewInboxEntry {
-            provider: EventSource::Paypal,
-            provider_event_id: event_id,
-            event_type,
-            payload: event,
-            inngest_event: Some(inngest_event),
-        },
-    )
-    .await
+    Ok(Delivery::Store(NewInboxEntry {
+        provider: EventSource::Paypal,
+        provider_event_id: event_id,
+        event_type,
+        payload: event,
+        inngest_event: Some(inngest_event),
+    }))
 }
 
 const HANDLED: [&str; 2] = ["PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED"];

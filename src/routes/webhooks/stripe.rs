@@ -6,14 +6,15 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 use stripe_webhook::WebhookError;
 
-use super::{ignored, store_and_ack};
+use super::{Delivery, ignored, store_and_ack};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::integrations::stripe::StripeApi;
 use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
 /// The event types we forward.
-const HANDLED: [&str; 4] = [
+pub(crate) const HANDLED: [&str; 4] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.expired",
@@ -30,11 +31,27 @@ pub async fn stripe_webhook(
         .stripe
         .as_ref()
         .ok_or(AppError::NotConfigured("Stripe"))?;
+    match read_delivery(stripe, &headers, &body)? {
+        Delivery::Store(entry) => store_and_ack(&app, entry).await,
+        Delivery::Ignore {
+            event_id,
+            event_type,
+        } => Ok(ignored("stripe", &event_id, &event_type)),
+    }
+}
+
+/// Verifies a delivery and reads what it asks of us: everything the route does before it
+/// touches the database (also the body of the `stripe_webhook` fuzz target).
+pub(crate) fn read_delivery(
+    stripe: &StripeApi,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<Delivery> {
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| AppError::BadRequest("missing Stripe-Signature header".into()))?;
-    let payload = std::str::from_utf8(&body)
+    let payload = std::str::from_utf8(body)
         .map_err(|_| AppError::BadRequest("the body is not UTF-8".into()))?;
     let event = match stripe.verify_webhook(payload, signature) {
         Ok(event) => event,
@@ -52,11 +69,10 @@ pub async fn stripe_webhook(
                 );
                 return Err(AppError::BadRequest("the event body is malformed".into()));
             }
-            return Ok(ignored(
-                "stripe",
-                raw["id"].as_str().unwrap_or_default(),
-                kind,
-            ));
+            return Ok(Delivery::Ignore {
+                event_id: raw["id"].as_str().unwrap_or_default().to_owned(),
+                event_type: kind.to_owned(),
+            });
         }
         Err(WebhookError::BadTimestamp(_)) => {
             return Err(AppError::BadRequest(
@@ -70,21 +86,20 @@ pub async fn stripe_webhook(
         }
     };
     let Some(inngest_event) = event.inngest_event else {
-        return Ok(ignored("stripe", &event.id, &event.event_type));
+        return Ok(Delivery::Ignore {
+            event_id: event.id,
+            event_type: event.event_type,
+        });
     };
     let payload: Value = serde_json::from_str(payload)
         .map_err(|_| AppError::BadRequest("the event body is malformed".into()))?;
     let inngest_event =
         serde_json::to_value(&inngest_event).map_err(|e| AppError::Internal(e.to_string()))?;
-    store_and_ack(
-        &app,
-        NewInboxEntry {
-            provider: EventSource::Stripe,
-            provider_event_id: event.id,
-            event_type: event.event_type,
-            payload,
-            inngest_event: Some(inngest_event),
-        },
-    )
-    .await
+    Ok(Delivery::Store(NewInboxEntry {
+        provider: EventSource::Stripe,
+        provider_event_id: event.id,
+        event_type: event.event_type,
+        payload,
+        inngest_event: Some(inngest_event),
+    }))
 }
