@@ -10,6 +10,7 @@ mod checkout_pages;
 mod currencies;
 mod databases;
 mod demo;
+mod dev_script;
 mod envelope;
 mod identity;
 mod onboarding;
