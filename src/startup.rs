@@ -102,7 +102,7 @@ impl fmt::Display for Problems {
 
 impl std::error::Error for Problems {}
 
-/// The variables holding a URL, with what each one is.
+/// The variables that must hold an http(s) URL when set.
 const URL_VARS: &[&str] = &[
     "PUBLIC_URL",
     "STRIPE_API_BASE",
