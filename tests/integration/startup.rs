@@ -313,3 +313,43 @@ fn help_lists_the_commands_and_each_has_its_own() {
         "an unknown command is refused"
     );
 }
+
+/// Names passed to `get("...")` or `required("...")` in a source file.
+fn variables_read_by(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for call in ["get(\"", "required(\""] {
+        for (at, _) in source.match_indices(call) {
+            let rest = &source[at + call.len()..];
+            if let Some(end) = rest.find('"') {
+                names.push(rest[..end].to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn env_example_documents_every_variable_the_service_reads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).expect("a source file");
+    let example = read(".env.example");
+    let mut names: Vec<String> = [
+        "src/config.rs",
+        "src/startup.rs",
+        "inngest-sdk/src/config.rs",
+    ]
+    .into_iter()
+    .flat_map(|path| variables_read_by(&read(path)))
+    .collect();
+    names.sort();
+    names.dedup();
+    assert!(names.len() > 30, "too few variables found: {names:?}");
+    let undocumented: Vec<&String> = names
+        .iter()
+        .filter(|name| !example.contains(&format!("{name}=")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "missing from .env.example: {undocumented:?}"
+    );
+}
