@@ -13,13 +13,17 @@
 //!    Inngest).
 //! 5. The edges: `routes` and `error` (HTTP), and `functions` (the Inngest workflows, one per
 //!    file, reading top to bottom), both mounted by [`build_router`].
+//! 6. The process: `cli` (the commands), `startup` (configuration checked at once, before
+//!    anything starts) and `demo` (demo rows for local development).
 
 pub mod access;
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod contacts;
 pub mod db;
+pub mod demo;
 pub mod email;
 pub mod error;
 pub mod events;
@@ -39,6 +43,7 @@ pub mod schema;
 pub mod seats;
 pub mod server;
 pub mod sessions;
+pub mod startup;
 pub mod telemetry;
 pub mod waitlist;
 
@@ -88,6 +93,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))
         .route("/health", get(routes::health))
+        // Where payment providers send buyers back (see routes::checkout).
+        .route("/checkout/success", get(routes::pages::success))
+        .route("/checkout/cancel", get(routes::pages::cancel))
+        .route("/checkout/error", get(routes::pages::error))
         // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
         // own answers, which Inngest's protocol (not our envelope) defines.
         .method_not_allowed_fallback(routes::method_not_allowed)

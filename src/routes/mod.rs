@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod extract;
+pub mod pages;
 pub mod waitlist;
 pub mod webhooks;
 

@@ -1,0 +1,162 @@
+//! The command line: `serve` (the default), `migrate` and `dev`. Each command checks the whole
+//! configuration first ([`crate::startup`]) and fails with plain words and a non-zero exit,
+//! never a debug dump.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::AppState;
+use crate::startup::{self, Environment, Mode, Problems};
+use crate::{build_router, db, demo, relay, server, telemetry};
+
+/// Huckleberry Art Academy mentorships on Inngest.
+///
+/// Settings come from the environment (see .env.example); `dev` also reads `.env`.
+#[derive(Debug, Parser)]
+#[command(name = "huckleberry", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Command {
+    /// Serve the app on $PORT (default 3000): the Inngest endpoint, checkout and webhooks.
+    ///
+    /// The database must be migrated (`huckleberry migrate`). This is the default command.
+    Serve,
+    /// Apply the pending database migrations, then exit.
+    Migrate,
+    /// Run locally: read `.env`, use the Inngest dev server unless INNGEST_DEV says otherwise,
+    /// create the database if missing, migrate, load the demo mentors and products, serve.
+    ///
+    /// scripts/dev.sh wraps this command and also starts PostgreSQL and the dev server.
+    Dev {
+        /// The file of settings to read; variables already in the environment win.
+        #[arg(long, value_name = "PATH", default_value = ".env")]
+        env_file: PathBuf,
+    },
+}
+
+/// Parses the arguments, runs the command and says how it ended.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let (mode, env_file) = match command {
+        Command::Serve => (Mode::Serve, None),
+        Command::Migrate => (Mode::Migrate, None),
+        Command::Dev { env_file } => (Mode::Dev, Some(env_file)),
+    };
+    telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("huckleberry: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(mode, env_file)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Problems(problems)) => {
+            eprint!("{problems}");
+            ExitCode::FAILURE
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("huckleberry: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// How a command failed.
+enum Failure {
+    /// Start-up checks failed: nothing was started.
+    Problems(Problems),
+    /// Something failed after the checks passed.
+    Runtime(String),
+}
+
+impl From<Problems> for Failure {
+    fn from(problems: Problems) -> Self {
+        Failure::Problems(problems)
+    }
+}
+
+fn fail(what: &str, error: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(format!("{what}: {error}"))
+}
+
+async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
+    let env = Environment::read(mode, env_file.as_deref())?;
+    let ready = startup::prepare(&env, mode).await?;
+    let config = ready.config;
+    let pool = db::pool(config.database_url.expose(), 16).map_err(|e| fail("database", e))?;
+    if mode != Mode::Serve {
+        let applied = db::run_migrations(&pool)
+            .await
+            .map_err(|e| fail("database migrations", e))?;
+        tracing::info!(count = applied.len(), ?applied, "migrations applied");
+    }
+    if mode == Mode::Dev {
+        let mut conn = db::conn(&pool).await.map_err(|e| fail("demo data", e))?;
+        demo::seed(&mut conn)
+            .await
+            .map_err(|e| fail("demo data", e))?;
+        tracing::info!(
+            mentors = demo::MENTOR_IDS.len(),
+            products = demo::PRODUCT_IDS.len(),
+            "demo data in place (rows already there are left as they are)"
+        );
+    }
+    let Some(listener) = ready.listener else {
+        return Ok(());
+    };
+    tracing::info!("{}", startup::summary(&config));
+    let port = config.port;
+    let dev = mode == Mode::Dev;
+    let state = AppState::new(config, pool).map_err(|e| fail("configuration", e))?;
+    let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
+    let relay = relay::spawn(state);
+    if dev {
+        tracing::info!(
+            "dev mode: http://localhost:{port}/health, Inngest endpoint http://localhost:{port}/api/inngest"
+        );
+    }
+    tracing::info!(port, "serving /api/inngest");
+    server::serve(
+        listener,
+        router,
+        server::Timeouts::default(),
+        shutdown_signal(),
+    )
+    .await;
+    relay.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
