@@ -37,27 +37,34 @@ const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SVIX_NOW: i64 = 1_700_000_000;
 /// An origin no request is ever made to: the targets call no provider.
 const NOWHERE: &str = "http://127.0.0.1:9";
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn stripe_api() -> &'static StripeApi {
     static API: OnceLock<StripeApi> = OnceLock::new();
     API.get_or_init(|| {
-        StripeApi::new(&StripeConfig {
-            secret_key: Secret::new("sk_test_fuzz"),
-            webhook_secret: Secret::new(STRIPE_SECRET),
-            api_base: NOWHERE.to_owned(),
-        })
+        StripeApi::new(
+            &StripeConfig {
+                secret_key: Secret::new("sk_test_fuzz"),
+                webhook_secret: Secret::new(STRIPE_SECRET),
+                api_base: NOWHERE.to_owned(),
+            },
+            TIMEOUT,
+        )
     })
 }
 
 fn paypal_api() -> &'static PaypalApi {
     static API: OnceLock<PaypalApi> = OnceLock::new();
     API.get_or_init(|| {
-        PaypalApi::new(&PaypalConfig {
-            client_id: "fuzz".to_owned(),
-            client_secret: Secret::new("fuzz"),
-            webhook_id: PAYPAL_WEBHOOK_ID.to_owned(),
-            api_base: NOWHERE.to_owned(),
-        })
+        PaypalApi::new(
+            &PaypalConfig {
+                client_id: "fuzz".to_owned(),
+                client_secret: Secret::new("fuzz"),
+                webhook_id: PAYPAL_WEBHOOK_ID.to_owned(),
+                api_base: NOWHERE.to_owned(),
+            },
+            TIMEOUT,
+        )
     })
 }
 
