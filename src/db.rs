@@ -1,5 +1,8 @@
 //! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq) and embedded migrations.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
@@ -46,18 +49,52 @@ pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
     Ok(pool.get().await?)
 }
 
-/// Every connection gets a statement timeout (a stuck query fails instead of holding a
-/// connection and a lock forever) and an application name (visible in `pg_stat_activity`).
-const SESSION_SETUP: &str = "SET statement_timeout = '30s'; SET application_name = 'huckleberry'";
+/// How the pool sizes itself and how long it waits; `DATABASE_*` variables (see
+/// `config::OperationsConfig`) override the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// At most this many connections (`DATABASE_POOL_SIZE`, 16).
+    pub max_size: usize,
+    /// How long a request waits for a free connection before it is answered 503
+    /// (`DATABASE_POOL_TIMEOUT_SECS`, 10).
+    pub wait_timeout: Duration,
+    /// How long opening a connection (TCP, TLS, authentication, session set-up) may take
+    /// (`DATABASE_CONNECT_TIMEOUT_SECS`, 10): an unreachable host fails instead of hanging.
+    pub connect_timeout: Duration,
+    /// The server-side `statement_timeout` of every connection (`DATABASE_STATEMENT_TIMEOUT_SECS`,
+    /// 30): a stuck query fails instead of holding a connection and a lock forever.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            statement_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Every connection gets the statement timeout and an application name (visible in
+/// `pg_stat_activity`).
+fn session_setup(statement_timeout: Duration) -> String {
+    format!(
+        "SET statement_timeout = '{}ms'; SET application_name = 'huckleberry'",
+        statement_timeout.as_millis()
+    )
+}
 
 fn establish(
     url: &str,
+    setup: Arc<str>,
 ) -> futures::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
     use diesel_async::{AsyncConnection, SimpleAsyncConnection};
     use futures::FutureExt;
     async move {
         let mut conn = AsyncPgConnection::establish(url).await?;
-        conn.batch_execute(SESSION_SETUP)
+        conn.batch_execute(&setup)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         Ok(conn)
@@ -65,17 +102,54 @@ fn establish(
     .boxed()
 }
 
-/// A pool for `url` with at most `max_size` connections.
+/// A pool for `url` with at most `max_size` connections and the default timeouts.
 pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
+    pool_with(
+        url,
+        &PoolSettings {
+            max_size,
+            ..PoolSettings::default()
+        },
+    )
+}
+
+/// A pool for `url` sized and timed by `settings`.
+pub fn pool_with(url: &str, settings: &PoolSettings) -> Result<DbPool, DbError> {
+    let setup: Arc<str> = session_setup(settings.statement_timeout).into();
     let mut config = diesel_async::pooled_connection::ManagerConfig::default();
-    config.custom_setup = Box::new(establish);
+    config.custom_setup = Box::new(move |url| establish(url, setup.clone()));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
-        .max_size(max_size)
-        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::Build(e.to_string()))
+}
+
+/// The embedded migrations the database has not applied, by version; empty when the schema is
+/// current. A database without diesel's bookkeeping table was never migrated: an error.
+pub async fn pending_migrations(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError> {
+    use diesel::migration::MigrationSource;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(conn)
+        .await?;
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(embedded
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|version| !applied.iter().any(|a| &a.version == version))
+        .collect())
 }
 
 /// Applies pending migrations (needs the multi-thread runtime: the harness blocks in place).

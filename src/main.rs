@@ -11,7 +11,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "serve".to_owned());
     let config = AppConfig::from_env()?;
-    let pool = db::pool(config.database_url.expose(), 16)?;
+    let pool = db::pool_with(config.database_url.expose(), &config.operations.database)?;
     match command.as_str() {
         "migrate" => {
             let applied = db::run_migrations(&pool).await?;
@@ -25,18 +25,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn serve(config: AppConfig, pool: db::DbPool) -> Result<(), Box<dyn std::error::Error>> {
     let port = config.port;
+    let timeouts = server::Timeouts {
+        shutdown_grace: config.operations.shutdown_grace,
+        ..server::Timeouts::default()
+    };
     let state = AppState::new(config, pool)?;
     let router = build_router(state.clone())?;
     let relay = relay::spawn(state);
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
     tracing::info!(port, "serving /api/inngest");
-    server::serve(
-        listener,
-        router,
-        server::Timeouts::default(),
-        shutdown_signal(),
-    )
-    .await;
+    server::serve(listener, router, timeouts, shutdown_signal()).await;
+    tracing::info!("stopped");
     relay.abort();
     Ok(())
 }

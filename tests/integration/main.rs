@@ -11,6 +11,7 @@ mod databases;
 mod envelope;
 mod identity;
 mod onboarding;
+mod operations;
 mod pack_expiry;
 mod paid_amounts;
 mod payments;
