@@ -20,6 +20,8 @@ step "PostgreSQL for the integration tests"
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_test_postgres
+# A second one that takes TLS connections only, for the database TLS tests.
+start_tls_test_postgres
 # The databases already there (DATABASE_URL may be a developer's server): the checks after
 # the tests judge only what this run added.
 databases_before=$(test_postgres_psql -c 'SELECT datname FROM pg_database' | sort)

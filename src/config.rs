@@ -322,6 +322,7 @@ impl OperationsConfig {
                 "DATABASE_STATEMENT_TIMEOUT_SECS",
                 defaults.database.statement_timeout,
             )?,
+            ca_cert: get("DATABASE_CA_CERT").map(std::path::PathBuf::from),
         };
         let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
             Some(list) => list

@@ -1,5 +1,9 @@
-//! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq) and embedded migrations.
+//! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq; TLS in `tls`) and the
+//! embedded migrations.
 
+pub mod tls;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +68,9 @@ pub struct PoolSettings {
     /// The server-side `statement_timeout` of every connection (`DATABASE_STATEMENT_TIMEOUT_SECS`,
     /// 30): a stuck query fails instead of holding a connection and a lock forever.
     pub statement_timeout: Duration,
+    /// PEM file of the CA that signed the server's certificate (`DATABASE_CA_CERT`), for TLS
+    /// (`sslmode=require` in the URL); unset, the public web roots are trusted.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for PoolSettings {
@@ -73,6 +80,7 @@ impl Default for PoolSettings {
             wait_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
             statement_timeout: Duration::from_secs(30),
+            ca_cert: None,
         }
     }
 }
@@ -87,13 +95,14 @@ fn session_setup(statement_timeout: Duration) -> String {
 }
 
 fn establish(
-    url: &str,
+    target: Arc<tokio_postgres::Config>,
+    transport: tls::Transport,
     setup: Arc<str>,
-) -> futures::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
-    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+) -> futures::future::BoxFuture<'static, diesel::ConnectionResult<AsyncPgConnection>> {
+    use diesel_async::SimpleAsyncConnection;
     use futures::FutureExt;
     async move {
-        let mut conn = AsyncPgConnection::establish(url).await?;
+        let mut conn = tls::connect(&target, &transport).await?;
         conn.batch_execute(&setup)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
@@ -116,8 +125,13 @@ pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
 /// A pool for `url` sized and timed by `settings`.
 pub fn pool_with(url: &str, settings: &PoolSettings) -> Result<DbPool, DbError> {
     let setup: Arc<str> = session_setup(settings.statement_timeout).into();
+    let target = tls::target(url).map_err(DbError::Build)?;
+    let transport = tls::transport(&target, settings.ca_cert.as_deref()).map_err(DbError::Build)?;
+    let target = Arc::new(target.config);
     let mut config = diesel_async::pooled_connection::ManagerConfig::default();
-    config.custom_setup = Box::new(move |url| establish(url, setup.clone()));
+    // The URL was read once above (sslmode included); every connection reuses that reading.
+    config.custom_setup =
+        Box::new(move |_url| establish(target.clone(), transport.clone(), setup.clone()));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(settings.max_size)

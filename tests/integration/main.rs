@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod checkout;
 mod currencies;
+mod database_tls;
 mod databases;
 mod envelope;
 mod identity;
