@@ -45,6 +45,10 @@ step "cargo test"
 tests_status=0
 cargo test --workspace --all-features --locked || tests_status=$?
 
+step "Dockerfile: its build command, then migrate and serve (scripts/dockerfile-check.sh)"
+# No Docker engine here: the script runs the Dockerfile's commands on this machine.
+bash scripts/dockerfile-check.sh || tests_status=$?
+
 step "Test databases dropped"
 # Each integration test copies a migrated template database (tests/integration/util/database.rs)
 # and drops its copy when it ends, also when it fails. A copy still here is a bug (or, on a
