@@ -45,10 +45,7 @@ async fn spawn_bare_app(database_url: &str) -> SocketAddr {
     addr
 }
 
-fn header<'a>(
-    response: &'a reqwest::Response,
-    name: impl reqwest::header::AsHeaderName,
-) -> Option<&'a str> {
+fn header(response: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -349,7 +346,8 @@ async fn the_binary_logs_json_with_the_request_id_and_stops_on_sigterm_within_it
         .write_all(b"POST /api/webhooks/stripe HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{")
         .await
         .expect("a partial request");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Time for the server to accept it and read its headers, even on a busy machine.
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let pid = child.id().expect("running").to_string();
     let sent = Instant::now();
