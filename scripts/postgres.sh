@@ -275,3 +275,96 @@ test_postgres_psql() {
   fi
   "$psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$DATABASE_URL" "$@"
 }
+
+# Starts a second throwaway server that accepts TLS connections only (`hostssl`), with a
+# certificate for 127.0.0.1 signed by a CA made here, for the database TLS tests, and exports
+#   TLS_DATABASE_URL            postgres://postgres@127.0.0.1:<port>/postgres?sslmode=require
+#   TLS_DATABASE_CA_CERT        the CA that signed the server's certificate
+#   TLS_DATABASE_WRONG_CA_CERT  another CA, which did not
+# Stopped and deleted when the calling shell exits, like start_test_postgres's. Without
+# openssl or the server binaries it says so and exports nothing (the tests then skip).
+start_tls_test_postgres() {
+  local bindir
+  if ! command -v openssl >/dev/null 2>&1 || ! bindir=$(_test_postgres_find_bindir); then
+    echo "notice: openssl or the PostgreSQL server binaries are missing; the database TLS tests will not connect"
+    return 0
+  fi
+  local tmp_parent=${TMPDIR:-/tmp}
+  ((EUID == 0)) && tmp_parent=/tmp
+  local dir
+  dir=$(mktemp -d "$tmp_parent/test-postgres-tls.XXXXXX") || return 1
+  local previous_trap
+  previous_trap=$(trap -p EXIT)
+  if [[ -n $previous_trap ]]; then
+    eval "set -- $previous_trap"
+    previous_trap=$3
+  fi
+  # shellcheck disable=SC2064 # expand the paths now, they are local variables
+  trap -- "_test_postgres_cleanup $(printf '%q %q' "$bindir" "$dir") || true${previous_trap:+; $previous_trap}" EXIT
+
+  # Two days are plenty for one run; 2048-bit RSA keeps generation under a second.
+  local subject
+  for subject in ca wrong-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=huckleberry test $subject" \
+      -keyout "$dir/$subject.key" -out "$dir/$subject.crt" >/dev/null 2>&1 || {
+      _test_postgres_fail "$bindir" "$dir" "openssl could not make the test CA"
+      return 1
+    }
+  done
+  printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost' 'basicConstraints=CA:FALSE' \
+    'keyUsage=digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >"$dir/server.ext"
+  if ! openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$dir/server.key" \
+    -out "$dir/server.csr" >/dev/null 2>&1 ||
+    ! openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+      -CAcreateserial -days 2 -extfile "$dir/server.ext" -out "$dir/server.crt" >/dev/null 2>&1; then
+    _test_postgres_fail "$bindir" "$dir" "openssl could not make the server certificate"
+    return 1
+  fi
+  # The server refuses a key others can read.
+  chmod 600 "$dir/server.key"
+  if ((EUID == 0)); then
+    chown -R postgres: "$dir" || return 1
+  fi
+
+  local locale
+  for locale in C.UTF-8 C; do
+    rm -rf -- "$dir/data"
+    if _test_postgres_as_server_user "$dir" "$bindir/initdb" -D "$dir/data" --auth=trust -U postgres \
+      -E UTF8 --no-sync --locale="$locale" >"$dir/initdb.log" 2>&1; then
+      break
+    fi
+    if [[ $locale == C ]]; then
+      _test_postgres_fail "$bindir" "$dir" "initdb failed"
+      return 1
+    fi
+  done
+  # TCP only with TLS: a plain connection finds no line to match and is refused.
+  printf '%s\n' 'local all all trust' 'hostssl all all 127.0.0.1/32 trust' \
+    'hostssl all all ::1/128 trust' >"$dir/data/pg_hba.conf"
+
+  local port attempt started=''
+  for ((attempt = 1; attempt <= 5; attempt++)); do
+    port=$(_test_postgres_free_port) || {
+      _test_postgres_fail "$bindir" "$dir" "no free port"
+      return 1
+    }
+    rm -f -- "$dir/server.log"
+    if _test_postgres_as_server_user "$dir" "$bindir/pg_ctl" -w -D "$dir/data" -l "$dir/server.log" \
+      -o "-p $port -k $(printf '%q' "$dir") -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on -c ssl_cert_file=$(printf '%q' "$dir/server.crt") -c ssl_key_file=$(printf '%q' "$dir/server.key")" \
+      start >/dev/null; then
+      started=1
+      break
+    fi
+    if ! grep -qE 'could not bind|Address already in use|could not create any TCP/IP sockets' "$dir/server.log" 2>/dev/null; then
+      break
+    fi
+  done
+  if [[ -z $started ]]; then
+    _test_postgres_fail "$bindir" "$dir" "the TLS PostgreSQL server did not start"
+    return 1
+  fi
+  export TLS_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=require"
+  export TLS_DATABASE_CA_CERT=$dir/ca.crt
+  export TLS_DATABASE_WRONG_CA_CERT=$dir/wrong-ca.crt
+  echo "Started a TLS-only PostgreSQL in $dir; TLS_DATABASE_URL=$TLS_DATABASE_URL"
+}

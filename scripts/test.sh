@@ -20,6 +20,8 @@ step "PostgreSQL for the integration tests"
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 start_test_postgres
+# A second one that takes TLS connections only, for the database TLS tests.
+start_tls_test_postgres
 # The databases already there (DATABASE_URL may be a developer's server): the checks after
 # the tests judge only what this run added.
 databases_before=$(test_postgres_psql -c 'SELECT datname FROM pg_database' | sort)
@@ -47,6 +49,10 @@ step "Load, short (scripts/load.sh 10; the README's numbers come from 60 s by ha
 # Its own database, created and dropped by the driver (huckleberry_load_*).
 load_status=0
 bash scripts/load.sh 10 || load_status=$?
+
+step "Dockerfile: its build command, then migrate and serve (scripts/dockerfile-check.sh)"
+# No Docker engine here: the script runs the Dockerfile's commands on this machine.
+bash scripts/dockerfile-check.sh || tests_status=$?
 
 step "Test databases dropped"
 # Each integration test copies a migrated template database (tests/integration/util/database.rs)

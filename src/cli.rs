@@ -95,7 +95,8 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let env = Environment::read(mode, env_file.as_deref())?;
     let ready = startup::prepare(&env, mode).await?;
     let config = ready.config;
-    let pool = db::pool(config.database_url.expose(), 16).map_err(|e| fail("database", e))?;
+    let pool = db::pool_with(config.database_url.expose(), &config.operations.database)
+        .map_err(|e| fail("database", e))?;
     if mode != Mode::Serve {
         let applied = db::run_migrations(&pool)
             .await
@@ -119,22 +120,20 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     tracing::info!("{}", startup::summary(&config));
     let port = config.port;
     let dev = mode == Mode::Dev;
+    let timeouts = server::Timeouts {
+        shutdown_grace: config.operations.shutdown_grace,
+        ..server::Timeouts::default()
+    };
     let state = AppState::new(config, pool).map_err(|e| fail("configuration", e))?;
     let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
     let relay = relay::spawn(state);
     if dev {
         tracing::info!(
-            "dev mode: http://localhost:{port}/health, Inngest endpoint http://localhost:{port}/api/inngest"
+            "dev mode: http://localhost:{port}/healthz, Inngest endpoint http://localhost:{port}/api/inngest"
         );
     }
     tracing::info!(port, "serving /api/inngest");
-    server::serve(
-        listener,
-        router,
-        server::Timeouts::default(),
-        shutdown_signal(),
-    )
-    .await;
+    server::serve(listener, router, timeouts, shutdown_signal()).await;
     relay.abort();
     tracing::info!("stopped");
     Ok(())

@@ -174,6 +174,8 @@ pub struct AppConfig {
     pub relay: RelayConfig,
     /// Inngest.
     pub inngest: inngest_sdk::Config,
+    /// Pool, CORS and shutdown settings.
+    pub operations: OperationsConfig,
 }
 
 /// The Inngest app id unless `INNGEST_APP_ID` says otherwise.
@@ -310,6 +312,161 @@ impl AppConfig {
             provider_timeout,
             relay,
             inngest: inngest_sdk::Config::from_vars(app_id, |name| var(name))?,
+            operations: OperationsConfig::from_vars(&get)?,
         })
+    }
+}
+
+/// How the service is operated: database pool and timeouts, browser origins, shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationsConfig {
+    /// Pool size and database timeouts.
+    pub database: crate::db::PoolSettings,
+    /// Browser origins (`https://dashboard.example.com`) allowed to call the API from their
+    /// pages (`CORS_ALLOWED_ORIGINS`, comma-separated); none by default.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long a shutdown waits for requests in flight (`SHUTDOWN_GRACE_SECS`, 30).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for OperationsConfig {
+    fn default() -> Self {
+        Self {
+            database: crate::db::PoolSettings::default(),
+            cors_allowed_origins: Vec::new(),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+impl OperationsConfig {
+    /// Reads the settings through `get` (which already treats blank values as unset).
+    pub fn from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let seconds = |name: &'static str, default: Duration| match get(name) {
+            Some(s) => match s.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("{s:?} is not a positive number of seconds"),
+                }),
+            },
+            None => Ok(default),
+        };
+        let pool_size = match get("DATABASE_POOL_SIZE") {
+            Some(s) => match s.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "DATABASE_POOL_SIZE",
+                        reason: format!("{s:?} is not a positive number of connections"),
+                    });
+                }
+            },
+            None => defaults.database.max_size,
+        };
+        let database = crate::db::PoolSettings {
+            max_size: pool_size,
+            wait_timeout: seconds("DATABASE_POOL_TIMEOUT_SECS", defaults.database.wait_timeout)?,
+            connect_timeout: seconds(
+                "DATABASE_CONNECT_TIMEOUT_SECS",
+                defaults.database.connect_timeout,
+            )?,
+            statement_timeout: seconds(
+                "DATABASE_STATEMENT_TIMEOUT_SECS",
+                defaults.database.statement_timeout,
+            )?,
+            ca_cert: get("DATABASE_CA_CERT").map(std::path::PathBuf::from),
+        };
+        let cors_allowed_origins = match get("CORS_ALLOWED_ORIGINS") {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(parse_origin)
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            database,
+            cors_allowed_origins,
+            shutdown_grace: seconds("SHUTDOWN_GRACE_SECS", defaults.shutdown_grace)?,
+        })
+    }
+}
+
+/// `https://host[:port]` exactly as a browser sends it in `Origin`; a path, a wildcard or a
+/// typo is refused at start rather than silently never matching.
+fn parse_origin(origin: &str) -> Result<String, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "CORS_ALLOWED_ORIGINS",
+        reason,
+    };
+    let url = url::Url::parse(origin).map_err(|e| invalid(format!("{origin:?}: {e}")))?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || !bare {
+        return Err(invalid(format!(
+            "{origin:?} is not an origin like https://dashboard.example.com"
+        )));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod operations_tests {
+    use super::*;
+
+    fn read(vars: &[(&str, &str)]) -> Result<OperationsConfig, ConfigError> {
+        OperationsConfig::from_vars(&|name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn nothing_set_gives_the_documented_defaults_and_no_origin() {
+        let config = read(&[]).expect("defaults");
+        assert_eq!(config, OperationsConfig::default());
+        assert_eq!(config.database.max_size, 16);
+        assert!(config.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn pool_timeouts_and_origins_are_read() {
+        let config = read(&[
+            ("DATABASE_POOL_SIZE", "5"),
+            ("DATABASE_POOL_TIMEOUT_SECS", "2"),
+            ("DATABASE_CONNECT_TIMEOUT_SECS", "3"),
+            ("DATABASE_STATEMENT_TIMEOUT_SECS", "4"),
+            ("SHUTDOWN_GRACE_SECS", "7"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://dash.example.com, http://localhost:5173/",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(config.database.max_size, 5);
+        assert_eq!(config.database.wait_timeout, Duration::from_secs(2));
+        assert_eq!(config.database.connect_timeout, Duration::from_secs(3));
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(4));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(7));
+        assert_eq!(
+            config.cors_allowed_origins,
+            ["https://dash.example.com", "http://localhost:5173"]
+        );
+    }
+
+    #[test]
+    fn a_wildcard_a_path_or_a_zero_is_refused() {
+        for vars in [
+            [("CORS_ALLOWED_ORIGINS", "*")],
+            [("CORS_ALLOWED_ORIGINS", "https://dash.example.com/app")],
+            [("CORS_ALLOWED_ORIGINS", "dash.example.com")],
+            [("DATABASE_POOL_SIZE", "0")],
+            [("SHUTDOWN_GRACE_SECS", "soon")],
+        ] {
+            assert!(read(&vars).is_err(), "{vars:?} accepted");
+        }
     }
 }

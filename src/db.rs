@@ -1,4 +1,11 @@
-//! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq) and embedded migrations.
+//! The PostgreSQL pool (diesel-async over tokio-postgres, no libpq; TLS in `tls`) and the
+//! embedded migrations.
+
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
@@ -71,18 +78,58 @@ pub async fn conn(pool: &DbPool) -> Result<DbConn, DbError> {
     Ok(pool.get().await?)
 }
 
-/// Every connection gets a statement timeout (a stuck query fails instead of holding a
-/// connection and a lock forever) and an application name (visible in `pg_stat_activity`).
-const SESSION_SETUP: &str = "SET statement_timeout = '30s'; SET application_name = 'huckleberry'";
+/// How the pool sizes itself and how long it waits; `DATABASE_*` variables (see
+/// `config::OperationsConfig`) override the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// At most this many connections (`DATABASE_POOL_SIZE`, 16).
+    pub max_size: usize,
+    /// How long a request waits for a free connection before it is answered 503
+    /// (`DATABASE_POOL_TIMEOUT_SECS`, 10).
+    pub wait_timeout: Duration,
+    /// How long opening a connection (TCP, TLS, authentication, session set-up) may take
+    /// (`DATABASE_CONNECT_TIMEOUT_SECS`, 5): an unreachable host, or one that accepts
+    /// connections but never answers, fails instead of hanging.
+    pub connect_timeout: Duration,
+    /// The server-side `statement_timeout` of every connection (`DATABASE_STATEMENT_TIMEOUT_SECS`,
+    /// 30): a stuck query fails instead of holding a connection and a lock forever.
+    pub statement_timeout: Duration,
+    /// PEM file of the CA that signed the server's certificate (`DATABASE_CA_CERT`), for TLS
+    /// (`sslmode=require` in the URL); unset, the public web roots are trusted.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_size: 16,
+            wait_timeout: Duration::from_secs(10),
+            connect_timeout: CONNECT_TIMEOUT,
+            statement_timeout: Duration::from_secs(30),
+            ca_cert: None,
+        }
+    }
+}
+
+/// Every connection gets the statement timeout and an application name (visible in
+/// `pg_stat_activity`).
+fn session_setup(statement_timeout: Duration) -> String {
+    format!(
+        "SET statement_timeout = '{}ms'; SET application_name = 'huckleberry'",
+        statement_timeout.as_millis()
+    )
+}
 
 fn establish(
-    url: &str,
-) -> futures::future::BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
-    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    target: Arc<tokio_postgres::Config>,
+    transport: tls::Transport,
+    setup: Arc<str>,
+) -> futures::future::BoxFuture<'static, diesel::ConnectionResult<AsyncPgConnection>> {
+    use diesel_async::SimpleAsyncConnection;
     use futures::FutureExt;
     async move {
-        let mut conn = AsyncPgConnection::establish(url).await?;
-        conn.batch_execute(SESSION_SETUP)
+        let mut conn = tls::connect(&target, &transport).await?;
+        conn.batch_execute(&setup)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         Ok(conn)
@@ -95,19 +142,59 @@ fn establish(
 /// every request and step that asks the pool, for as long as TCP takes to give up.
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A pool for `url` with at most `max_size` connections.
+/// A pool for `url` with at most `max_size` connections and the default timeouts.
 pub fn pool(url: &str, max_size: usize) -> Result<DbPool, DbError> {
+    pool_with(
+        url,
+        &PoolSettings {
+            max_size,
+            ..PoolSettings::default()
+        },
+    )
+}
+
+/// A pool for `url` sized and timed by `settings`.
+pub fn pool_with(url: &str, settings: &PoolSettings) -> Result<DbPool, DbError> {
+    let setup: Arc<str> = session_setup(settings.statement_timeout).into();
+    let target = tls::target(url).map_err(DbError::Build)?;
+    let transport = tls::transport(&target, settings.ca_cert.as_deref()).map_err(DbError::Build)?;
+    let target = Arc::new(target.config);
     let mut config = diesel_async::pooled_connection::ManagerConfig::default();
-    config.custom_setup = Box::new(establish);
+    // The URL was read once above (sslmode included); every connection reuses that reading.
+    config.custom_setup =
+        Box::new(move |_url| establish(target.clone(), transport.clone(), setup.clone()));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
-        .max_size(max_size)
-        .wait_timeout(Some(std::time::Duration::from_secs(10)))
-        .create_timeout(Some(CONNECT_TIMEOUT))
-        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .max_size(settings.max_size)
+        .wait_timeout(Some(settings.wait_timeout))
+        .create_timeout(Some(settings.connect_timeout))
+        .recycle_timeout(Some(settings.connect_timeout))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| DbError::Build(e.to_string()))
+}
+
+/// The embedded migrations the database has not applied, by version; empty when the schema is
+/// current. A database without diesel's bookkeeping table was never migrated: an error.
+pub async fn pending_migrations(conn: &mut AsyncPgConnection) -> Result<Vec<String>, DbError> {
+    use diesel::migration::MigrationSource;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Applied {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+        .load(conn)
+        .await?;
+    let embedded = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(embedded
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .filter(|version| !applied.iter().any(|a| &a.version == version))
+        .collect())
 }
 
 /// Applies pending migrations (needs the multi-thread runtime: the harness blocks in place).

@@ -11,8 +11,9 @@
 //!    `inngest_sdk::Classify`, whether Inngest should retry it.
 //! 4. `app` (the shared state: configuration, pool, clients) and `relay` (webhook inbox to
 //!    Inngest).
-//! 5. The edges: `routes` and `error` (HTTP), and `functions` (the Inngest workflows, one per
-//!    file, reading top to bottom), both mounted by [`build_router`].
+//! 5. The edges: `routes`, `error` and `layers` (HTTP: request id, request span, CORS), and
+//!    `functions` (the Inngest workflows, one per file, reading top to bottom), both mounted
+//!    by [`build_router`].
 //! 6. The process: `cli` (the commands), `startup` (configuration checked at once, before
 //!    anything starts) and `demo` (demo rows for local development).
 
@@ -32,6 +33,7 @@ pub mod expiry;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod integrations;
+pub mod layers;
 pub mod models;
 pub mod money;
 pub mod notifications;
@@ -92,7 +94,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         )
         .route("/api/auth/discord", get(routes::auth::start))
         .route("/api/auth/discord/callback", get(routes::auth::callback))
-        .route("/health", get(routes::health))
+        .route("/healthz", get(routes::operations::healthz))
+        .route("/readyz", get(routes::operations::readyz))
+        // The name the first deployments probed.
+        .route("/health", get(routes::operations::readyz))
         // Where payment providers send buyers back (see routes::checkout).
         .route("/checkout/success", get(routes::pages::success))
         .route("/checkout/cancel", get(routes::pages::cancel))
@@ -102,8 +107,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .route("/api/inngest", inngest_sdk::axum::serve(inngest))
         .fallback(routes::not_found)
-        .with_state(app);
-    Ok(with_body_timeout(router, BODY_READ_TIMEOUT))
+        .with_state(app.clone());
+    let router = with_body_timeout(router, BODY_READ_TIMEOUT);
+    let router = layers::with_cors(router, &app.config.operations.cors_allowed_origins);
+    Ok(layers::with_request_tracing(router))
 }
 
 /// How long any request body may take to arrive. Webhooks and Inngest's calls send theirs at

@@ -1,5 +1,8 @@
-//! Logging: one subscriber, JSON when `LOG_FORMAT=json`, filtered by `RUST_LOG`. Colours only
-//! on a terminal (and never with `NO_COLOR`), so files and log collectors get plain text.
+//! Logging: one subscriber, filtered by `RUST_LOG` (default `info`). JSON lines in production
+//! (where a log collector parses them), readable text in development: `LOG_FORMAT=json` or
+//! `LOG_FORMAT=text` decides, and without it the Inngest mode does (`INNGEST_DEV` set: text).
+//! Colours only on a terminal (and never with `NO_COLOR`), so files and log collectors get
+//! plain text.
 
 use std::io::IsTerminal;
 
@@ -12,10 +15,46 @@ pub fn init() {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour);
-    let result = if std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json") {
+    let result = if json_logs(|name| std::env::var(name).ok()) {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
     drop(result);
+}
+
+/// Whether logs are JSON, from `LOG_FORMAT` or else from `INNGEST_DEV` (read through `var`).
+pub fn json_logs(var: impl Fn(&str) -> Option<String>) -> bool {
+    match var("LOG_FORMAT")
+        .map(|f| f.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("json") => true,
+        Some("text") => false,
+        // Dev mode as the Inngest SDK reads it: set, and neither `0` nor `false`.
+        _ => !var("INNGEST_DEV").is_some_and(|d| !matches!(d.trim(), "" | "0" | "false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_logs;
+
+    fn with(vars: &[(&str, &str)]) -> bool {
+        json_logs(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn production_logs_json_and_development_logs_text_unless_told() {
+        assert!(with(&[]));
+        assert!(with(&[("INNGEST_DEV", "0")]));
+        assert!(!with(&[("INNGEST_DEV", "1")]));
+        assert!(!with(&[("INNGEST_DEV", "http://localhost:8288")]));
+        assert!(with(&[("INNGEST_DEV", "1"), ("LOG_FORMAT", "json")]));
+        assert!(!with(&[("LOG_FORMAT", "text")]));
+    }
 }

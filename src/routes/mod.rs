@@ -4,25 +4,14 @@ pub mod api;
 pub mod auth;
 pub mod checkout;
 pub mod extract;
+pub mod operations;
 pub mod pages;
 pub mod waitlist;
 pub mod webhooks;
 
-use axum::Json;
-use axum::extract::State;
 use axum::http::{Method, Uri};
-use serde_json::{Value, json};
 
-use crate::app::AppState;
-use crate::error::{AppError, AppResult};
-
-/// `GET /health`: the process is up and the database answers.
-pub async fn health(State(app): State<AppState>) -> AppResult<Json<Value>> {
-    use diesel_async::RunQueryDsl;
-    let mut conn = app.conn().await?;
-    diesel::sql_query("SELECT 1").execute(&mut conn).await?;
-    Ok(Json(json!({ "status": "ok" })))
-}
+use crate::error::AppError;
 
 /// The router's fallback: no route has this path.
 pub async fn not_found(uri: Uri) -> AppError {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::util::{TestApp, session_token, spawn_app, svix_headers};
 
 /// Every route of the router but `/api/inngest`, with the one method it answers.
-const ROUTES: [(&str, Method); 17] = [
+const ROUTES: [(&str, Method); 19] = [
     ("/api/me", Method::GET),
     ("/api/sessions", Method::POST),
     (
@@ -45,6 +45,8 @@ const ROUTES: [(&str, Method); 17] = [
     ("/api/auth/discord", Method::GET),
     ("/api/auth/discord/callback", Method::GET),
     ("/health", Method::GET),
+    ("/healthz", Method::GET),
+    ("/readyz", Method::GET),
 ];
 
 /// The webhook routes: each reads the raw body and checks a signature before parsing it.

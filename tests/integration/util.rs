@@ -30,6 +30,8 @@ pub use database::TestDatabase;
 pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_secret";
 pub const PAYPAL_WEBHOOK_ID: &str = "WH-TEST-ID";
 pub const LINK_SECRET: &str = "link-secret-for-tests-0123456789abcdef";
+/// The browser origin the test app allows (CORS).
+pub const DASHBOARD_ORIGIN: &str = "https://dashboard.huckleberry.test";
 /// A Svix endpoint secret (base64 after `whsec_`).
 pub const SVIX_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -124,6 +126,7 @@ async fn start_app(
             "Huckleberry Art Academy <hello@huckleberry.test>".to_owned(),
         ),
         ("PUBLIC_URL", "http://localhost:3000".to_owned()),
+        ("CORS_ALLOWED_ORIGINS", DASHBOARD_ORIGIN.to_owned()),
         ("INNGEST_DEV", "1".to_owned()),
         ("INNGEST_BASE_URL", events.url()),
     ]);
