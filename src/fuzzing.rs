@@ -266,7 +266,8 @@ pub fn svix_webhook(data: &[u8]) {
     }
     let verifier = SvixVerifier::new(Secret::new(SVIX_SECRET));
     let payload: Option<Value> = serde_json::from_slice(input.body).ok();
-    let sources: [(&str, fn(&str) -> bool); 2] = [
+    type Handles = fn(&str) -> bool;
+    let sources: [(&str, Handles); 2] = [
         ("clerk", svix_forward::clerk_handles),
         ("resend", svix_forward::resend_handles),
     ];
