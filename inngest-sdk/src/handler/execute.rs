@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode};
@@ -117,7 +118,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             .opts
             .backoff()
             .filter(|_| call.ctx.attempt + 1 < max_attempts)
-            .map(|b| b.delay(call.ctx.attempt).as_secs().max(1).to_string());
+            .map(|b| b.delay(call.ctx.attempt));
         async move {
             let loaded = match self.load_state(call).await {
                 Ok(loaded) => loaded,
@@ -210,9 +211,9 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     }
 }
 
-/// The response for `outcome`; `backoff` is the `Retry-After` of a retriable failure that
-/// names none itself.
-fn respond(outcome: Outcome, backoff: Option<String>) -> Response<Bytes> {
+/// The response for `outcome`; `backoff` is the wait before a retry of a retriable failure
+/// that names none itself.
+fn respond(outcome: Outcome, backoff: Option<Duration>) -> Response<Bytes> {
     match outcome {
         Outcome::Complete(value) => {
             tracing::info!("run completed");
@@ -230,29 +231,26 @@ fn respond(outcome: Outcome, backoff: Option<String>) -> Response<Bytes> {
             if let Some(no_retry) = failure {
                 set_header(&mut response, headers::NO_RETRY, no_retry);
             }
-            let retry_after = retry_after.or(backoff.filter(|_| failure == Some("false")));
-            if let Some(retry_after) = retry_after {
+            let backoff = backoff.filter(|_| failure == Some("false")).map(seconds);
+            if let Some(retry_after) = retry_after.or(backoff) {
                 set_header(&mut response, "retry-after", &retry_after);
             }
             response
         }
-        Outcome::Failed(err) => {
-            let mut response = error_outcome(&err);
-            if let Some(backoff) = backoff.filter(|_| err.is_retriable())
-                && !response.headers().contains_key(http::header::RETRY_AFTER)
-            {
-                set_header(&mut response, "retry-after", &backoff);
-            }
-            response
-        }
+        Outcome::Failed(err) => error_outcome(&err, backoff),
         Outcome::Panicked(message) => {
             tracing::error!(%message, "function panicked");
-            error_outcome(&Error::new(message).with_name("Panic"))
+            error_outcome(&Error::new(message).with_name("Panic"), backoff)
         }
     }
 }
 
-fn error_outcome(err: &Error) -> Response<Bytes> {
+/// A `Retry-After` of whole seconds (Inngest honours at least one).
+fn seconds(wait: Duration) -> String {
+    wait.as_secs().max(1).to_string()
+}
+
+fn error_outcome(err: &Error, backoff: Option<Duration>) -> Response<Bytes> {
     let retriable = err.is_retriable();
     tracing::warn!(error = %err, retriable, "run failed");
     let status = if retriable {
@@ -266,7 +264,8 @@ fn error_outcome(err: &Error) -> Response<Bytes> {
         headers::NO_RETRY,
         if retriable { "false" } else { "true" },
     );
-    if let Some(retry_after) = err.retry_after_header() {
+    let backoff = backoff.filter(|_| retriable).map(seconds);
+    if let Some(retry_after) = err.retry_after_header().or(backoff) {
         set_header(&mut response, "retry-after", &retry_after);
     }
     response
