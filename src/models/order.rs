@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{OrderStatus, Provider};
+use crate::events::{PAYPAL_CAPTURE_COMPLETED, STRIPE_CHECKOUT_COMPLETED};
 use crate::schema::orders;
 
 /// An order.
@@ -176,12 +177,11 @@ impl Order {
         limit: i64,
     ) -> QueryResult<Vec<EndedCheckout>> {
         // Matches `webhook_inbox_paid_order_idx`.
-        let no_payment_event = diesel::dsl::sql::<diesel::sql_types::Bool>(
+        let no_payment_event = diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
             "NOT EXISTS (SELECT 1 FROM webhook_inbox i \
-             WHERE i.inngest_event ->> 'name' IN \
-                 ('stripe/checkout.session.completed', 'paypal/payment.capture.completed') \
-             AND (i.inngest_event -> 'data' ->> 'orderId') = orders.id::text)",
-        );
+             WHERE i.inngest_event ->> 'name' IN ('{STRIPE_CHECKOUT_COMPLETED}', '{PAYPAL_CAPTURE_COMPLETED}') \
+             AND (i.inngest_event -> 'data' ->> 'orderId') = orders.id::text)"
+        ));
         orders::table
             .filter(orders::status.eq(OrderStatus::Pending))
             .filter(orders::checkout_expires_at.lt(before))
