@@ -1,0 +1,53 @@
+//! The Rust half of the benchmark harness (`scripts/bench.sh`), one binary with these commands:
+//!
+//! - `sdk`: the benchmark function served by this SDK on axum (`PORT`; `INNGEST_SIGNING_KEY`
+//!   set means cloud mode, every request signed; unset means dev mode).
+//! - `bare <capture>`: the ceiling, a bare axum handler that reads the body and answers the
+//!   exact status, headers and body this SDK answered (`<capture>.status|headers|body`).
+//! - `fake-api`: accepts every request with 200 `{}`; the API the TypeScript SDK checkpoints to.
+//! - `requests <dir>`: writes each workload's request (`<dir>/<workload>.body|url-path|expect`)
+//!   once, so every server gets identical bytes; `sign <dir> <key>` signs the signed one now.
+//! - `check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing]`: sends the
+//!   workload once and fails loudly unless the answer is a 206 carrying the expected step (or,
+//!   with `--checkpointing`, the whole run completed); `--capture` saves the answer.
+//! - `report <results.tsv>`: medians over the rounds and ratios, as a Markdown table.
+//!
+//! The function is the same in `bench/ts/server.mjs` and `bench/go/main.go`: step "first",
+//! `event.data.middle` steps "middle", then step "final"; every step returns a string.
+
+mod check;
+mod report;
+mod servers;
+mod workloads;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome = match args.as_slice() {
+        ["sdk"] => servers::serve_sdk(),
+        ["bare", capture] => servers::serve_bare(capture),
+        ["fake-api"] => servers::serve_fake_api(),
+        ["requests", dir] => workloads::write_all(dir.as_ref()),
+        ["sign", dir, key] => workloads::sign(dir.as_ref(), key),
+        ["check", base, dir, workload, options @ ..] => check::Check::parse(options)
+            .and_then(|check| check.run(base, dir.as_ref(), workload)),
+        ["report", results] => report::print(results.as_ref()),
+        _ => Err(
+            "usage: bench_server sdk | bare <capture> | fake-api | requests <dir> | sign <dir> <key> \
+             | check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing] | report <results.tsv>"
+                .into(),
+        ),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench_server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every command's error: a message for the person running the benchmark.
+type Outcome = Result<(), Box<dyn std::error::Error>>;
