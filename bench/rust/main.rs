@@ -16,6 +16,7 @@
 //! `event.data.middle` steps "middle", then step "final"; every step returns a string.
 
 mod check;
+mod function;
 mod report;
 mod servers;
 mod workloads;

@@ -8,39 +8,11 @@ use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::post;
-use inngest_sdk::{Client, Config, Ctx, Error, Function, FunctionOpts, ServeHandler, Trigger};
-use serde::Deserialize;
+use axum::serve::ListenerExt;
+use inngest_sdk::{Client, Config, ServeHandler};
 
 use crate::Outcome;
-
-/// The trigger event's data: how many "middle" steps run between "first" and "final".
-#[derive(Deserialize)]
-struct BenchRun {
-    middle: u32,
-}
-
-fn function() -> Function<()> {
-    Function::new(
-        FunctionOpts::new("bench").with_trigger(Trigger::event("bench/run")),
-        |ctx: Ctx<BenchRun, ()>| async move {
-            let _: String = ctx
-                .step
-                .run("first", || async { Ok::<_, Error>("first".to_owned()) })
-                .await?;
-            for _ in 0..ctx.event.data.middle {
-                let _: String = ctx
-                    .step
-                    .run("middle", || async { Ok::<_, Error>("middle".to_owned()) })
-                    .await?;
-            }
-            let _: String = ctx
-                .step
-                .run("final", || async { Ok::<_, Error>("final".to_owned()) })
-                .await?;
-            Ok("done")
-        },
-    )
-}
+use crate::function::function;
 
 /// Serves the benchmark function at `/api/inngest` on `127.0.0.1:$PORT`.
 pub fn serve_sdk() -> Outcome {
@@ -101,7 +73,12 @@ fn serve(router: Router) -> Outcome {
     // The multi-thread runtime sizes itself to the CPUs the process may use: one when pinned.
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+        // No Nagle delay on answers, as Go's net/http and Node's http server do by default.
+        let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+            .await?
+            .tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
         println!("READY");
         axum::serve(listener, router).await?;
         Ok(())
