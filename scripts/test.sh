@@ -50,6 +50,12 @@ step "Load, short (scripts/load.sh 10; the README's numbers come from 60 s by ha
 load_status=0
 bash scripts/load.sh 10 || load_status=$?
 
+step "Benchmark harness, short (scripts/bench.sh --short; BENCHMARKS.md has a full run by hand)"
+# Our SDK, a bare axum ceiling and the official Go and TypeScript SDKs, each answer checked
+# before it is measured; a peer that cannot be installed is skipped with a notice.
+bench_status=0
+bash scripts/bench.sh --short || bench_status=$?
+
 step "Dockerfile: its build command, then migrate and serve (scripts/dockerfile-check.sh)"
 # No Docker engine here: the script runs the Dockerfile's commands on this machine.
 bash scripts/dockerfile-check.sh || tests_status=$?
@@ -83,7 +89,7 @@ step "Fuzzing the SDK's targets, ${FUZZ_SECONDS:-10} s each (scripts/fuzz.sh)"
 # longer by hand. Without nightly Rust or cargo-fuzz it prints a notice and passes.
 fuzz_status=0
 FUZZ_SECONDS=${FUZZ_SECONDS:-10} FUZZ_SET=${FUZZ_SET:-sdk} bash scripts/fuzz.sh || fuzz_status=$?
-for status in "$tests_status" "$load_status" "$fuzz_status"; do
+for status in "$tests_status" "$load_status" "$bench_status" "$fuzz_status"; do
   if ((status != 0)); then
     exit "$status"
   fi

@@ -52,3 +52,26 @@ fn main() -> ExitCode {
 
 /// Every command's error: a message for the person running the benchmark.
 type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+#[cfg(test)]
+mod tests {
+    use crate::workloads::{ALL, body};
+
+    #[test]
+    fn every_body_is_json_with_its_memoized_steps_and_stack() {
+        for workload in ALL {
+            let body: serde_json::Value =
+                serde_json::from_str(&body(workload)).expect("the body is JSON");
+            let steps = body["steps"].as_object().expect("steps is an object");
+            assert_eq!(steps.len(), workload.memoized, "{}", workload.name);
+            assert_eq!(
+                body["ctx"]["stack"]["stack"].as_array().map(Vec::len),
+                Some(steps.len())
+            );
+            assert_eq!(
+                body["event"]["data"]["middle"],
+                workload.memoized.saturating_sub(1)
+            );
+        }
+    }
+}
