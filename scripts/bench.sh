@@ -43,7 +43,8 @@ servers=${servers:-${BENCH_SERVERS:-rust-sdk bare-axum go-sdk ts-sdk ts-sdk-chec
 connections=${BENCH_CONNECTIONS:-32}
 server_cpu=${BENCH_SERVER_CPU:-0} load_cpu=${BENCH_LOAD_CPU:-1}
 target=${CARGO_TARGET_DIR:-target}
-work="$target/bench"
+mkdir -p "$target"
+work="$(cd "$target" && pwd)/bench"
 rm -rf "$work" && mkdir -p "$work/captures" "$work/logs"
 
 say() { printf 'bench: %s\n' "$*"; }
@@ -95,7 +96,7 @@ if [[ " $servers " == *" ts-sdk"* ]]; then
     drop_server ts-sdk-checkpointing
   fi
 fi
-go_bin="$PWD/$work/go-server"
+go_bin="$work/go-server"
 if [[ " $servers " == *" go-sdk "* ]]; then
   if command -v go >/dev/null 2>&1 &&
     (cd bench/go && GOFLAGS=-mod=readonly go build -o "$go_bin" .) >"$work/logs/go-build.log" 2>&1; then
@@ -117,7 +118,9 @@ next_port=$((20000 + RANDOM % 20000))
 
 # Starts `$1` for workload `$2` on a fresh port; sets server_pid and server_url.
 start_server() {
-  local name=$1 workload=$2 port=$((next_port++)) log="$work/logs/$1.log"
+  # A log of its own: a reused one could still hold the READY of the previous start.
+  local name=$1 workload=$2 port=$((next_port++))
+  local log="$work/logs/$name-$workload-$port.log"
   local env=(PORT="$port")
   [[ -e "$requests/$workload.signed" ]] && env+=(INNGEST_SIGNING_KEY="$signing_key")
   local command

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::Outcome;
-use crate::workloads::ALL;
+use crate::workloads::{ALL, body};
 
 /// The servers in report order; the first is the one every ratio is taken against.
 const SERVERS: &[&str] = &[
@@ -15,6 +15,11 @@ const SERVERS: &[&str] = &[
     "ts-sdk",
     "ts-sdk-checkpointing",
 ];
+
+/// Per (workload, server): the medians of req/s, p50 µs, p99 µs, CPU µs per request, peak RSS KiB.
+type Medians = BTreeMap<(String, String), [f64; 5]>;
+const CPU: usize = 3;
+const RSS: usize = 4;
 
 /// One measurement: a line of `results.tsv`.
 struct Sample {
@@ -56,7 +61,7 @@ pub fn print(results: &Path) -> Outcome {
                 rss_kib: rss.parse()?,
             });
     }
-    let medians: BTreeMap<_, _> = samples
+    let medians: Medians = samples
         .into_iter()
         .map(|(key, list)| {
             let pick = |field: fn(&Sample) -> f64| median(list.iter().map(field).collect());
@@ -101,10 +106,99 @@ pub fn print(results: &Path) -> Outcome {
                 p50 / 1000.0,
                 p99 / 1000.0,
                 rss / 1024.0,
-                ratio(*cpu, 3),
-                ratio(*rss, 4),
+                ratio(*cpu, CPU),
+                ratio(*rss, RSS),
             );
         }
     }
+    print_targets(&medians);
     Ok(())
+}
+
+/// Issue 12's targets beside what this run measured (a target whose workloads or servers were
+/// not measured is left out).
+fn print_targets(medians: &Medians) {
+    let get = |workload: &str, server: &str, field: usize| {
+        medians
+            .get(&(workload.to_owned(), server.to_owned()))
+            .map(|values| values[field])
+    };
+    let ours = |workload: &str| get(workload, "rust-sdk", CPU);
+    let body_kb = |name: &str| crate::workloads::find(name).map(|w| body(w).len() as f64 / 1000.0);
+    let mut rows: Vec<(String, String, bool)> = Vec::new();
+    if let (Some(ours), Some(bare)) = (ours("first-step"), get("first-step", "bare-axum", CPU)) {
+        let ratio = ours / bare;
+        rows.push((
+            "first step: CPU at most 1.3x the bare axum ceiling".into(),
+            format!("{ratio:.2}x"),
+            ratio <= 1.3,
+        ));
+    }
+    if let (Some(many), Some(one)) = (ours("memoized-1000"), ours("memoized-1")) {
+        let per_step = (many - one) / 999.0;
+        rows.push((
+            "at most 0.4 µs per memoized step at 1000 steps".into(),
+            format!("{per_step:.2} µs"),
+            per_step <= 0.4,
+        ));
+    }
+    if let Some(cpu) = ours("100-steps-of-1kb") {
+        rows.push((
+            "100 steps of 1 KB: at most 120 µs per request".into(),
+            format!("{cpu:.1} µs"),
+            cpu <= 120.0,
+        ));
+    }
+    if let (Some(small), Some(large), Ok(small_kb), Ok(large_kb)) = (
+        ours("100-steps-of-1kb"),
+        ours("4mb-state"),
+        body_kb("100-steps-of-1kb"),
+        body_kb("4mb-state"),
+    ) {
+        let (small, large) = (small / small_kb, large / large_kb);
+        rows.push((
+            "linear to 4 MB: CPU per KB of body at 4 MB within 1.25x of that at 100 KB".into(),
+            format!("{large:.3} vs {small:.3} µs/KB"),
+            large <= small * 1.25,
+        ));
+    }
+    for (peer, floor) in [("go-sdk", 4.0), ("ts-sdk", 50.0)] {
+        let ratios: Vec<(f64, &str)> = ALL
+            .iter()
+            .filter_map(|w| Some((get(w.name, peer, CPU)? / ours(w.name)?, w.name)))
+            .collect();
+        if let Some((lowest, workload)) = ratios.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
+            rows.push((
+                format!("CPU per request at least {floor}x lower than {peer} on every workload"),
+                format!("lowest {lowest:.1}x ({workload})"),
+                lowest >= floor,
+            ));
+        }
+    }
+    let memory: Vec<(f64, &str)> = ALL
+        .iter()
+        .filter_map(|w| {
+            Some((
+                get(w.name, "rust-sdk", RSS)? / get(w.name, "go-sdk", RSS)?,
+                w.name,
+            ))
+        })
+        .collect();
+    if let Some((highest, workload)) = memory.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+        rows.push((
+            "peak RSS under a quarter of go-sdk's".into(),
+            format!("highest {highest:.2}x ({workload})"),
+            highest < 0.25,
+        ));
+    }
+    if rows.is_empty() {
+        return;
+    }
+    println!("\n| issue 12 target | measured | met |\n|---|---|---|");
+    for (target, measured, met) in rows {
+        println!(
+            "| {target} | {measured} | {} |",
+            if met { "yes" } else { "no" }
+        );
+    }
 }
