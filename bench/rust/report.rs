@@ -1,6 +1,6 @@
 //! Medians over the rounds of `results.tsv` (written by `scripts/bench.sh`), as Markdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
@@ -44,11 +44,29 @@ pub fn print(results: &Path) -> Outcome {
     let text = fs::read_to_string(results)?;
     let mut samples: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
     let mut rounds = 0;
+    // Measurements made with fewer connections than the rest (too slow to answer enough).
+    let (mut most_connections, mut least_connections) = (0, BTreeMap::new());
     for line in text.lines().filter(|line| !line.starts_with("round")) {
         let fields: Vec<&str> = line.split('\t').collect();
-        let [round, workload, server, rps, p50, p99, cpu, rss] = fields.as_slice() else {
-            return Err(format!("a results line without 8 fields: {line:?}").into());
+        let [
+            round,
+            workload,
+            server,
+            rps,
+            p50,
+            p99,
+            cpu,
+            rss,
+            connections,
+        ] = fields.as_slice()
+        else {
+            return Err(format!("a results line without 9 fields: {line:?}").into());
         };
+        let connections: u32 = connections.parse()?;
+        most_connections = most_connections.max(connections);
+        let least = least_connections.entry(((*workload).to_owned(), (*server).to_owned()));
+        let least = least.or_insert(connections);
+        *least = (*least).min(connections);
         rounds = rounds.max(round.parse::<u32>()?);
         samples
             .entry(((*workload).to_owned(), (*server).to_owned()))
@@ -61,6 +79,11 @@ pub fn print(results: &Path) -> Outcome {
                 rss_kib: rss.parse()?,
             });
     }
+    let fewer: BTreeSet<_> = least_connections
+        .into_iter()
+        .filter(|(_, least)| *least < most_connections)
+        .map(|(key, _)| key)
+        .collect();
     let medians: Medians = samples
         .into_iter()
         .map(|(key, list)| {
@@ -101,8 +124,10 @@ pub fn print(results: &Path) -> Outcome {
                 Some(ours) if ours[index] > 0.0 => format!("{:.2}x", value / ours[index]),
                 _ => "-".to_owned(),
             };
+            let key = (workload.to_owned(), server.to_owned());
+            let mark = if fewer.contains(&key) { " ¹" } else { "" };
             println!(
-                "| {workload} | {server} | {rps:.0} | {:.2} | {:.2} | {cpu:.1} | {:.1} | {} | {} |",
+                "| {workload} | {server}{mark} | {rps:.0} | {:.2} | {:.2} | {cpu:.1} | {:.1} | {} | {} |",
                 p50 / 1000.0,
                 p99 / 1000.0,
                 rss / 1024.0,
@@ -110,6 +135,13 @@ pub fn print(results: &Path) -> Outcome {
                 ratio(*rss, RSS),
             );
         }
+    }
+    if !fewer.is_empty() {
+        println!(
+            "\n¹ Too slow to answer 4 requests per connection at {most_connections} connections: \
+             measured with 1 connection (CPU per request comparable; req/s and latency are one \
+             connection's)."
+        );
     }
     print_targets(&medians);
     Ok(())
