@@ -136,7 +136,7 @@ start_server() {
   esac
   # env and taskset exec, so $! is the server's own pid: the one /proc is read for.
   env "${env[@]}" "${pin_server[@]}" "${command[@]}" >"$log" 2>&1 &
-  server_pid=$! server_url="http://127.0.0.1:$port"
+  server_pid=$! server_url="http://127.0.0.1:$port" server_log=$log
   pids+=("$server_pid")
   for _ in $(seq 200); do
     grep -q READY "$log" && return 0
@@ -153,7 +153,7 @@ stop_server() {
 
 cpu_ticks() { # utime + stime of pid $1, in clock ticks
   local stat
-  stat=$(<"/proc/$1/stat")
+  stat=$(<"/proc/$1/stat") || { echo "bench: error: the server (pid $1) has exited" >&2; return 1; }
   read -r -a fields <<<"${stat##*) }"
   echo $((fields[11] + fields[12]))
 }
@@ -184,10 +184,10 @@ printf 'round\tworkload\tserver\trps\tp50_us\tp99_us\tcpu_us_per_request\tpeak_r
 # wrk abandoned when it stopped must not be counted in the next window.
 wait_idle() {
   local last now
-  last=$(cpu_ticks "$server_pid")
+  last=$(cpu_ticks "$server_pid") || fail "$server exited on $workload: $(tail -n 5 "$server_log")"
   for _ in $(seq 300); do
     sleep 0.2
-    now=$(cpu_ticks "$server_pid")
+    now=$(cpu_ticks "$server_pid") || fail "$server exited on $workload: $(tail -n 5 "$server_log")"
     ((now - last <= 1)) && return 0
     last=$now
   done
@@ -197,11 +197,11 @@ wait_idle() {
 window() {
   local before after line pair
   wait_idle
-  before=$(cpu_ticks "$server_pid")
+  before=$(cpu_ticks "$server_pid") || fail "$server exited on $workload"
   line=$(BENCH_REQUEST="$requests/$workload" "${pin_load[@]}" \
     wrk -t1 -c"$1" --timeout 60s -d"$2s" -s bench/wrk.lua "$url" | grep '^BENCH ') ||
     fail "wrk gave no result for $server on $workload"
-  after=$(cpu_ticks "$server_pid")
+  after=$(cpu_ticks "$server_pid") || fail "$server exited on $workload: $(tail -n 5 "$server_log")"
   ticks=$((after - before))
   for pair in ${line#BENCH }; do
     printf -v "${pair%%=*}" '%s' "${pair#*=}"
