@@ -139,7 +139,7 @@ start_server() {
   server_pid=$! server_url="http://127.0.0.1:$port" server_log=$log
   pids+=("$server_pid")
   for _ in $(seq 200); do
-    grep -q READY "$log" && return 0
+    grep -qs READY "$log" && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done

@@ -202,7 +202,7 @@ fn print_targets(medians: &Medians) {
         if let Some((lowest, workload)) = ratios.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
             rows.push((
                 format!("CPU per request at least {floor}x lower than {peer} on every workload"),
-                format!("lowest {lowest:.1}x ({workload})"),
+                format!("lowest {lowest:.2}x ({workload})"),
                 lowest >= floor,
             ));
         }
