@@ -138,7 +138,7 @@ start_server() {
   env "${env[@]}" "${pin_server[@]}" "${command[@]}" >"$log" 2>&1 &
   server_pid=$! server_url="http://127.0.0.1:$port" server_log=$log
   pids+=("$server_pid")
-  for _ in $(seq 200); do
+  for _ in $(seq 400); do # up to 20 s: Node starts slowly on a busy machine
     grep -qs READY "$log" && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
