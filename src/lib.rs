@@ -104,6 +104,12 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route("/checkout/success", get(routes::pages::success))
         .route("/checkout/cancel", get(routes::pages::cancel))
         .route("/checkout/error", get(routes::pages::error))
+        // Where the Discord connection sends the buyer back (see routes::auth).
+        .route(
+            "/auth/discord/success",
+            get(routes::pages::discord_connected),
+        )
+        .route("/auth/error", get(routes::pages::discord_error))
         // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
         // own answers, which Inngest's protocol (not our envelope) defines.
         .method_not_allowed_fallback(routes::method_not_allowed)
