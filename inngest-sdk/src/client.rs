@@ -255,9 +255,7 @@ impl Client {
         }
         let result = self.post_events(serde_json::to_vec(&values)?).await;
         for middleware in client.iter().chain(function) {
-            middleware
-                .after_send(result.as_deref())
-                .await;
+            middleware.after_send(result.as_deref()).await;
         }
         result
     }

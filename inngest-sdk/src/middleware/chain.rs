@@ -126,7 +126,12 @@ impl RunHooksChain {
     }
 
     pub async fn transform_memoized(&self, step: &StepInfo, data: &mut Value) -> Result<(), Error> {
-        each!(self, hooks, iter_mut(), hooks.transform_memoized(step, data))
+        each!(
+            self,
+            hooks,
+            iter_mut(),
+            hooks.transform_memoized(step, data)
+        )
     }
 
     pub async fn transform_step_input(
@@ -146,8 +151,17 @@ impl RunHooksChain {
         each!(self, hooks, iter_mut(), hooks.before_step(step))
     }
 
-    pub async fn after_step(&self, step: &StepInfo, outcome: &StepOutcome<'_>) -> Result<(), Error> {
-        each!(self, hooks, iter_mut().rev(), hooks.after_step(step, outcome))
+    pub async fn after_step(
+        &self,
+        step: &StepInfo,
+        outcome: &StepOutcome<'_>,
+    ) -> Result<(), Error> {
+        each!(
+            self,
+            hooks,
+            iter_mut().rev(),
+            hooks.after_step(step, outcome)
+        )
     }
 
     pub async fn transform_step_output(
@@ -172,7 +186,12 @@ impl RunHooksChain {
     }
 
     pub async fn transform_output(&self, output: &mut Result<Value, Error>) -> Result<(), Error> {
-        each!(self, hooks, iter_mut().rev(), hooks.transform_output(output))
+        each!(
+            self,
+            hooks,
+            iter_mut().rev(),
+            hooks.transform_output(output)
+        )
     }
 
     /// `run_end` on every hooks object, innermost first; it cannot fail.

@@ -97,7 +97,11 @@ impl RunHooks for TracingHooks {
         Ok(())
     }
 
-    async fn after_step(&mut self, step: &StepInfo, outcome: &StepOutcome<'_>) -> Result<(), Error> {
+    async fn after_step(
+        &mut self,
+        step: &StepInfo,
+        outcome: &StepOutcome<'_>,
+    ) -> Result<(), Error> {
         if let Some(span) = self.steps.remove(&step.hash) {
             let result = match outcome.op {
                 OpCode::StepRun => "ok",
