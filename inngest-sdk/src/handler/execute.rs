@@ -126,7 +126,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 Err(response) => return response,
             };
             let run = RunInfo {
-                run_id: loaded.ctx.run_id.clone(),
+                run_id: loaded.ctx.run_id,
                 attempt: loaded.ctx.attempt,
                 function_id: self.inner.client.config().composite_id(&function.opts.id),
             };
@@ -147,7 +147,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 let raw = RawCall { event, events };
                 let started = catch_unwind(AssertUnwindSafe(|| {
                     let step = Step::new(state.clone());
-                    (function.handler)(raw, step, self.inner.state.clone(), run.clone())
+                    (function.handler)(raw, step, self.inner.state.clone(), run)
                 }));
                 match started {
                     Ok(Ok(body)) => Ok(body),
