@@ -563,3 +563,40 @@ async fn sends_go_through_function_then_client_send_hooks() {
         ]
     );
 }
+
+/// Panics in `transform_input` or in `before_step`.
+struct Panicking(&'static str);
+struct PanickingHooks(&'static str);
+
+impl Middleware for Panicking {
+    fn on_run(&self, _run: &RunInfo) -> Box<dyn RunHooks> {
+        Box::new(PanickingHooks(self.0))
+    }
+}
+
+#[async_trait]
+impl RunHooks for PanickingHooks {
+    async fn transform_input(&mut self, _input: &mut RunInput) -> Result<(), Error> {
+        assert_ne!(self.0, "transform_input", "a bug in a middleware");
+        Ok(())
+    }
+    async fn before_step(&mut self, _step: &StepInfo) -> Result<(), Error> {
+        assert_ne!(self.0, "before_step", "a bug in a middleware");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_hook_fails_the_request_as_a_panicking_function_does() {
+    for hook in ["transform_input", "before_step"] {
+        let ran = Arc::new(AtomicU32::new(0));
+        let function = two_steps(ran.clone()).with_middleware(Panicking(hook));
+        let handler = ServeHandler::new(client(), (), [function]).expect("valid");
+        let reply = Call::new("app-two-steps", event("test/go", json!({})))
+            .send(&handler)
+            .await;
+        assert_eq!(reply.status, 500, "{hook}: {}", reply.raw);
+        assert_eq!(reply.json["name"], "Panic", "{hook}");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "{hook}");
+    }
+}

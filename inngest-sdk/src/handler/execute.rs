@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -163,8 +164,12 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                     Err(outcome) => outcome,
                 },
                 Some(hooks) => {
-                    let outcome =
-                        run_hooked(hooks, &loaded.event, &loaded.events, start, &state).await;
+                    let run = run_hooked(hooks, &loaded.event, &loaded.events, start, &state);
+                    // The body's own panics are caught by the driver; these are the hooks'.
+                    let outcome = AssertUnwindSafe(run)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Outcome::Panicked("a middleware hook panicked".into()));
                     hooks.run_end(&run_end(&outcome)).await;
                     outcome
                 }
