@@ -240,20 +240,25 @@ impl Client {
         if client.is_empty() && function.is_empty() {
             return self.post_events(serde_json::to_vec(events)?).await;
         }
-        let mut values = events
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        for middleware in function.iter().rev().chain(client.iter().rev()) {
-            middleware
-                .transform_send(&mut values)
-                .await
-                .map_err(|e| SendError::Middleware {
-                    message: e.to_string(),
-                    retry: e.retry().clone(),
+        let all = || function.iter().chain(client);
+        let body = if all().any(|m| m.transforms()) {
+            let mut values = events
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()?;
+            for middleware in function.iter().rev().chain(client.iter().rev()) {
+                middleware.transform_send(&mut values).await.map_err(|e| {
+                    SendError::Middleware {
+                        message: e.to_string(),
+                        retry: e.retry().clone(),
+                    }
                 })?;
-        }
-        let result = self.post_events(serde_json::to_vec(&values)?).await;
+            }
+            serde_json::to_vec(&values)?
+        } else {
+            serde_json::to_vec(events)?
+        };
+        let result = self.post_events(body).await;
         for middleware in client.iter().chain(function) {
             middleware.after_send(result.as_deref()).await;
         }

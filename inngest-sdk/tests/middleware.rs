@@ -25,6 +25,7 @@ type Log = Arc<Mutex<Vec<String>>>;
 struct Recorder {
     name: &'static str,
     log: Log,
+    transforms: bool,
 }
 
 struct RecorderHooks {
@@ -50,6 +51,10 @@ fn step_label(step: &StepInfo) -> String {
 impl Middleware for Recorder {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn transforms(&self) -> bool {
+        self.transforms
     }
 
     fn on_run(&self, run: &RunInfo) -> Box<dyn RunHooks> {
@@ -146,6 +151,15 @@ fn recorder(name: &'static str, log: &Log) -> Recorder {
     Recorder {
         name,
         log: log.clone(),
+        transforms: true,
+    }
+}
+
+/// A recorder that declares it changes no data.
+fn observer(name: &'static str, log: &Log) -> Recorder {
+    Recorder {
+        transforms: false,
+        ..recorder(name, log)
     }
 }
 
@@ -598,5 +612,51 @@ async fn a_panicking_hook_fails_the_request_as_a_panicking_function_does() {
         assert_eq!(reply.status, 500, "{hook}: {}", reply.raw);
         assert_eq!(reply.json["name"], "Panic", "{hook}");
         assert_eq!(ran.load(Ordering::SeqCst), 0, "{hook}");
+    }
+}
+
+#[tokio::test]
+async fn observers_alone_get_every_hook_but_the_transforms() {
+    let api = EventApi::start().await.expect("fake event API");
+    let log = Log::default();
+    let ran = Arc::new(AtomicU32::new(0));
+    let config = Config::new("app")
+        .dev(None)
+        .with_event_api_base_url(&api.url())
+        .expect("url");
+    let client = Client::new(config).with_middleware(observer("C", &log));
+    let handler = ServeHandler::new(client.clone(), (), [two_steps(ran.clone())]).expect("valid");
+    let run = TestEngine::new(handler)
+        .run("two-steps", Event::new("test/go", json!({})))
+        .await;
+    assert_eq!(
+        run.output::<Value>(),
+        json!({ "one": "first", "two": "second" })
+    );
+    client
+        .send(&Event::new("test/direct", json!({})))
+        .await
+        .expect("sent");
+    assert_eq!(
+        api.events()[0].data,
+        json!({}),
+        "transform_send was not called"
+    );
+    let lines = taken(&log);
+    assert!(!lines.iter().any(|l| l.contains("transform")), "{lines:#?}");
+    for hook in [
+        "on_run",
+        "before_memoization",
+        "after_memoization",
+        "before_step one",
+        "after_step two",
+        "after_execution",
+        "run_end completed",
+        "after_send ok=true",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(hook)),
+            "{hook} missing from {lines:#?}"
+        );
     }
 }

@@ -245,18 +245,25 @@ async fn run_hooked(
     state: &Arc<RunState>,
 ) -> Outcome {
     let before = async {
-        let input = hooks.transform_input(event, events).await?;
+        let input = match hooks.transforms() {
+            true => Some(hooks.transform_input(event, events).await?),
+            false => None,
+        };
         hooks.before_memoization().await?;
         if state.memo_len() == 0 {
             hooks.memoization_done().await?;
         }
         Ok::<_, Error>(input)
     };
-    let (event, events) = match before.await {
+    let input = match before.await {
         Ok(input) => input,
         Err(err) => return Outcome::Failed(err),
     };
-    let outcome = match start(&event, &events) {
+    let (event, events) = match &input {
+        Some((event, events)) => (&**event, &events[..]),
+        None => (event, events),
+    };
+    let outcome = match start(event, events) {
         Ok(body) => drive(body, state.clone()).await,
         Err(outcome) => outcome,
     };
@@ -272,6 +279,9 @@ async fn run_hooked(
     };
     if let Err(err) = after.await {
         return Outcome::Failed(err);
+    }
+    if !hooks.transforms() {
+        return outcome;
     }
     let mut output = match outcome {
         Outcome::Complete(value) => serde_json::from_str(value.get()).map_err(Error::from),

@@ -19,6 +19,8 @@ pub(crate) struct RunHooksChain {
     failure: Mutex<Option<Error>>,
     failed: AtomicBool,
     memoization_done: AtomicBool,
+    /// Whether any middleware of the run changes data (else `transform_*` are skipped).
+    transforms: bool,
 }
 
 /// Runs `$hook` on each hooks object in `$order` (`iter` or `iter().rev()`), stopping at the
@@ -48,6 +50,7 @@ impl RunHooksChain {
         if client.is_empty() && function.is_empty() {
             return None;
         }
+        let transforms = client.iter().chain(function).any(|m| m.transforms());
         let hooks = client
             .iter()
             .chain(function)
@@ -59,7 +62,13 @@ impl RunHooksChain {
             failure: Mutex::new(None),
             failed: AtomicBool::new(false),
             memoization_done: AtomicBool::new(false),
+            transforms,
         }))
+    }
+
+    /// Whether the `transform_*` hooks run (some middleware of the run changes data).
+    pub fn transforms(&self) -> bool {
+        self.transforms
     }
 
     pub fn function_middleware(&self) -> &[Arc<dyn Middleware>] {

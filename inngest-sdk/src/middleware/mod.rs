@@ -24,6 +24,9 @@
 //! function's output, sent events), go innermost first, so the outermost middleware (say,
 //! encryption on the client) sees the final bytes.
 //!
+//! An observer that changes no data says so ([`Middleware::transforms`]), and runs with only the
+//! other hooks then skip the `transform_*` hooks and their JSON conversions.
+//!
 //! A hook that returns an error fails the request with that error, as a thrown error in an
 //! official SDK's middleware does: the remaining hooks except [`RunHooks::run_end`] are skipped,
 //! the step that was running is not reported, and Inngest retries the request if the error is
@@ -74,6 +77,14 @@ pub trait Middleware: Send + Sync + 'static {
     /// The name used in logs when a hook fails.
     fn name(&self) -> &'static str {
         std::any::type_name::<Self>()
+    }
+
+    /// Whether this middleware changes data (its `transform_*` hooks). An observer (logs,
+    /// traces, metrics) answers `false`: when no middleware of a run changes data, the SDK
+    /// skips the JSON conversions those hooks need and calls none of them (nor
+    /// [`Middleware::transform_send`]), so observing costs little more than the hooks' calls.
+    fn transforms(&self) -> bool {
+        true
     }
 
     /// A request of a run starts: the hooks for this request.

@@ -37,6 +37,10 @@ impl Middleware for TracingMiddleware {
         "tracing"
     }
 
+    fn transforms(&self) -> bool {
+        false
+    }
+
     fn on_run(&self, run: &RunInfo) -> Box<dyn RunHooks> {
         let span = tracing::info_span!(
             "inngest.run",

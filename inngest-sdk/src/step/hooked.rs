@@ -94,9 +94,11 @@ impl Step {
     ) -> Value {
         if let Some(hooks) = self.state.hooks.as_deref() {
             self.hook(hooks.memoization_done().await).await;
-            let step = info(id, hash, kind, false);
-            self.hook(hooks.transform_step_input(&step, &mut opts).await)
-                .await;
+            if hooks.transforms() {
+                let step = info(id, hash, kind, false);
+                self.hook(hooks.transform_step_input(&step, &mut opts).await)
+                    .await;
+            }
         }
         opts
     }
@@ -119,29 +121,37 @@ impl Step {
         let step = info(id, hash, StepKind::Run, false);
         self.hook(hooks.before_step(&step).await).await;
         let result = f().await.map_err(Into::into).and_then(|value| {
-            serde_json::to_value(&value).map_err(|e| {
+            serde_json::value::to_raw_value(&value).map_err(|e| {
                 Error::non_retriable(format!("result of step {id:?} does not serialize: {e}"))
             })
         });
-        match result {
-            Ok(mut value) => {
-                let outcome = StepOutcome {
-                    op: OpCode::StepRun,
-                    error: None,
-                };
-                self.hook(hooks.after_step(&step, &outcome).await).await;
-                self.hook(hooks.transform_step_output(&step, &mut value).await)
-                    .await;
-                self.step_outcome(hash, id, Ok(value))
+        let outcome = StepOutcome {
+            op: match &result {
+                Ok(_) => OpCode::StepRun,
+                Err(err) => self.failure_code(err),
+            },
+            error: result.as_ref().err(),
+        };
+        self.hook(hooks.after_step(&step, &outcome).await).await;
+        let result = match result {
+            Ok(raw) if hooks.transforms() => {
+                let transformed = self.transform_output(hooks, &step, &raw).await;
+                Ok(self.hook(transformed).await)
             }
-            Err(err) => {
-                let outcome = StepOutcome {
-                    op: self.failure_code(&err),
-                    error: Some(&err),
-                };
-                self.hook(hooks.after_step(&step, &outcome).await).await;
-                self.step_outcome::<Value>(hash, id, Err(err))
-            }
-        }
+            other => other,
+        };
+        self.step_outcome(hash, id, result)
+    }
+
+    /// A step's serialized result through `transform_step_output`.
+    async fn transform_output(
+        &self,
+        hooks: &RunHooksChain,
+        step: &StepInfo,
+        raw: &RawValue,
+    ) -> Result<Box<RawValue>, Error> {
+        let mut value: Value = serde_json::from_str(raw.get())?;
+        hooks.transform_step_output(step, &mut value).await?;
+        Ok(serde_json::value::to_raw_value(&value)?)
     }
 }

@@ -89,7 +89,7 @@ impl Step {
         let hash = self.state.next_hash(id);
         let hooks = self.state.hooks.as_deref();
         if let Some(raw) = self.state.memoized(&hash) {
-            return match hooks {
+            return match hooks.filter(|h| h.transforms()) {
                 None => decode_result(raw, id),
                 Some(hooks) => {
                     let step = hooked::info(id, &hash, StepKind::Run, true);
@@ -202,7 +202,8 @@ impl Step {
     ) -> Result<Option<Event<T>>, StepError> {
         let hash = self.state.next_hash(id);
         if let Some(raw) = self.state.memoized(&hash) {
-            return match (raw.get().trim(), self.state.hooks.as_deref()) {
+            let hooks = self.state.hooks.as_deref().filter(|h| h.transforms());
+            return match (raw.get().trim(), hooks) {
                 ("null", _) => Ok(None),
                 (event, None) => decode(event, id).map(Some),
                 (event, Some(hooks)) => {
@@ -235,7 +236,7 @@ impl Step {
     ) -> Result<O, StepError> {
         let hash = self.state.next_hash(id);
         if let Some(raw) = self.state.memoized(&hash) {
-            return match self.state.hooks.as_deref() {
+            return match self.state.hooks.as_deref().filter(|h| h.transforms()) {
                 None => decode_result(raw, id),
                 Some(hooks) => {
                     let step = hooked::info(id, &hash, StepKind::Invoke, true);
