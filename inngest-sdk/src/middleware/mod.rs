@@ -38,6 +38,8 @@ mod chain;
 pub mod encryption;
 mod tracing;
 
+/// The attribute for implementing the hooks traits with `async fn`s.
+pub use async_trait::async_trait;
 use serde_json::Value;
 
 pub(crate) use chain::RunHooksChain;
@@ -251,5 +253,3 @@ impl RunEnd<'_> {
         }
     }
 }
-
-pub use async_trait::async_trait;
