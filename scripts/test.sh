@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (README, CI): formatting, lints, every test, a short fuzz.
-# Installs what the tests need by itself: the TypeScript SDK fixture (npm) and, when no
-# DATABASE_URL is given, a throwaway PostgreSQL cluster (Debian packages if missing).
+# Installs what the tests need by itself: the TypeScript SDK and encryption middleware
+# fixtures (npm) and, when no DATABASE_URL is given, a throwaway PostgreSQL cluster (Debian
+# packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,12 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 npm ci --prefix inngest-sdk/tests/ts-fixture --no-audit --no-fund --loglevel=error
+
+step "Official encryption middleware fixture for the encryption differential test (npm ci)"
+# Optional: without it tests/encryption.rs prints a notice and skips the comparison.
+if ! npm ci --prefix inngest-sdk/tests/encryption-fixture --no-audit --no-fund --loglevel=error; then
+  echo "notice: could not install @inngest/middleware-encryption; the encryption differential test is skipped"
+fi
 
 step "PostgreSQL for the integration tests"
 # Starts a throwaway server (stopped when this script exits) and exports DATABASE_URL,

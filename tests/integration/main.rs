@@ -12,6 +12,7 @@ mod database_tls;
 mod databases;
 mod demo;
 mod dev_script;
+mod encryption;
 mod envelope;
 mod faults;
 mod identity;
