@@ -11,6 +11,7 @@ mod currencies;
 mod database_tls;
 mod databases;
 mod demo;
+mod dev_console;
 mod dev_script;
 mod envelope;
 mod faults;
