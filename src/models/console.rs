@@ -82,12 +82,10 @@ pub struct ConsoleFacts {
 impl ConsoleFacts {
     /// Reads every list in one repeatable-read transaction, so the lists agree.
     pub async fn read(conn: &mut AsyncPgConnection) -> QueryResult<Self> {
-        use diesel_async::AsyncConnection;
-        use diesel_async::scoped_futures::ScopedFutureExt;
         conn.build_transaction()
             .read_only()
             .repeatable_read()
-            .run(|conn| async move { Self::read_in(conn).await }.scope_boxed())
+            .run(async |conn| Self::read_in(conn).await)
             .await
     }
 
