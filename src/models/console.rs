@@ -14,8 +14,7 @@ use super::{
 };
 use crate::schema::{
     dashboard_access, discord_connections, email_log, mentors, mentorship_products,
-    onboarding_outcomes, orders, seat_reservations, session_packs, sessions, users,
-    webhook_inbox,
+    onboarding_outcomes, orders, seat_reservations, session_packs, sessions, users, webhook_inbox,
 };
 
 /// The most rows any list shows, newest first.
@@ -116,11 +115,19 @@ impl ConsoleFacts {
             .inner_join(mentors::table)
             .order(session_packs::created_at.desc())
             .limit(LIMIT)
-            .select((SessionPack::as_select(), User::as_select(), Mentor::as_select()))
+            .select((
+                SessionPack::as_select(),
+                User::as_select(),
+                Mentor::as_select(),
+            ))
             .load::<(SessionPack, User, Mentor)>(conn)
             .await?
             .into_iter()
-            .map(|(pack, buyer, mentor)| PackRow { pack, buyer, mentor })
+            .map(|(pack, buyer, mentor)| PackRow {
+                pack,
+                buyer,
+                mentor,
+            })
             .collect();
         let mentor_list = mentors::table
             .order(mentors::display_name)
