@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::AppState;
 use crate::startup::{self, Environment, Mode, Problems};
-use crate::{build_router, db, demo, relay, server, telemetry};
+use crate::{build_router, db, demo, relay, sandbox, server, telemetry};
 
 /// Huckleberry Art Academy mentorships on Inngest.
 ///
@@ -94,7 +94,13 @@ fn fail(what: &str, error: impl std::fmt::Display) -> Failure {
 async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let env = Environment::read(mode, env_file.as_deref())?;
     let ready = startup::prepare(&env, mode).await?;
-    let config = ready.config;
+    let mut config = ready.config;
+    let sandbox = if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
+        let origins = sandbox::Origins::of(&config, config.port);
+        sandbox::stand_in(&mut config, &origins)
+    } else {
+        None
+    };
     let pool = db::pool_with(config.database_url.expose(), &config.operations.database)
         .map_err(|e| fail("database", e))?;
     if mode != Mode::Serve {
@@ -117,19 +123,22 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let Some(listener) = ready.listener else {
         return Ok(());
     };
-    tracing::info!("{}", startup::summary(&config));
+    let stood_in = sandbox.as_ref().map(|s| s.stood_in()).unwrap_or_default();
+    tracing::info!("{}", startup::summary(&config, &stood_in));
     let port = config.port;
     let dev = mode == Mode::Dev;
     let timeouts = server::Timeouts {
         shutdown_grace: config.operations.shutdown_grace,
         ..server::Timeouts::default()
     };
-    let state = AppState::new(config, pool).map_err(|e| fail("configuration", e))?;
+    let state =
+        AppState::with_sandbox(config, pool, sandbox).map_err(|e| fail("configuration", e))?;
     let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
     let relay = relay::spawn(state);
     if dev {
         tracing::info!(
-            "dev mode: http://localhost:{port}/healthz, Inngest endpoint http://localhost:{port}/api/inngest"
+            "dev mode: the dev console at http://localhost:{port}/dev, the sandbox at \
+             http://localhost:{port}/sandbox/, Inngest endpoint http://localhost:{port}/api/inngest"
         );
     }
     tracing::info!(port, "serving /api/inngest");
