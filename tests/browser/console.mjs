@@ -27,7 +27,13 @@ try {
 
   step = 'choosing a demo buyer and a product';
   const buyer = page.locator('#buy select[name=buyer]');
-  const buyerEmail = (await buyer.locator('option').first().textContent()).trim();
+  // Options read "Name (email)"; the orders list names buyers by email.
+  const buyerLabel = await buyer.locator('option').first().textContent();
+  const buyerEmail = /\(([^)]+)\)/.exec(buyerLabel)?.[1];
+  if (!buyerEmail) throw new Error(`no email in the buyer option "${buyerLabel}"`);
+  // Until Clerk's profile reaches our users table the console names a buyer by Clerk id.
+  const buyerId = await buyer.locator('option').first().getAttribute('value');
+  const buyerNamed = new RegExp(`${buyerEmail}|${buyerId}`);
   await buyer.selectOption({ index: 0 });
   const product = page.locator('#buy select[name=product_id] option', { hasText: PRODUCT });
   await page.locator('#buy select[name=product_id]').selectOption(await product.getAttribute('value'));
@@ -49,7 +55,7 @@ try {
   const deadline = Date.now() + PAID_WITHIN_MS;
   for (;;) {
     await page.goto(`${base}/dev`);
-    const row = page.locator('#orders tr', { hasText: buyerEmail }).filter({ hasText: PRODUCT });
+    const row = page.locator('#orders tr', { hasText: buyerNamed }).filter({ hasText: PRODUCT });
     if ((await row.count()) > 0 && (await row.first().locator('td.status-paid').count()) > 0) break;
     if (Date.now() > deadline) {
       const orders = await page.locator('#orders').innerText();

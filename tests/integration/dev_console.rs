@@ -1,19 +1,31 @@
 //! The dev console (`GET /dev`): it shows the database's state of a purchase through the
 //! router, its forms act through our own API, and it does not exist in cloud mode.
 
+use std::collections::HashSet;
+
 use chrono::{Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use huckleberry::demo::PRODUCT_IDS;
+use huckleberry::models::{Order, OrderStatus, SessionPack, SessionStatus};
+use huckleberry::schema::{orders, session_packs, sessions, users};
 use serde_json::json;
+use uuid::Uuid;
 
 use crate::sessions::{MENTEE, pack};
+use crate::util::dev_app::DevApp;
 use crate::util::{TestApp, session_token, spawn_app, spawn_app_with};
 
+const MINA: &str = "user_demo_buyer_mina";
+const JONAS: &str = "user_demo_buyer_jonas";
+const ADA: &str = "user_demo_mentor_ada";
+
 async fn console(app: &TestApp) -> String {
-    let response = app
-        .http
-        .get(app.url("/dev"))
-        .send()
-        .await
-        .expect("the app answers");
+    page_at(&app.http, &app.url("/dev")).await
+}
+
+async fn page_at(http: &reqwest::Client, url: &str) -> String {
+    let response = http.get(url).send().await.expect("the app answers");
     assert_eq!(response.status(), 200);
     let content_type = response
         .headers()
@@ -102,4 +114,240 @@ async fn there_is_no_console_in_cloud_mode() {
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.expect("the envelope");
     assert_eq!(body["error"], "not_found");
+}
+
+/// Posts a console form; answers where it sends the browser.
+async fn submit(app: &DevApp, path: &str, form: &[(&str, &str)]) -> String {
+    let response = app
+        .http
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(
+        response.status(),
+        303,
+        "{path}: {:?}",
+        response.text().await
+    );
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .expect("a redirect")
+        .to_owned()
+}
+
+async fn orders_of(app: &DevApp, clerk_id: &str) -> Vec<Order> {
+    let mut conn = app.state.conn().await.expect("a connection");
+    orders::table
+        .inner_join(users::table)
+        .filter(users::clerk_id.eq(clerk_id))
+        .select(Order::as_select())
+        .load(&mut conn)
+        .await
+        .expect("orders")
+}
+
+/// Buys `product` as `buyer` through the console, pays on the Stripe stand-in, and plays
+/// Inngest until the order is paid.
+async fn buy_and_pay(app: &DevApp, buyer: &str, product: Uuid) {
+    let checkout = submit(
+        app,
+        "/dev/buy",
+        &[
+            ("buyer", buyer),
+            ("product_id", &product.to_string()),
+            ("provider", "stripe"),
+        ],
+    )
+    .await;
+    let paid = app
+        .http
+        .post(format!("{checkout}/pay"))
+        .send()
+        .await
+        .expect("the stand-in answers");
+    assert!(paid.status().is_redirection(), "{:?}", paid.text().await);
+    let mut ran = HashSet::new();
+    for _ in 0..100 {
+        app.play_payment_events(&mut ran).await;
+        if orders_of(app, buyer)
+            .await
+            .iter()
+            .any(|o| o.status == OrderStatus::Paid)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the order of {buyer} was not paid within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_buy_form_starts_a_checkout_as_the_demo_buyer_and_sends_the_browser_to_pay() {
+    let app = DevApp::spawn().await;
+    let page = page_at(&app.http, &app.url("/dev")).await;
+    assert!(
+        page.contains("Mina Castellanos (mina@demo.huckleberry.art)"),
+        "{page}"
+    );
+
+    let location = submit(
+        &app,
+        "/dev/buy",
+        &[
+            ("buyer", MINA),
+            ("product_id", &PRODUCT_IDS[0].to_string()),
+            ("provider", "stripe"),
+        ],
+    )
+    .await;
+    assert!(
+        location.starts_with(&app.url("/sandbox/stripe/checkout/cs_")),
+        "{location}"
+    );
+    let orders = orders_of(&app, MINA).await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].status, OrderStatus::Pending);
+    let page = page_at(&app.http, &app.url("/dev")).await;
+    let orders = section(&page, "orders");
+    assert!(orders.contains(">pending<"), "{orders}");
+    assert!(orders.contains("240.00 EUR"), "{orders}");
+    let waiting = section(&page, "waiting");
+    assert!(
+        waiting.contains(&format!("checkout hold of {MINA}")),
+        "{waiting}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_checkout_comes_back_to_the_console_as_a_notice() {
+    let app = DevApp::spawn().await;
+    // Tomás takes one buyer at a time.
+    let tomas = PRODUCT_IDS[2].to_string();
+    let form = |buyer| {
+        [
+            ("buyer", buyer),
+            ("product_id", tomas.as_str()),
+            ("provider", "stripe"),
+        ]
+    };
+    submit(&app, "/dev/buy", &form(MINA)).await;
+    let location = submit(&app, "/dev/buy", &form(JONAS)).await;
+    assert!(location.starts_with("/dev?notice="), "{location}");
+    let page = page_at(&app.http, &app.url(&location)).await;
+    let notice = section(&page, "notice");
+    assert!(notice.contains("checkout refused"), "{notice}");
+    assert!(notice.contains("(mentor_full)"), "{notice}");
+    assert!(orders_of(&app, JONAS).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_books_a_session_as_the_buyer_and_completes_it_as_the_mentor() {
+    let app = DevApp::spawn().await;
+    buy_and_pay(&app, MINA, PRODUCT_IDS[0]).await;
+    let pack: SessionPack = {
+        let mut conn = app.state.conn().await.expect("a connection");
+        session_packs::table
+            .select(SessionPack::as_select())
+            .first(&mut conn)
+            .await
+            .expect("the pack")
+    };
+    let page = page_at(&app.http, &app.url("/dev")).await;
+    assert!(section(&page, "orders").contains(">paid<"), "{page}");
+    assert!(section(&page, "packs").contains("4 of 4"), "{page}");
+
+    let at = (Utc::now() + Duration::days(2))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let pack_choice = format!("{}|{MINA}", pack.id);
+    let location = submit(
+        &app,
+        "/dev/sessions",
+        &[("pack", &pack_choice), ("scheduled_at", &at)],
+    )
+    .await;
+    let page = page_at(&app.http, &app.url(&location)).await;
+    assert!(
+        section(&page, "notice").contains("booked a session"),
+        "{page}"
+    );
+    assert!(section(&page, "sessions").contains(">scheduled<"), "{page}");
+    let session_id: Uuid = {
+        let mut conn = app.state.conn().await.expect("a connection");
+        sessions::table
+            .filter(sessions::session_pack_id.eq(pack.id))
+            .select(sessions::id)
+            .first(&mut conn)
+            .await
+            .expect("the booked session")
+    };
+
+    let location = submit(
+        &app,
+        &format!("/dev/sessions/{session_id}/complete"),
+        &[("mentor", ADA)],
+    )
+    .await;
+    let page = page_at(&app.http, &app.url(&location)).await;
+    assert!(
+        section(&page, "notice").contains("completed session"),
+        "{page}"
+    );
+    assert!(section(&page, "sessions").contains(">completed<"), "{page}");
+    let status: SessionStatus = {
+        let mut conn = app.state.conn().await.expect("a connection");
+        sessions::table
+            .find(session_id)
+            .select(sessions::status)
+            .first(&mut conn)
+            .await
+            .expect("the session")
+    };
+    assert_eq!(status, SessionStatus::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_complete_form_refuses_to_act_as_the_mentee() {
+    let app = DevApp::spawn().await;
+    buy_and_pay(&app, MINA, PRODUCT_IDS[0]).await;
+    let pack_id: Uuid = {
+        let mut conn = app.state.conn().await.expect("a connection");
+        session_packs::table
+            .select(session_packs::id)
+            .first(&mut conn)
+            .await
+            .expect("the pack")
+    };
+    let at = (Utc::now() + Duration::days(2))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    submit(
+        &app,
+        "/dev/sessions",
+        &[
+            ("pack", &format!("{pack_id}|{MINA}")),
+            ("scheduled_at", &at),
+        ],
+    )
+    .await;
+    let session_id: Uuid = {
+        let mut conn = app.state.conn().await.expect("a connection");
+        sessions::table
+            .select(sessions::id)
+            .first(&mut conn)
+            .await
+            .expect("session")
+    };
+    let location = submit(
+        &app,
+        &format!("/dev/sessions/{session_id}/complete"),
+        &[("mentor", MINA)],
+    )
+    .await;
+    let page = page_at(&app.http, &app.url(&location)).await;
+    assert!(section(&page, "notice").contains("(mentor_only)"), "{page}");
 }

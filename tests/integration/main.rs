@@ -5,6 +5,7 @@
 mod abandoned;
 mod access;
 mod api;
+mod browser;
 mod checkout;
 mod checkout_pages;
 mod currencies;

@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
-use axum::http::HeaderMap;
-use axum::http::header::HOST;
 use axum::response::Redirect;
 use chrono::{NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -52,11 +50,10 @@ pub struct Complete {
 /// stand-in in the sandbox).
 pub async fn buy(
     State(app): State<AppState>,
-    headers: HeaderMap,
     form: Result<Form<Buy>, FormRejection>,
 ) -> AppResult<Redirect> {
     let Form(buy) = form.map_err(bad_form)?;
-    let answer = Loopback::new(&app, &headers, &buy.buyer)?
+    let answer = Loopback::new(&app, &buy.buyer)?
         .post(
             "/api/checkout",
             json!({ "product_id": buy.product_id, "provider": buy.provider }),
@@ -74,7 +71,6 @@ pub async fn buy(
 /// Books a session of a pack as its buyer.
 pub async fn book(
     State(app): State<AppState>,
-    headers: HeaderMap,
     form: Result<Form<Book>, FormRejection>,
 ) -> AppResult<Redirect> {
     let Form(book) = form.map_err(bad_form)?;
@@ -85,7 +81,7 @@ pub async fn book(
     let at = NaiveDateTime::parse_from_str(&book.scheduled_at, "%Y-%m-%dT%H:%M")
         .map_err(|e| AppError::BadRequest(format!("scheduled_at: {e}")))?
         .and_utc();
-    let answer = Loopback::new(&app, &headers, buyer)?
+    let answer = Loopback::new(&app, buyer)?
         .post(
             "/api/sessions",
             json!({ "packId": pack_id, "scheduledAt": at }),
@@ -100,12 +96,11 @@ pub async fn book(
 /// Marks a session completed as its mentor.
 pub async fn complete(
     State(app): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<Uuid>,
     form: Result<Form<Complete>, FormRejection>,
 ) -> AppResult<Redirect> {
     let Form(complete) = form.map_err(bad_form)?;
-    let answer = Loopback::new(&app, &headers, &complete.mentor)?
+    let answer = Loopback::new(&app, &complete.mentor)?
         .post(&format!("/api/sessions/{id}/complete"), json!({}))
         .await?;
     Ok(match answer {
@@ -132,21 +127,18 @@ struct Loopback {
 }
 
 impl Loopback {
-    /// Calls go to the address the browser used (the `Host` it sent), as the user
-    /// `clerk_id`; the console acts only when the sandbox can issue that user's token.
-    fn new(app: &AppState, headers: &HeaderMap, clerk_id: &str) -> AppResult<Self> {
+    /// Calls go to this process on loopback (the port it listens on, as the sandbox's own
+    /// webhooks do), as the user `clerk_id`; the console acts only when the sandbox can issue
+    /// that user's token.
+    fn new(app: &AppState, clerk_id: &str) -> AppResult<Self> {
         let token = super::session_token(app, clerk_id)
             .ok_or(AppError::NotConfigured("the sandbox's Clerk stand-in"))?;
-        let host = headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map_or_else(|| format!("127.0.0.1:{}", app.config.port), str::to_owned);
         let http = reqwest::Client::builder()
             .timeout(LOOPBACK_TIMEOUT)
             .build()
             .map_err(|e| AppError::Internal(format!("loopback client: {e}")))?;
         Ok(Self {
-            base: format!("http://{host}"),
+            base: format!("http://127.0.0.1:{}", app.config.port),
             token,
             http,
         })

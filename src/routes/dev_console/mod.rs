@@ -21,10 +21,11 @@ use crate::routes::extract::Query;
 
 pub use view::{Choice, ConsolePage, amount};
 
-/// Whether this app serves the console: only when Inngest is in dev mode (the local dev
-/// server, which signs nothing), so a deployment in cloud mode never has it.
+/// Whether this app serves the console: in a dev process (`huckleberry dev` made a sandbox) or
+/// with Inngest in dev mode (the local dev server, which signs nothing), so a deployment in
+/// cloud mode never has it.
 pub fn enabled(app: &AppState) -> bool {
-    matches!(app.config.inngest.mode(), inngest_sdk::config::Mode::Dev)
+    app.sandbox.is_some() || matches!(app.config.inngest.mode(), inngest_sdk::config::Mode::Dev)
 }
 
 /// The console's routes.
@@ -49,19 +50,40 @@ pub async fn console(
 ) -> AppResult<Response> {
     let facts = ConsoleFacts::read(&mut *app.conn().await?).await?;
     let dashboard = app.config.inngest.api_base_url().to_string();
-    let page = ConsolePage::new(&facts, Utc::now(), dashboard, buyers(&app), query.notice);
+    let outbox = app.sandbox.as_ref().is_some_and(|s| s.resend.is_some());
+    let page = ConsolePage::new(
+        &facts,
+        Utc::now(),
+        dashboard,
+        buyers(&app),
+        outbox,
+        query.notice,
+    );
     let html = page
         .render()
         .map_err(|e| AppError::Internal(format!("the dev console failed to render: {e}")))?;
     Ok(Html(html).into_response())
 }
 
-/// The demo buyers the forms can act as: none until the sandbox's Clerk stand-in is on.
-fn buyers(_app: &AppState) -> Vec<Choice> {
-    Vec::new()
+/// The demo buyers the forms can act as: the Clerk stand-in's, when it is on.
+fn buyers(app: &AppState) -> Vec<Choice> {
+    let Some(sandbox) = &app.sandbox else {
+        return Vec::new();
+    };
+    if sandbox.clerk.is_none() {
+        return Vec::new();
+    }
+    crate::sandbox::DEMO_BUYERS
+        .iter()
+        .map(|person| Choice {
+            value: person.clerk_id.to_owned(),
+            label: format!("{} ({})", person.name, person.email),
+        })
+        .collect()
 }
 
-/// A session token of `clerk_id` that our `ClerkUser` extractor accepts: the sandbox's.
-fn session_token(_app: &AppState, _clerk_id: &str) -> Option<String> {
-    None
+/// A session token of `clerk_id` that our `ClerkUser` extractor accepts: the Clerk
+/// stand-in's, when it is on.
+fn session_token(app: &AppState, clerk_id: &str) -> Option<String> {
+    app.sandbox.as_ref()?.session_token(clerk_id)
 }

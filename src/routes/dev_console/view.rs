@@ -106,6 +106,8 @@ pub struct ConsolePage {
     pub notice: Option<String>,
     /// Whether the actions can act as demo users (the sandbox's Clerk stand-in is on).
     pub can_act: bool,
+    /// Whether the Resend stand-in's outbox (`/sandbox/outbox`) is there to link to.
+    pub outbox: bool,
     pub buyers: Vec<Choice>,
     pub products: Vec<Choice>,
     pub bookable_packs: Vec<Choice>,
@@ -128,13 +130,24 @@ fn maybe_time(at: Option<DateTime<Utc>>) -> String {
     at.map(time).unwrap_or_else(|| "—".to_owned())
 }
 
-/// `240.00 EUR`, `15000 JPY`: the amount with its currency's decimals.
+/// `240.00 EUR`, `15000 JPY`, `0.00 EUR`: the amount counted in its currency's minor units,
+/// written with that currency's decimals.
 pub fn amount(value: &BigDecimal, currency: &str) -> String {
-    let shown = match money::exponent(currency) {
-        Ok(decimals) => value.with_scale(i64::from(decimals)).to_string(),
-        Err(_) => value.to_string(),
+    let code = currency.to_ascii_uppercase();
+    let (Ok(minor), Ok(decimals)) = (
+        money::to_minor_units(value, currency),
+        money::exponent(currency),
+    ) else {
+        return format!("{value} {code}");
     };
-    format!("{shown} {}", currency.to_ascii_uppercase())
+    if decimals == 0 {
+        return format!("{minor} {code}");
+    }
+    let unit = 10_i64.pow(decimals);
+    let sign = if minor < 0 { "-" } else { "" };
+    let (whole, fraction) = (minor.abs() / unit, minor.abs() % unit);
+    let width = decimals as usize;
+    format!("{sign}{whole}.{fraction:0width$} {code}")
 }
 
 fn short(id: uuid::Uuid) -> String {
@@ -148,12 +161,13 @@ fn who(user: &crate::models::User) -> String {
 
 impl ConsolePage {
     /// The page for `facts`; `buyers` are the demo buyers the forms can act as (none when the
-    /// console cannot act).
+    /// console cannot act); `outbox` says whether the sandbox's outbox exists.
     pub fn new(
         facts: &ConsoleFacts,
         now: DateTime<Utc>,
         inngest_dashboard: String,
         buyers: Vec<Choice>,
+        outbox: bool,
         notice: Option<String>,
     ) -> Self {
         let orders = facts
@@ -269,6 +283,7 @@ impl ConsolePage {
             inngest_dashboard,
             notice,
             can_act: !buyers.is_empty(),
+            outbox,
             buyers,
             products: facts
                 .products
@@ -360,5 +375,25 @@ fn onboarding_wait(wait: &AwaitingDiscord) -> WaitingRow {
         function: "onboarding-flow",
         what,
         until,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amount;
+
+    #[test]
+    fn amounts_are_written_with_their_currencys_decimals() {
+        let cases = [
+            ("240", "eur", "240.00 EUR"),
+            ("0", "eur", "0.00 EUR"),
+            ("0.5", "usd", "0.50 USD"),
+            ("15000", "jpy", "15000 JPY"),
+            ("1.25", "kwd", "1.250 KWD"),
+        ];
+        for (value, currency, shown) in cases {
+            let value = value.parse().expect("a decimal");
+            assert_eq!(amount(&value, currency), shown);
+        }
     }
 }
