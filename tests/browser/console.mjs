@@ -1,6 +1,7 @@
 // Buys a pack through the dev console in Debian's Chromium: pick a demo buyer and a product on
 // /dev, pay on the Stripe stand-in's page, come back, and wait (bounded) until /dev shows the
-// order paid. Exits non-zero, saying which step failed, when any step does.
+// order paid; then book a session of the pack, and start a second checkout left unpaid (its
+// seat held). Exits non-zero, saying which step failed, when any step does.
 //
 //   CONSOLE_URL=http://127.0.0.1:PORT [SCREENSHOT=docs/dev-console.png] node console.mjs
 //
@@ -31,9 +32,9 @@ try {
   const buyerLabel = await buyer.locator('option').first().textContent();
   const buyerEmail = /\(([^)]+)\)/.exec(buyerLabel)?.[1];
   if (!buyerEmail) throw new Error(`no email in the buyer option "${buyerLabel}"`);
-  // Until Clerk's profile reaches our users table the console names a buyer by Clerk id.
-  const buyerId = await buyer.locator('option').first().getAttribute('value');
-  const buyerNamed = new RegExp(`${buyerEmail}|${buyerId}`);
+  // Until Clerk's profile reaches our users table the console names a demo buyer by name.
+  const buyerName = buyerLabel.split(' (')[0];
+  const buyerNamed = new RegExp(`${buyerEmail}|${buyerName}`);
   await buyer.selectOption({ index: 0 });
   const product = page.locator('#buy select[name=product_id] option', { hasText: PRODUCT });
   await page.locator('#buy select[name=product_id]').selectOption(await product.getAttribute('value'));
@@ -63,11 +64,31 @@ try {
     }
     await page.waitForTimeout(500);
   }
+  step = 'booking a session of the new pack as the buyer';
+  const inTwoDays = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 14) + '00';
+  await page.locator('#book select[name=pack]').selectOption({ index: 0 });
+  await page.locator('#book input[name=scheduled_at]').fill(inTwoDays);
+  await page.getByRole('button', { name: 'Book as the buyer' }).click();
+  await page.locator('#notice', { hasText: 'booked a session' }).waitFor();
+  await page.locator('#sessions td.status-scheduled').first().waitFor();
+
+  step = 'starting a second checkout and leaving it unpaid (a seat held)';
+  await page.locator('#buy select[name=buyer]').selectOption({ index: 1 });
+  const other = page.locator('#buy select[name=product_id] option', { hasText: 'Environment painting' });
+  await page.locator('#buy select[name=product_id]').selectOption(await other.getAttribute('value'));
+  await Promise.all([
+    page.waitForURL(/\/sandbox\/stripe\/checkout\//),
+    page.getByRole('button', { name: 'Buy with Stripe' }).click(),
+  ]);
+  await page.goto(`${base}/dev`);
+  await page.locator('#orders td.status-pending').first().waitFor();
+  await page.locator('#waiting', { hasText: 'checkout hold' }).waitFor();
+
   if (process.env.SCREENSHOT) {
     step = `taking a screenshot into ${process.env.SCREENSHOT}`;
     await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   }
-  console.log(`paid: ${buyerEmail} bought "${PRODUCT}" through the console and the stand-ins`);
+  console.log(`paid: ${buyerEmail} bought "${PRODUCT}" through the console and the stand-ins, and booked a session`);
 } catch (error) {
   console.error(`browser test failed while ${step}: ${error.message}`);
   process.exitCode = 1;

@@ -67,7 +67,7 @@ async fn a_pack_bought_through_the_dev_console_and_the_stand_ins_shows_paid() {
 
     // Play Inngest until the script ends.
     let mut ran = HashSet::new();
-    let mut runs = Vec::new();
+    let mut runs: Vec<(String, Result<serde_json::Value, String>)> = Vec::new();
     let deadline = tokio::time::Instant::now() + SCRIPT_TIMEOUT;
     let status = loop {
         tokio::select! {

@@ -111,6 +111,8 @@ pub struct ConsolePage {
     pub buyers: Vec<Choice>,
     pub products: Vec<Choice>,
     pub bookable_packs: Vec<Choice>,
+    /// The booking form's first suggestion: tomorrow at 10:00 UTC (`datetime-local`).
+    pub default_slot: String,
     pub orders: Vec<OrderRow>,
     pub packs: Vec<PackRow>,
     pub mentors: Vec<MentorRow>,
@@ -154,9 +156,16 @@ fn short(id: uuid::Uuid) -> String {
     id.to_string()[..8].to_owned()
 }
 
-/// Who a user is, for people: their email, else their Clerk id.
+/// Who a user is, for people: their email once Clerk's profile reached our table, else a
+/// demo buyer's name, else their Clerk id.
 fn who(user: &crate::models::User) -> String {
-    user.email.clone().unwrap_or_else(|| user.clerk_id.clone())
+    if let Some(email) = &user.email {
+        return email.clone();
+    }
+    crate::sandbox::DEMO_BUYERS
+        .iter()
+        .find(|person| person.clerk_id == user.clerk_id)
+        .map_or_else(|| user.clerk_id.clone(), |person| person.name.to_owned())
 }
 
 impl ConsolePage {
@@ -298,6 +307,9 @@ impl ConsolePage {
                     ),
                 })
                 .collect(),
+            default_slot: (now + chrono::Duration::days(1))
+                .format("%Y-%m-%dT10:00")
+                .to_string(),
             bookable_packs: facts
                 .bookable_packs()
                 .map(|row| Choice {
