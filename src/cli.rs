@@ -38,6 +38,18 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = ".env")]
         env_file: PathBuf,
     },
+    /// Walk one purchase through the whole system, offline, and print each function and step
+    /// as it runs, then the state it ends in.
+    ///
+    /// Runs on its own database beside DATABASE_URL's (its name plus `_demo`, recreated each
+    /// time), with every provider stood in by the sandbox and Inngest played in process by the
+    /// SDK's executor: no account, no network, no dev server. A demo and a smoke test, never
+    /// the production path. `scripts/dev.sh demo` runs it against the local cluster.
+    Demo {
+        /// The file of settings to read (for DATABASE_URL); the environment wins.
+        #[arg(long, value_name = "PATH", default_value = ".env")]
+        env_file: PathBuf,
+    },
 }
 
 /// Parses the arguments, runs the command and says how it ended.
@@ -48,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Serve => (Mode::Serve, None),
         Command::Migrate => (Mode::Migrate, None),
         Command::Dev { env_file } => (Mode::Dev, Some(env_file)),
+        Command::Demo { env_file } => return demo::command::main(&env_file),
     };
     telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -104,6 +104,12 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route("/checkout/success", get(routes::pages::success))
         .route("/checkout/cancel", get(routes::pages::cancel))
         .route("/checkout/error", get(routes::pages::error))
+        // Where the Discord connection sends the buyer back (see routes::auth).
+        .route(
+            "/auth/discord/success",
+            get(routes::pages::discord_connected),
+        )
+        .route("/auth/error", get(routes::pages::discord_error))
         // Local development only: the console reads every table and acts as demo users.
         .merge(if routes::dev_console::enabled(&app) {
             routes::dev_console::router()

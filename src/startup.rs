@@ -522,6 +522,24 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
     }
 }
 
+/// Drops the database `url` names, if there, and creates it empty: the demo's own database,
+/// which each `huckleberry demo` starts afresh.
+pub async fn recreate_database(url: &str) -> Result<(), String> {
+    let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
+    let at = DatabaseAddress::of(&config);
+    let mut server = config.clone();
+    server.dbname("postgres");
+    let client = connect(&server)
+        .await
+        .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
+    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(|e| format!("cannot drop the database {quoted} at {at}: {e}"))?;
+    create_database(&config, &at).await
+}
+
 async fn create_database(
     config: &tokio_postgres::Config,
     at: &DatabaseAddress,
