@@ -1,8 +1,6 @@
 //! The dev console (`GET /dev`): it shows the database's state of a purchase through the
 //! router, its forms act through our own API, and it does not exist in cloud mode.
 
-use std::collections::HashSet;
-
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -140,7 +138,7 @@ async fn submit(app: &DevApp, path: &str, form: &[(&str, &str)]) -> String {
 }
 
 async fn orders_of(app: &DevApp, clerk_id: &str) -> Vec<Order> {
-    let mut conn = app.state.conn().await.expect("a connection");
+    let mut conn = app.state().conn().await.expect("a connection");
     orders::table
         .inner_join(users::table)
         .filter(users::clerk_id.eq(clerk_id))
@@ -150,8 +148,8 @@ async fn orders_of(app: &DevApp, clerk_id: &str) -> Vec<Order> {
         .expect("orders")
 }
 
-/// Buys `product` as `buyer` through the console, pays on the Stripe stand-in, and plays
-/// Inngest until the order is paid.
+/// Buys `product` as `buyer` through the console, pays on the Stripe stand-in, and waits
+/// until the order is paid (the executor runs `process-stripe-checkout`).
 async fn buy_and_pay(app: &DevApp, buyer: &str, product: Uuid) {
     let checkout = submit(
         app,
@@ -170,9 +168,7 @@ async fn buy_and_pay(app: &DevApp, buyer: &str, product: Uuid) {
         .await
         .expect("the stand-in answers");
     assert!(paid.status().is_redirection(), "{:?}", paid.text().await);
-    let mut ran = HashSet::new();
     for _ in 0..100 {
-        app.play_payment_events(&mut ran).await;
         if orders_of(app, buyer)
             .await
             .iter()
@@ -249,7 +245,7 @@ async fn the_console_books_a_session_as_the_buyer_and_completes_it_as_the_mentor
     let app = DevApp::spawn().await;
     buy_and_pay(&app, MINA, PRODUCT_IDS[0]).await;
     let pack: SessionPack = {
-        let mut conn = app.state.conn().await.expect("a connection");
+        let mut conn = app.state().conn().await.expect("a connection");
         session_packs::table
             .select(SessionPack::as_select())
             .first(&mut conn)
@@ -277,7 +273,7 @@ async fn the_console_books_a_session_as_the_buyer_and_completes_it_as_the_mentor
     );
     assert!(section(&page, "sessions").contains(">scheduled<"), "{page}");
     let session_id: Uuid = {
-        let mut conn = app.state.conn().await.expect("a connection");
+        let mut conn = app.state().conn().await.expect("a connection");
         sessions::table
             .filter(sessions::session_pack_id.eq(pack.id))
             .select(sessions::id)
@@ -299,7 +295,7 @@ async fn the_console_books_a_session_as_the_buyer_and_completes_it_as_the_mentor
     );
     assert!(section(&page, "sessions").contains(">completed<"), "{page}");
     let status: SessionStatus = {
-        let mut conn = app.state.conn().await.expect("a connection");
+        let mut conn = app.state().conn().await.expect("a connection");
         sessions::table
             .find(session_id)
             .select(sessions::status)
@@ -315,7 +311,7 @@ async fn the_complete_form_refuses_to_act_as_the_mentee() {
     let app = DevApp::spawn().await;
     buy_and_pay(&app, MINA, PRODUCT_IDS[0]).await;
     let pack_id: Uuid = {
-        let mut conn = app.state.conn().await.expect("a connection");
+        let mut conn = app.state().conn().await.expect("a connection");
         session_packs::table
             .select(session_packs::id)
             .first(&mut conn)
@@ -335,7 +331,7 @@ async fn the_complete_form_refuses_to_act_as_the_mentee() {
     )
     .await;
     let session_id: Uuid = {
-        let mut conn = app.state.conn().await.expect("a connection");
+        let mut conn = app.state().conn().await.expect("a connection");
         sessions::table
             .select(sessions::id)
             .first(&mut conn)
