@@ -527,12 +527,7 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
 pub async fn recreate_database(url: &str) -> Result<(), String> {
     let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
     let at = DatabaseAddress::of(&config);
-    let mut server = config.clone();
-    server.dbname("postgres");
-    let client = connect(&server)
-        .await
-        .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
-    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    let (client, quoted) = server_of(&config, &at).await?;
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         .await
@@ -540,16 +535,24 @@ pub async fn recreate_database(url: &str) -> Result<(), String> {
     create_database(&config, &at).await
 }
 
-async fn create_database(
+/// A connection to the server's `postgres` database, and the quoted name of `at`'s.
+async fn server_of(
     config: &tokio_postgres::Config,
     at: &DatabaseAddress,
-) -> Result<(), String> {
+) -> Result<(tokio_postgres::Client, String), String> {
     let mut server = config.clone();
     server.dbname("postgres");
     let client = connect(&server)
         .await
         .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
-    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    Ok((client, format!("\"{}\"", at.name.replace('"', "\"\""))))
+}
+
+async fn create_database(
+    config: &tokio_postgres::Config,
+    at: &DatabaseAddress,
+) -> Result<(), String> {
+    let (client, quoted) = server_of(config, at).await?;
     match client
         .batch_execute(&format!("CREATE DATABASE {quoted}"))
         .await

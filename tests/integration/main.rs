@@ -26,6 +26,7 @@ mod payments;
 mod paypal;
 mod renewal_waitlist;
 mod retries;
+mod sandbox;
 mod server;
 mod session_flows;
 mod sessions;
