@@ -1,7 +1,8 @@
 // Buys a pack through the dev console in Debian's Chromium: pick a demo buyer and a product on
 // /dev, pay on the Stripe stand-in's page, come back, and wait (bounded) until /dev shows the
-// order paid; then book a session of the pack, and start a second checkout left unpaid (its
-// seat held). Exits non-zero, saying which step failed, when any step does.
+// order paid; then open the welcome email in the sandbox outbox, connect Discord through its
+// link (our OAuth routes, the Discord stand-in) and wait for the access onboarding grants; book
+// a session of the pack; and start a second checkout left unpaid (its seat held). Exits non-zero, saying which step failed, when any step does.
 //
 //   CONSOLE_URL=http://127.0.0.1:PORT [SCREENSHOT=docs/dev-console.png] node console.mjs
 //
@@ -64,6 +65,33 @@ try {
     }
     await page.waitForTimeout(500);
   }
+  step = 'opening the welcome email in the sandbox outbox';
+  await page.getByRole('link', { name: /email outbox/ }).click();
+  const welcome = page.locator('tr', { hasText: buyerEmail }).filter({ hasText: 'welcome' });
+  for (const until = Date.now() + PAID_WITHIN_MS; (await welcome.count()) === 0; ) {
+    if (Date.now() > until) throw new Error('no welcome email in the outbox');
+    await page.waitForTimeout(500);
+    await page.reload();
+  }
+  await welcome.first().getByRole('link').click();
+
+  step = 'connecting Discord from the email, through our OAuth routes and the Discord stand-in';
+  await page.getByRole('link', { name: 'Connect Discord' }).click();
+  await Promise.all([
+    page.waitForURL(/\/auth\/discord\/success/),
+    page.getByRole('button', { name: 'Authorize' }).click(),
+  ]);
+
+  step = 'waiting for /dev to show the dashboard access onboarding granted';
+  for (const until = Date.now() + PAID_WITHIN_MS; ; ) {
+    await page.goto(`${base}/dev`);
+    if ((await page.locator('#access td.status-granted').count()) > 0) break;
+    if (Date.now() > until) {
+      throw new Error(`no access granted; /dev reads:\n${await page.locator('#access').innerText()}`);
+    }
+    await page.waitForTimeout(500);
+  }
+
   step = 'booking a session of the new pack as the buyer';
   const inTwoDays = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 14) + '00';
   await page.locator('#book select[name=pack]').selectOption({ index: 0 });
@@ -88,7 +116,7 @@ try {
     step = `taking a screenshot into ${process.env.SCREENSHOT}`;
     await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   }
-  console.log(`paid: ${buyerEmail} bought "${PRODUCT}" through the console and the stand-ins, and booked a session`);
+  console.log(`paid: ${buyerEmail} bought "${PRODUCT}" through the console and the stand-ins, connected Discord, got access and booked a session`);
 } catch (error) {
   console.error(`browser test failed while ${step}: ${error.message}`);
   process.exitCode = 1;
