@@ -604,8 +604,8 @@ async fn check_migrations(client: &tokio_postgres::Client, mode: Mode) -> Option
 }
 
 /// Opens the listening port, or says why it cannot be opened.
-pub async fn bind(port: u16) -> Result<TcpListener, String> {
-    TcpListener::bind(("0.0.0.0", port))
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+    TcpListener::bind((host, port))
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::AddrInUse => format!(
@@ -626,6 +626,16 @@ pub struct Ready {
     pub config: AppConfig,
     /// The port, already bound, when the mode serves.
     pub listener: Option<TcpListener>,
+}
+
+/// Where the service listens: every interface, except in dev with the sandbox on, whose
+/// stand-ins let anyone who reaches them sign in as anyone and pay without paying: loopback only.
+pub fn listen_host(env: &Environment, mode: Mode) -> &'static str {
+    if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    }
 }
 
 /// Runs every check and returns the settings, or every problem found.
@@ -652,7 +662,7 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
         .and_then(|p| p.trim().parse::<u16>().ok())
         .unwrap_or(3000);
     let listener = if mode.serves() {
-        match bind(port).await {
+        match bind(listen_host(env, mode), port).await {
             Ok(listener) => Some(listener),
             Err(problem) => {
                 problems.push(problem);
@@ -706,6 +716,18 @@ mod tests {
     }
 
     const DB: (&str, &str) = ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/app");
+
+    #[test]
+    fn dev_with_the_sandbox_listens_on_loopback_only() {
+        let env =
+            |pairs: &[(&'static str, &'static str)]| Environment::from_pairs(pairs.iter().copied());
+        assert_eq!(listen_host(&env(&[]), Mode::Dev), "127.0.0.1");
+        assert_eq!(
+            listen_host(&env(&[("SANDBOX", "off")]), Mode::Dev),
+            "0.0.0.0"
+        );
+        assert_eq!(listen_host(&env(&[]), Mode::Serve), "0.0.0.0");
+    }
 
     #[test]
     fn a_complete_dev_configuration_has_no_problems() {
