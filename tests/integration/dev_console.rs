@@ -358,3 +358,38 @@ async fn the_complete_form_refuses_to_act_as_the_mentee() {
     let page = page_at(&app.http, &app.url(&location)).await;
     assert!(section(&page, "notice").contains("(mentor_only)"), "{page}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_from_another_site_is_refused() {
+    let app = DevApp::spawn().await;
+    let product = PRODUCT_IDS[0].to_string();
+    let form = [
+        ("buyer", MINA),
+        ("product_id", &product),
+        ("provider", "stripe"),
+    ];
+    let response = app
+        .http
+        .post(app.url("/dev/buy"))
+        .header("origin", "https://elsewhere.example")
+        .form(&form)
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.expect("the envelope");
+    assert_eq!(body["error"], "cross_origin");
+    assert!(orders_of(&app, MINA).await.is_empty());
+
+    // The console's own page posts with its own origin.
+    let response = app
+        .http
+        .post(app.url("/dev/buy"))
+        .header("origin", app.url(""))
+        .form(&form)
+        .send()
+        .await
+        .expect("the app answers");
+    assert_eq!(response.status(), 303);
+    assert_eq!(orders_of(&app, MINA).await.len(), 1);
+}

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
 use axum::response::Redirect;
 use chrono::{NaiveDateTime, Utc};
 use serde::Deserialize;
@@ -50,8 +52,10 @@ pub struct Complete {
 /// stand-in in the sandbox).
 pub async fn buy(
     State(app): State<AppState>,
+    headers: HeaderMap,
     form: Result<Form<Buy>, FormRejection>,
 ) -> AppResult<Redirect> {
+    from_the_console(&headers)?;
     let Form(buy) = form.map_err(bad_form)?;
     let answer = Loopback::new(&app, &buy.buyer)?
         .post(
@@ -71,8 +75,10 @@ pub async fn buy(
 /// Books a session of a pack as its buyer.
 pub async fn book(
     State(app): State<AppState>,
+    headers: HeaderMap,
     form: Result<Form<Book>, FormRejection>,
 ) -> AppResult<Redirect> {
+    from_the_console(&headers)?;
     let Form(book) = form.map_err(bad_form)?;
     let (pack_id, buyer) = book
         .pack
@@ -96,9 +102,11 @@ pub async fn book(
 /// Marks a session completed as its mentor.
 pub async fn complete(
     State(app): State<AppState>,
+    headers: HeaderMap,
     Path(id): Path<Uuid>,
     form: Result<Form<Complete>, FormRejection>,
 ) -> AppResult<Redirect> {
+    from_the_console(&headers)?;
     let Form(complete) = form.map_err(bad_form)?;
     let answer = Loopback::new(&app, &complete.mentor)?
         .post(&format!("/api/sessions/{id}/complete"), json!({}))
@@ -106,6 +114,29 @@ pub async fn complete(
     Ok(match answer {
         Ok(_) => back(&format!("completed session {id} at {}", Utc::now())),
         Err(refusal) => back(&format!("completing refused: {refusal}")),
+    })
+}
+
+/// Refuses a form posted from another site: a page the developer has open elsewhere could
+/// otherwise make the console buy or book as the demo users. Browsers send `Origin` with every
+/// form POST; a request without one is not a browser's cross-site form.
+fn from_the_console(headers: &HeaderMap) -> AppResult<()> {
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, h)| h);
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    if origin_host.is_some() && origin_host == host {
+        return Ok(());
+    }
+    Err(AppError::Forbidden {
+        code: "cross_origin",
+        message: "the dev console's forms act only when posted from the console's own page"
+            .to_owned(),
     })
 }
 
