@@ -90,3 +90,70 @@ async fn with_an_encryption_key_no_buyer_email_or_name_reaches_inngest() {
         }
     }
 }
+
+/// Clerk's and Resend's webhooks, forwarded by our own routes, carry emails and names: with a
+/// key they reach Inngest sealed, and the functions still read them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_clerk_and_resend_webhooks_reach_inngest_sealed_and_are_still_read() {
+    use crate::util::svix_headers;
+
+    let app = spawn_app_with(&[("INNGEST_ENCRYPTION_KEY", KEYS)]).await;
+    let user: Value = serde_json::from_str(&fixture("clerk/user.json")).expect("json");
+    let clerk = json!({ "type": "user.created", "object": "event", "data": user }).to_string();
+    let resend = json!({
+        "type": "email.bounced",
+        "data": { "email_id": "email_1", "to": ["ada@example.com"], "subject": "Welcome, Ada" }
+    })
+    .to_string();
+    for (path, id, body) in [
+        ("/api/webhooks/clerk", "msg_clerk", &clerk),
+        ("/api/webhooks/resend", "msg_resend", &resend),
+    ] {
+        let answer = app
+            .http
+            .post(app.url(path))
+            .headers(svix_headers(id, body))
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    for request in app.events.requests() {
+        for personal in PERSONAL {
+            assert!(
+                !request.body.to_string().contains(personal),
+                "{personal:?} reached Inngest in {}",
+                request.body
+            );
+        }
+    }
+    let forwarded = app.events.events();
+    assert_eq!(
+        forwarded[0].data["id"], "user_clerk_1",
+        "the id stays readable"
+    );
+    assert_eq!(forwarded[1].data["email_id"], "email_1");
+
+    let synced = app
+        .engine
+        .run("sync-clerk-user", forwarded[0].clone())
+        .await;
+    let keys = EncryptionMiddleware::from_list(KEYS).expect("keys");
+    let output = keys
+        .decrypt_value(synced.result.as_ref().expect("synced"))
+        .expect("the output decrypts");
+    assert_eq!(output["email"], "ada@example.com");
+    let mut conn = app.conn().await;
+    let stored = huckleberry::models::User::by_clerk_id(&mut conn, "user_clerk_1")
+        .await
+        .expect("query")
+        .expect("the user is stored");
+    assert_eq!(stored.email.as_deref(), Some("ada@example.com"));
+
+    let tracked = app
+        .engine
+        .run("track-email-events", forwarded[1].clone())
+        .await;
+    assert!(tracked.result.is_ok(), "{:?}", tracked.result);
+}
