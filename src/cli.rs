@@ -124,9 +124,10 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
         shutdown_grace: config.operations.shutdown_grace,
         ..server::Timeouts::default()
     };
+    let relay_in_background = config.relay.background;
     let state = AppState::new(config, pool).map_err(|e| fail("configuration", e))?;
     let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
-    let relay = relay::spawn(state);
+    let relay = relay_in_background.then(|| relay::spawn(state));
     if dev {
         tracing::info!(
             "dev mode: http://localhost:{port}/healthz, Inngest endpoint http://localhost:{port}/api/inngest"
@@ -134,7 +135,9 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     }
     tracing::info!(port, "serving /api/inngest");
     server::serve(listener, router, timeouts, shutdown_signal()).await;
-    relay.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

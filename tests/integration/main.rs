@@ -15,6 +15,8 @@ mod dev_script;
 mod envelope;
 mod faults;
 mod identity;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod logs;
 mod onboarding;
 mod operations;
@@ -25,6 +27,7 @@ mod paypal;
 mod renewal_waitlist;
 mod retries;
 mod server;
+mod serverless;
 mod session_flows;
 mod sessions;
 mod startup;
