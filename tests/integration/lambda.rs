@@ -242,7 +242,7 @@ async fn api_gateway_events_reach_the_router_on_lambda_inngest_sync_and_a_step_i
     {
         let pool = huckleberry::db::pool(database.url(), 1).expect("pool");
         let mut conn = pool.get().await.expect("connection");
-        InboxEntry::enqueue(&mut *conn, &announced)
+        InboxEntry::enqueue(&mut conn, &announced)
             .await
             .expect("enqueue")
             .expect("stored");
