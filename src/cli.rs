@@ -60,7 +60,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(mode, env_file)) {
+    let outcome = runtime.block_on(run(mode, env_file));
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Problems(problems)) => {
             eprint!("{problems}");

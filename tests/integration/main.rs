@@ -20,6 +20,8 @@ mod lambda;
 mod logs;
 mod onboarding;
 mod operations;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod pack_expiry;
 mod paid_amounts;
 mod payments;
