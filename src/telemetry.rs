@@ -14,15 +14,13 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber (once; later calls are ignored, as in tests).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     #[cfg(feature = "otlp")]
-    let filter = match otlp::try_init(filter, colour) {
-        Ok(()) => return,
-        Err(filter) => filter,
-    };
+    if otlp::try_init(filter, colour) {
+        return;
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_ansi(colour);
     let result = if json_logs(|name| std::env::var(name).ok()) {
         builder.json().try_init()
@@ -30,6 +28,11 @@ pub fn init() {
         builder.try_init()
     };
     drop(result);
+}
+
+/// `RUST_LOG`, else `info`.
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Sends the spans not exported yet (OTLP export only; otherwise nothing to do). Call once,

@@ -27,11 +27,12 @@ fn endpoint_set() -> bool {
     .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
 }
 
-/// Installs the logs plus the OTLP export when an endpoint is set; hands `filter` back
-/// otherwise (or when the exporter cannot be built, which is said on stderr).
-pub(super) fn try_init(filter: EnvFilter, colour: bool) -> Result<(), EnvFilter> {
+/// Installs the logs (filtered by `filter()`) plus the OTLP export when an endpoint is set.
+/// Answers whether it did: not without an endpoint, nor when the exporter cannot be built
+/// (which is said on stderr).
+pub(super) fn try_init(filter: fn() -> EnvFilter, colour: bool) -> bool {
     if !endpoint_set() {
-        return Err(filter);
+        return false;
     }
     let exporter = match opentelemetry_otlp::SpanExporter::builder()
         .with_http()
@@ -40,7 +41,7 @@ pub(super) fn try_init(filter: EnvFilter, colour: bool) -> Result<(), EnvFilter>
         Ok(exporter) => exporter,
         Err(e) => {
             eprintln!("huckleberry: OTLP export is off: {e}");
-            return Err(filter);
+            return false;
         }
     };
     let mut resource = Resource::builder();
@@ -60,13 +61,13 @@ pub(super) fn try_init(filter: EnvFilter, colour: bool) -> Result<(), EnvFilter>
     let json_fmt = json.then(|| tracing_subscriber::fmt::layer().with_ansi(colour).json());
     let text_fmt = (!json).then(|| tracing_subscriber::fmt::layer().with_ansi(colour));
     let result = tracing_subscriber::registry()
-        .with(filter)
+        .with(filter())
         .with(json_fmt)
         .with(text_fmt)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))
         .try_init();
     drop(result);
-    Ok(())
+    true
 }
 
 /// Exports what is left and stops the exporter.
