@@ -34,6 +34,8 @@ pub struct App {
     pub resend_webhooks: Option<SvixVerifier>,
     /// Wakes the relay when a webhook was stored.
     pub relay_wake: Notify,
+    /// The local stand-ins of the providers without keys (`huckleberry dev` only).
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 /// Cheap-to-clone handle on [`App`]; axum state and the Inngest functions' state.
@@ -67,6 +69,16 @@ impl App {
 impl AppState {
     /// Builds the state from configuration and a pool.
     pub fn new(config: AppConfig, db: DbPool) -> Result<Self, ConfigError> {
+        Self::with_sandbox(config, db, None)
+    }
+
+    /// The state of a dev process whose `config` [`crate::sandbox::stand_in`] pointed at
+    /// `sandbox`.
+    pub fn with_sandbox(
+        config: AppConfig,
+        db: DbPool,
+        sandbox: Option<Arc<crate::sandbox::Sandbox>>,
+    ) -> Result<Self, ConfigError> {
         let inngest = inngest_sdk::Client::new(config.inngest.clone());
         let timeout = config.provider_timeout;
         let stripe = config.stripe.as_ref().map(|c| StripeApi::new(c, timeout));
@@ -100,6 +112,7 @@ impl AppState {
             clerk_webhooks,
             resend_webhooks,
             relay_wake: Notify::new(),
+            sandbox,
         })))
     }
 }

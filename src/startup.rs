@@ -170,6 +170,20 @@ pub fn check_settings(env: &Environment, mode: Mode) -> Vec<String> {
             ));
         }
     }
+    if let Some(sandbox) = get("SANDBOX") {
+        match (mode, sandbox.trim()) {
+            (Mode::Dev, "on" | "off") => {}
+            (Mode::Dev, other) => problems.push(format!(
+                "SANDBOX is neither on nor off: {other:?} (on, the default, stands in for \
+                 Stripe, Clerk, Resend and Discord when their keys are not set)"
+            )),
+            _ => problems.push(
+                "SANDBOX is set, but the sandbox stand-ins exist only in `huckleberry dev`: \
+                 `serve` never serves them. Unset SANDBOX and configure the providers' keys"
+                    .to_owned(),
+            ),
+        }
+    }
     if let Some(dev) = get("INNGEST_DEV") {
         let dev = dev.trim();
         if !matches!(dev, "0" | "1" | "true" | "false") && !is_http_url(dev) {
@@ -508,6 +522,24 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
     }
 }
 
+/// Drops the database `url` names, if there, and creates it empty: the demo's own database,
+/// which each `huckleberry demo` starts afresh.
+pub async fn recreate_database(url: &str) -> Result<(), String> {
+    let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
+    let at = DatabaseAddress::of(&config);
+    let mut server = config.clone();
+    server.dbname("postgres");
+    let client = connect(&server)
+        .await
+        .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
+    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(|e| format!("cannot drop the database {quoted} at {at}: {e}"))?;
+    create_database(&config, &at).await
+}
+
 async fn create_database(
     config: &tokio_postgres::Config,
     at: &DatabaseAddress,
@@ -633,10 +665,16 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
     }
 }
 
-/// One line saying which integrations are on and where Inngest is.
-pub fn summary(config: &AppConfig) -> String {
-    let on = |enabled: bool| if enabled { "on" } else { "off" };
+/// One line saying which integrations are on, in sandbox (`stood_in`, by name) or off, and
+/// where Inngest is.
+pub fn summary(config: &AppConfig, stood_in: &[&str]) -> String {
+    let state = |name: &str, enabled: bool| match (enabled, stood_in.contains(&name)) {
+        (true, true) => "sandbox",
+        (true, false) => "on",
+        (false, _) => "off",
+    };
     let discord = match &config.discord {
+        Some(_) if stood_in.contains(&"Discord") => "sandbox",
         Some(discord) if discord.bot.is_some() => "on (with bot)",
         Some(_) => "on (no bot)",
         None => "off",
@@ -649,10 +687,10 @@ pub fn summary(config: &AppConfig) -> String {
     };
     format!(
         "integrations: Stripe {}, PayPal {}, Clerk {}, Resend {}, Discord {discord}; Inngest {inngest}",
-        on(config.stripe.is_some()),
-        on(config.paypal.is_some()),
-        on(config.clerk.is_some()),
-        on(config.resend.is_some()),
+        state("Stripe", config.stripe.is_some()),
+        state("PayPal", config.paypal.is_some()),
+        state("Clerk", config.clerk.is_some()),
+        state("Resend", config.resend.is_some()),
     )
 }
 
@@ -742,9 +780,14 @@ mod tests {
         })
         .expect("a valid configuration");
         assert_eq!(
-            summary(&config),
+            summary(&config, &[]),
             "integrations: Stripe on, PayPal off, Clerk off, Resend off, Discord off; Inngest \
              dev server at http://127.0.0.1:8288/"
+        );
+        assert_eq!(
+            summary(&config, &["Stripe"]),
+            "integrations: Stripe sandbox, PayPal off, Clerk off, Resend off, Discord off; \
+             Inngest dev server at http://127.0.0.1:8288/"
         );
     }
 }

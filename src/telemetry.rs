@@ -42,6 +42,20 @@ pub fn shutdown() {
     otlp::shutdown();
 }
 
+/// The subscriber of `huckleberry demo`, whose story goes to stdout: text logs on stderr,
+/// warnings and errors only unless `RUST_LOG` says otherwise.
+pub fn init_for_demo() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    drop(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    );
+}
+
 /// Whether logs are JSON, from `LOG_FORMAT` or else from `INNGEST_DEV` (read through `var`).
 pub fn json_logs(var: impl Fn(&str) -> Option<String>) -> bool {
     match var("LOG_FORMAT")

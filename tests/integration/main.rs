@@ -28,6 +28,7 @@ mod payments;
 mod paypal;
 mod renewal_waitlist;
 mod retries;
+mod sandbox;
 mod server;
 mod serverless;
 mod session_flows;
