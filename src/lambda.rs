@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let config = checked_config().await.map_err(|p| p.to_string())?;
-    tracing::info!("{}", startup::summary(&config));
+    tracing::info!("{}", startup::summary(&config, &[]));
     let pool = db::pool_with(config.database_url.expose(), &config.operations.database)
         .map_err(|e| format!("huckleberry-lambda: database: {e}\n"))?;
     let state = AppState::new(config, pool)
