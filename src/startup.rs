@@ -527,12 +527,7 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
 pub async fn recreate_database(url: &str) -> Result<(), String> {
     let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
     let at = DatabaseAddress::of(&config);
-    let mut server = config.clone();
-    server.dbname("postgres");
-    let client = connect(&server)
-        .await
-        .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
-    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    let (client, quoted) = server_of(&config, &at).await?;
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         .await
@@ -540,16 +535,24 @@ pub async fn recreate_database(url: &str) -> Result<(), String> {
     create_database(&config, &at).await
 }
 
-async fn create_database(
+/// A connection to the server's `postgres` database, and the quoted name of `at`'s.
+async fn server_of(
     config: &tokio_postgres::Config,
     at: &DatabaseAddress,
-) -> Result<(), String> {
+) -> Result<(tokio_postgres::Client, String), String> {
     let mut server = config.clone();
     server.dbname("postgres");
     let client = connect(&server)
         .await
         .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
-    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    Ok((client, format!("\"{}\"", at.name.replace('"', "\"\""))))
+}
+
+async fn create_database(
+    config: &tokio_postgres::Config,
+    at: &DatabaseAddress,
+) -> Result<(), String> {
+    let (client, quoted) = server_of(config, at).await?;
     match client
         .batch_execute(&format!("CREATE DATABASE {quoted}"))
         .await
@@ -601,8 +604,8 @@ async fn check_migrations(client: &tokio_postgres::Client, mode: Mode) -> Option
 }
 
 /// Opens the listening port, or says why it cannot be opened.
-pub async fn bind(port: u16) -> Result<TcpListener, String> {
-    TcpListener::bind(("0.0.0.0", port))
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+    TcpListener::bind((host, port))
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::AddrInUse => format!(
@@ -623,6 +626,16 @@ pub struct Ready {
     pub config: AppConfig,
     /// The port, already bound, when the mode serves.
     pub listener: Option<TcpListener>,
+}
+
+/// Where the service listens: every interface, except in dev with the sandbox on, whose
+/// stand-ins let anyone who reaches them sign in as anyone and pay without paying: loopback only.
+pub fn listen_host(env: &Environment, mode: Mode) -> &'static str {
+    if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    }
 }
 
 /// Runs every check and returns the settings, or every problem found.
@@ -649,7 +662,7 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
         .and_then(|p| p.trim().parse::<u16>().ok())
         .unwrap_or(3000);
     let listener = if mode.serves() {
-        match bind(port).await {
+        match bind(listen_host(env, mode), port).await {
             Ok(listener) => Some(listener),
             Err(problem) => {
                 problems.push(problem);
@@ -703,6 +716,18 @@ mod tests {
     }
 
     const DB: (&str, &str) = ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/app");
+
+    #[test]
+    fn dev_with_the_sandbox_listens_on_loopback_only() {
+        let env =
+            |pairs: &[(&'static str, &'static str)]| Environment::from_pairs(pairs.iter().copied());
+        assert_eq!(listen_host(&env(&[]), Mode::Dev), "127.0.0.1");
+        assert_eq!(
+            listen_host(&env(&[("SANDBOX", "off")]), Mode::Dev),
+            "0.0.0.0"
+        );
+        assert_eq!(listen_host(&env(&[]), Mode::Serve), "0.0.0.0");
+    }
 
     #[test]
     fn a_complete_dev_configuration_has_no_problems() {

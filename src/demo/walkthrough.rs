@@ -145,7 +145,8 @@ pub async fn run(service: &LocalService, say: Say) -> Result<FinalState, DemoErr
             .ok_or_else(|| stop("the order has no pack"))?
     };
     for day in 1..=2 {
-        let at = Utc::now() + chrono::Duration::days(day);
+        // Days ahead, so both reminders (a day and an hour before) are still to come.
+        let at = Utc::now() + chrono::Duration::days(2 + day);
         let session: Value = expect_json(
             http.post(url("/api/sessions"))
                 .bearer_auth(&buyer_token)
@@ -158,6 +159,9 @@ pub async fn run(service: &LocalService, say: Say) -> Result<FinalState, DemoErr
             "   session {day} booked for {}",
             at.format("%Y-%m-%d %H:%M UTC")
         ));
+        // Its reminders first (their sleeps are played at once), so what they send does not
+        // depend on how soon the completion follows.
+        settle(service).await?;
         expect_json(
             http.post(url(&format!("/api/sessions/{id}/complete")))
                 .bearer_auth(&mentor_token),

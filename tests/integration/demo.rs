@@ -115,7 +115,10 @@ async fn the_walkthrough_ends_with_the_pack_used_and_the_seat_released() {
                 "welcome",
                 "access_granted",
                 "session_reminder",
+                "session_reminder",
                 "renewal_reminder",
+                "session_reminder",
+                "session_reminder",
                 "seat_released"
             ]
             .map(String::from)
