@@ -4,6 +4,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use inngest_sdk::middleware::encryption::EncryptionMiddleware;
 use tokio::sync::Notify;
 
 use crate::auth::links::LinkSigner;
@@ -79,7 +80,7 @@ impl AppState {
         db: DbPool,
         sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     ) -> Result<Self, ConfigError> {
-        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        let inngest = inngest_client(&config)?;
         let timeout = config.provider_timeout;
         let stripe = config.stripe.as_ref().map(|c| StripeApi::new(c, timeout));
         let paypal = config.paypal.as_ref().map(|c| PaypalApi::new(c, timeout));
@@ -115,4 +116,21 @@ impl AppState {
             sandbox,
         })))
     }
+}
+
+/// The Inngest client: a tracing span around every run and step, and, with
+/// `INNGEST_ENCRYPTION_KEY`, step results, outputs and the `encrypted` field of events
+/// encrypted end to end (readable by the official SDKs' encryption middleware).
+fn inngest_client(config: &AppConfig) -> Result<inngest_sdk::Client, ConfigError> {
+    let client = inngest_sdk::Client::new(config.inngest.clone())
+        .with_middleware(inngest_sdk::middleware::TracingMiddleware::new());
+    let Some(keys) = &config.inngest_encryption_key else {
+        return Ok(client);
+    };
+    let encryption =
+        EncryptionMiddleware::from_list(keys.expose()).map_err(|e| ConfigError::Invalid {
+            name: "INNGEST_ENCRYPTION_KEY",
+            reason: e.to_string(),
+        })?;
+    Ok(client.with_middleware(encryption))
 }

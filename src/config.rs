@@ -180,6 +180,9 @@ pub struct AppConfig {
     pub inngest: inngest_sdk::Config,
     /// Pool, CORS and shutdown settings.
     pub operations: OperationsConfig,
+    /// Keys of the Inngest encryption middleware (`INNGEST_ENCRYPTION_KEY`, comma-separated:
+    /// the first encrypts, any decrypts); none turns encryption off.
+    pub inngest_encryption_key: Option<Secret>,
 }
 
 /// The Inngest app id unless `INNGEST_APP_ID` says otherwise.
@@ -327,6 +330,7 @@ impl AppConfig {
             relay,
             inngest: inngest_sdk::Config::from_vars(app_id, |name| var(name))?,
             operations: OperationsConfig::from_vars(&get)?,
+            inngest_encryption_key: get("INNGEST_ENCRYPTION_KEY").map(Secret::new),
         })
     }
 }

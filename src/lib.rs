@@ -112,6 +112,12 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
             get(routes::pages::discord_connected),
         )
         .route("/auth/error", get(routes::pages::discord_error))
+        // Local development only: the console reads every table and acts as demo users.
+        .merge(if routes::dev_console::enabled(&app) {
+            routes::dev_console::router()
+        } else {
+            Router::new()
+        })
         // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
         // own answers, which Inngest's protocol (not our envelope) defines.
         .method_not_allowed_fallback(routes::method_not_allowed)

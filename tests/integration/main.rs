@@ -5,13 +5,16 @@
 mod abandoned;
 mod access;
 mod api;
+mod browser;
 mod checkout;
 mod checkout_pages;
 mod currencies;
 mod database_tls;
 mod databases;
 mod demo;
+mod dev_console;
 mod dev_script;
+mod encryption;
 mod envelope;
 mod faults;
 mod identity;
