@@ -1,7 +1,8 @@
 //! OTLP export of the traces (cargo feature `otlp`), on only when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set: every span
 //! the logs carry (`request` with its request id; `inngest.execute` with the Inngest
-//! `function`, `run_id`, `attempt` and `step`) goes, batched, over OTLP/HTTP (protobuf) to
+//! `function`, `run_id`, `attempt` and `step`; the tracing middleware's `inngest.run` and
+//! `inngest.step` with the step's name) goes, batched, over OTLP/HTTP (protobuf) to
 //! `<endpoint>/v1/traces`, so a run can be followed across its requests by its run id. The
 //! standard `OTEL_*` variables (headers, timeout, `OTEL_SERVICE_NAME`, default `huckleberry`)
 //! are read by the exporter itself. The logs are unchanged.

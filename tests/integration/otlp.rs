@@ -1,6 +1,6 @@
 //! OTLP export (feature `otlp`): the real binary, pointed at a local stand-in of an
-//! OpenTelemetry collector's OTLP/HTTP endpoint, exports the span of an Inngest execution
-//! with its function, run id and step.
+//! OpenTelemetry collector's OTLP/HTTP endpoint, exports the spans of an Inngest execution,
+//! its run and its step, with the function, run id and step name.
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -108,6 +108,10 @@ async fn an_inngest_execution_is_exported_over_otlp_with_its_function_run_id_and
     let all: Vec<u8> = bodies.iter().flat_map(|b| b.iter().copied()).collect();
     for expected in [
         "inngest.execute",
+        // The app's tracing middleware: the run and its step, by name.
+        "inngest.run",
+        "inngest.step",
+        "forward-due-1",
         "mentorships-platform-relay-inbox",
         "01OTLPTESTRUN",
         "run_id",
