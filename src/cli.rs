@@ -73,7 +73,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(mode, env_file)) {
+    let outcome = runtime.block_on(run(mode, env_file));
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Problems(problems)) => {
             eprint!("{problems}");
@@ -144,10 +146,11 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
         shutdown_grace: config.operations.shutdown_grace,
         ..server::Timeouts::default()
     };
+    let relay_in_background = config.relay.background;
     let state =
         AppState::with_sandbox(config, pool, sandbox).map_err(|e| fail("configuration", e))?;
     let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
-    let relay = relay::spawn(state);
+    let relay = relay_in_background.then(|| relay::spawn(state));
     if dev {
         tracing::info!(
             "dev mode: the dev console at http://localhost:{port}/dev, the sandbox at \
@@ -156,7 +159,9 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     }
     tracing::info!(port, "serving /api/inngest");
     server::serve(listener, router, timeouts, shutdown_signal()).await;
-    relay.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -124,6 +124,9 @@ pub struct RelayConfig {
     /// The longest wait before delivering an entry again after a failure (the waits double
     /// from 2 seconds up to this).
     pub max_backoff: Duration,
+    /// Whether `serve` runs the relay in the background (`RELAY_BACKGROUND`). Off on hosts
+    /// that keep no process between requests: the `relay-inbox` cron function does the same.
+    pub background: bool,
 }
 
 impl Default for RelayConfig {
@@ -132,6 +135,7 @@ impl Default for RelayConfig {
             interval: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             max_backoff: Duration::from_secs(600),
+            background: true,
         }
     }
 }
@@ -297,6 +301,16 @@ impl AppConfig {
             interval: millis("RELAY_INTERVAL_MS", defaults.interval)?,
             lease: millis("RELAY_LEASE_MS", defaults.lease)?,
             max_backoff: millis("RELAY_MAX_BACKOFF_MS", defaults.max_backoff)?,
+            background: match get("RELAY_BACKGROUND").as_deref().map(str::trim) {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "RELAY_BACKGROUND",
+                        reason: format!("{other:?} is neither true nor false"),
+                    });
+                }
+            },
         };
         let app_id = get("INNGEST_APP_ID").unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
         Ok(Self {

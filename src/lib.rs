@@ -34,6 +34,8 @@ pub mod expiry;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod integrations;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod layers;
 pub mod models;
 pub mod money;

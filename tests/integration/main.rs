@@ -18,9 +18,13 @@ mod encryption;
 mod envelope;
 mod faults;
 mod identity;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod logs;
 mod onboarding;
 mod operations;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod pack_expiry;
 mod paid_amounts;
 mod payments;
@@ -29,6 +33,7 @@ mod renewal_waitlist;
 mod retries;
 mod sandbox;
 mod server;
+mod serverless;
 mod session_flows;
 mod sessions;
 mod startup;
