@@ -16,6 +16,7 @@ mod process_stripe_checkout;
 mod process_stripe_refund;
 mod purge_oauth_states;
 mod refund;
+mod relay_inbox;
 mod release_abandoned_checkouts;
 mod session_completed_handler;
 mod session_reminders;
@@ -40,6 +41,7 @@ pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
 pub use process_stripe_refund::process_stripe_refund;
 pub use purge_oauth_states::purge_oauth_states;
+pub use relay_inbox::relay_inbox;
 pub use release_abandoned_checkouts::release_abandoned_checkouts;
 pub use session_completed_handler::session_completed_handler;
 pub use session_reminders::session_reminders;
@@ -85,5 +87,6 @@ pub fn all() -> Vec<Function<AppState>> {
         offer_released_seat(),
         lapse_seat_offer(),
         purge_oauth_states(),
+        relay_inbox(),
     ]
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::db::DbError;
-use crate::events::{CLERK_USER_CREATED, CLERK_USER_DELETED, CLERK_USER_UPDATED};
+use crate::events::{CLERK_USER_CREATED, CLERK_USER_DELETED, CLERK_USER_UPDATED, MaybeSealed};
 use crate::models::{User, UserProfile};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,9 +58,9 @@ pub fn sync_clerk_user() -> Function<AppState> {
             .with_trigger(Trigger::event(CLERK_USER_DELETED))
             .with_retries(3)
             .with_concurrency(inngest_sdk::function::Concurrency::new(1).with_key("event.data.id")),
-        |ctx: Ctx<ClerkUserPayload, AppState>| async move {
+        |ctx: Ctx<MaybeSealed<ClerkUserPayload>, AppState>| async move {
             let app = ctx.state.clone();
-            let user = ctx.event.data.clone();
+            let user = ctx.event.data.data().clone();
             if ctx.event.name == CLERK_USER_DELETED {
                 let deleted: bool = ctx
                     .step

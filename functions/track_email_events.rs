@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::events::MaybeSealed;
 use crate::models::EmailStatus;
 use crate::notifications::record_delivery_status;
 
@@ -32,23 +33,31 @@ pub fn track_email_events() -> Function<AppState> {
             .with_retries(3),
         |opts, (event, _)| opts.with_trigger(Trigger::event(*event)),
     );
-    Function::new(opts, |ctx: Ctx<ResendEmailEvent, AppState>| async move {
-        let app = ctx.state.clone();
-        let data = ctx.event.data.clone();
-        let Some((_, status)) = TRACKED.iter().find(|(name, _)| *name == ctx.event.name) else {
-            return Err(Error::non_retriable(format!(
-                "unexpected event {}",
-                ctx.event.name
-            )));
-        };
-        let status = *status;
-        let updated: usize = ctx
-            .step
-            .run("update-email-log", || async {
-                record_delivery_status(&mut *app.conn().await?, &data.email_id, status, &data.to)
+    Function::new(
+        opts,
+        |ctx: Ctx<MaybeSealed<ResendEmailEvent>, AppState>| async move {
+            let app = ctx.state.clone();
+            let data = ctx.event.data.data().clone();
+            let Some((_, status)) = TRACKED.iter().find(|(name, _)| *name == ctx.event.name) else {
+                return Err(Error::non_retriable(format!(
+                    "unexpected event {}",
+                    ctx.event.name
+                )));
+            };
+            let status = *status;
+            let updated: usize = ctx
+                .step
+                .run("update-email-log", || async {
+                    record_delivery_status(
+                        &mut *app.conn().await?,
+                        &data.email_id,
+                        status,
+                        &data.to,
+                    )
                     .await
-            })
-            .await?;
-        Ok(json!({ "emailId": data.email_id, "status": status, "updated": updated }))
-    })
+                })
+                .await?;
+            Ok(json!({ "emailId": data.email_id, "status": status, "updated": updated }))
+        },
+    )
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs huckleberry locally in one command: `scripts/dev.sh` (arguments go to `huckleberry dev`,
-# e.g. `--env-file .env.local`).
+# e.g. `--env-file .env.local`). `scripts/dev.sh demo` runs the offline walkthrough
+# (`huckleberry demo`) on the same local PostgreSQL instead, and exits when it ends.
 #
 #  1. PostgreSQL: with no DATABASE_URL (in the environment or the env file), a local cluster
 #     kept in $HUCKLEBERRY_DEV_DIR/pg (default .dev/pg, git-ignored; the data survives
@@ -32,6 +33,12 @@ port=${PORT:-3000}
 dev_dir=${HUCKLEBERRY_DEV_DIR:-.dev}
 mkdir -p -- "$dev_dir"
 dev_dir=$(cd "$dev_dir" && pwd)
+
+command=dev
+if [[ ${1:-} == demo ]]; then
+  command=demo
+  shift
+fi
 
 env_file=.env
 args=("$@")
@@ -166,6 +173,15 @@ else
   say "building (cargo build)"
   cargo build --quiet --bin huckleberry
   bin=${CARGO_TARGET_DIR:-target}/debug/huckleberry
+fi
+
+if [[ $command == demo ]]; then
+  say "running the walkthrough (huckleberry demo)"
+  set +e
+  "$bin" demo "$@"
+  status=$?
+  set -e
+  exit "$status"
 fi
 
 # The Inngest dev server.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (README, CI): formatting, lints, every test, a short fuzz.
-# Installs what the tests need by itself: the TypeScript SDK fixture (npm) and, when no
-# DATABASE_URL is given, a throwaway PostgreSQL cluster (Debian packages if missing).
+# Installs what the tests need by itself: the TypeScript SDK and encryption middleware
+# fixtures (npm) and, when no DATABASE_URL is given, a throwaway PostgreSQL cluster (Debian
+# packages if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,27 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 npm ci --prefix inngest-sdk/tests/ts-fixture --no-audit --no-fund --loglevel=error
+
+step "Official encryption middleware fixture for the encryption differential test (npm ci)"
+# Optional: without it tests/encryption.rs prints a notice and skips the comparison.
+if ! npm ci --prefix inngest-sdk/tests/encryption-fixture --no-audit --no-fund --loglevel=error; then
+  echo "notice: could not install @inngest/middleware-encryption; the encryption differential test is skipped"
+fi
+
+step "Chromium and playwright-core for the dev console's browser test (tests/browser)"
+# Debian's Chromium, driven by the pinned playwright-core (which never downloads a browser).
+# When either cannot be installed, the browser test prints a notice and skips.
+if [[ ! -x /usr/bin/chromium ]] && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian's chromium (apt-get)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    >/dev/null 2>&1 || true
+fi
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "notice: /usr/bin/chromium is missing and could not be installed; the browser test will skip"
+elif ! PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund \
+  --loglevel=error; then
+  echo "notice: npm ci in tests/browser failed; the browser test will skip"
+fi
 
 step "PostgreSQL for the integration tests"
 # Starts a throwaway server (stopped when this script exits) and exports DATABASE_URL,

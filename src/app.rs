@@ -4,6 +4,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use inngest_sdk::middleware::encryption::EncryptionMiddleware;
 use tokio::sync::Notify;
 
 use crate::auth::links::LinkSigner;
@@ -34,6 +35,8 @@ pub struct App {
     pub resend_webhooks: Option<SvixVerifier>,
     /// Wakes the relay when a webhook was stored.
     pub relay_wake: Notify,
+    /// The local stand-ins of the providers without keys (`huckleberry dev` only).
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 /// Cheap-to-clone handle on [`App`]; axum state and the Inngest functions' state.
@@ -67,7 +70,17 @@ impl App {
 impl AppState {
     /// Builds the state from configuration and a pool.
     pub fn new(config: AppConfig, db: DbPool) -> Result<Self, ConfigError> {
-        let inngest = inngest_sdk::Client::new(config.inngest.clone());
+        Self::with_sandbox(config, db, None)
+    }
+
+    /// The state of a dev process whose `config` [`crate::sandbox::stand_in`] pointed at
+    /// `sandbox`.
+    pub fn with_sandbox(
+        config: AppConfig,
+        db: DbPool,
+        sandbox: Option<Arc<crate::sandbox::Sandbox>>,
+    ) -> Result<Self, ConfigError> {
+        let inngest = inngest_client(&config)?;
         let timeout = config.provider_timeout;
         let stripe = config.stripe.as_ref().map(|c| StripeApi::new(c, timeout));
         let paypal = config.paypal.as_ref().map(|c| PaypalApi::new(c, timeout));
@@ -100,6 +113,24 @@ impl AppState {
             clerk_webhooks,
             resend_webhooks,
             relay_wake: Notify::new(),
+            sandbox,
         })))
     }
+}
+
+/// The Inngest client: a tracing span around every run and step, and, with
+/// `INNGEST_ENCRYPTION_KEY`, step results, outputs and the `encrypted` field of events
+/// encrypted end to end (readable by the official SDKs' encryption middleware).
+fn inngest_client(config: &AppConfig) -> Result<inngest_sdk::Client, ConfigError> {
+    let client = inngest_sdk::Client::new(config.inngest.clone())
+        .with_middleware(inngest_sdk::middleware::TracingMiddleware::new());
+    let Some(keys) = &config.inngest_encryption_key else {
+        return Ok(client);
+    };
+    let encryption =
+        EncryptionMiddleware::from_list(keys.expose()).map_err(|e| ConfigError::Invalid {
+            name: "INNGEST_ENCRYPTION_KEY",
+            reason: e.to_string(),
+        })?;
+    Ok(client.with_middleware(encryption))
 }

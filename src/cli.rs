@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::AppState;
 use crate::startup::{self, Environment, Mode, Problems};
-use crate::{build_router, db, demo, relay, server, telemetry};
+use crate::{build_router, db, demo, relay, sandbox, server, telemetry};
 
 /// Huckleberry Art Academy mentorships on Inngest.
 ///
@@ -38,6 +38,18 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = ".env")]
         env_file: PathBuf,
     },
+    /// Walk one purchase through the whole system, offline, and print each function and step
+    /// as it runs, then the state it ends in.
+    ///
+    /// Runs on its own database beside DATABASE_URL's (its name plus `_demo`, recreated each
+    /// time), with every provider stood in by the sandbox and Inngest played in process by the
+    /// SDK's executor: no account, no network, no dev server. A demo and a smoke test, never
+    /// the production path. `scripts/dev.sh demo` runs it against the local cluster.
+    Demo {
+        /// The file of settings to read (for DATABASE_URL); the environment wins.
+        #[arg(long, value_name = "PATH", default_value = ".env")]
+        env_file: PathBuf,
+    },
 }
 
 /// Parses the arguments, runs the command and says how it ended.
@@ -48,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Serve => (Mode::Serve, None),
         Command::Migrate => (Mode::Migrate, None),
         Command::Dev { env_file } => (Mode::Dev, Some(env_file)),
+        Command::Demo { env_file } => return demo::command::main(&env_file),
     };
     telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +73,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(mode, env_file)) {
+    let outcome = runtime.block_on(run(mode, env_file));
+    telemetry::shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Problems(problems)) => {
             eprint!("{problems}");
@@ -94,7 +109,13 @@ fn fail(what: &str, error: impl std::fmt::Display) -> Failure {
 async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let env = Environment::read(mode, env_file.as_deref())?;
     let ready = startup::prepare(&env, mode).await?;
-    let config = ready.config;
+    let mut config = ready.config;
+    let sandbox = if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
+        let origins = sandbox::Origins::of(&config, config.port);
+        sandbox::stand_in(&mut config, &origins)
+    } else {
+        None
+    };
     let pool = db::pool_with(config.database_url.expose(), &config.operations.database)
         .map_err(|e| fail("database", e))?;
     if mode != Mode::Serve {
@@ -117,24 +138,30 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let Some(listener) = ready.listener else {
         return Ok(());
     };
-    tracing::info!("{}", startup::summary(&config));
+    let stood_in = sandbox.as_ref().map(|s| s.stood_in()).unwrap_or_default();
+    tracing::info!("{}", startup::summary(&config, &stood_in));
     let port = config.port;
     let dev = mode == Mode::Dev;
     let timeouts = server::Timeouts {
         shutdown_grace: config.operations.shutdown_grace,
         ..server::Timeouts::default()
     };
-    let state = AppState::new(config, pool).map_err(|e| fail("configuration", e))?;
+    let relay_in_background = config.relay.background;
+    let state =
+        AppState::with_sandbox(config, pool, sandbox).map_err(|e| fail("configuration", e))?;
     let router = build_router(state.clone()).map_err(|e| fail("Inngest functions", e))?;
-    let relay = relay::spawn(state);
+    let relay = relay_in_background.then(|| relay::spawn(state));
     if dev {
         tracing::info!(
-            "dev mode: http://localhost:{port}/healthz, Inngest endpoint http://localhost:{port}/api/inngest"
+            "dev mode: the dev console at http://localhost:{port}/dev, the sandbox at \
+             http://localhost:{port}/sandbox/, Inngest endpoint http://localhost:{port}/api/inngest"
         );
     }
     tracing::info!(port, "serving /api/inngest");
     server::serve(listener, router, timeouts, shutdown_signal()).await;
-    relay.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -124,6 +124,9 @@ pub struct RelayConfig {
     /// The longest wait before delivering an entry again after a failure (the waits double
     /// from 2 seconds up to this).
     pub max_backoff: Duration,
+    /// Whether `serve` runs the relay in the background (`RELAY_BACKGROUND`). Off on hosts
+    /// that keep no process between requests: the `relay-inbox` cron function does the same.
+    pub background: bool,
 }
 
 impl Default for RelayConfig {
@@ -132,6 +135,7 @@ impl Default for RelayConfig {
             interval: Duration::from_secs(5),
             lease: Duration::from_secs(60),
             max_backoff: Duration::from_secs(600),
+            background: true,
         }
     }
 }
@@ -176,6 +180,9 @@ pub struct AppConfig {
     pub inngest: inngest_sdk::Config,
     /// Pool, CORS and shutdown settings.
     pub operations: OperationsConfig,
+    /// Keys of the Inngest encryption middleware (`INNGEST_ENCRYPTION_KEY`, comma-separated:
+    /// the first encrypts, any decrypts); none turns encryption off.
+    pub inngest_encryption_key: Option<Secret>,
 }
 
 /// The Inngest app id unless `INNGEST_APP_ID` says otherwise.
@@ -294,6 +301,16 @@ impl AppConfig {
             interval: millis("RELAY_INTERVAL_MS", defaults.interval)?,
             lease: millis("RELAY_LEASE_MS", defaults.lease)?,
             max_backoff: millis("RELAY_MAX_BACKOFF_MS", defaults.max_backoff)?,
+            background: match get("RELAY_BACKGROUND").as_deref().map(str::trim) {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "RELAY_BACKGROUND",
+                        reason: format!("{other:?} is neither true nor false"),
+                    });
+                }
+            },
         };
         let app_id = get("INNGEST_APP_ID").unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
         Ok(Self {
@@ -313,6 +330,7 @@ impl AppConfig {
             relay,
             inngest: inngest_sdk::Config::from_vars(app_id, |name| var(name))?,
             operations: OperationsConfig::from_vars(&get)?,
+            inngest_encryption_key: get("INNGEST_ENCRYPTION_KEY").map(Secret::new),
         })
     }
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::models::Provider;
@@ -182,4 +183,45 @@ pub struct SeatOfferMade {
     pub user_id: Uuid,
     /// When the offer lapses if not taken.
     pub expires_at: DateTime<Utc>,
+}
+
+/// The field of event data that the encryption middleware seals (`INNGEST_ENCRYPTION_KEY`).
+pub const SEALED_FIELD: &str = inngest_sdk::middleware::encryption::DEFAULT_EVENT_FIELD;
+
+/// A provider's event data as our webhook routes forward it: with encryption on, the personal
+/// part (emails, names) travels under [`SEALED_FIELD`], which the encryption middleware
+/// seals on the way to Inngest and opens before the function reads it; without it, or from
+/// the provider's own Inngest integration, the data is as the provider sent it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum MaybeSealed<T> {
+    /// `{"encrypted": data, …}`.
+    Sealed { encrypted: T },
+    /// The provider's data itself.
+    Plain(T),
+}
+
+impl<T> MaybeSealed<T> {
+    /// The provider's data, whichever way it came.
+    pub fn data(&self) -> &T {
+        match self {
+            MaybeSealed::Sealed { encrypted } | MaybeSealed::Plain(encrypted) => encrypted,
+        }
+    }
+}
+
+/// `data` sealed for the trip through Inngest when `sealing`, keeping `keep` (fields that
+/// trigger expressions and concurrency keys read, never personal) readable beside it.
+pub fn seal_if(sealing: bool, data: Value, keep: &[&str]) -> Value {
+    if !sealing {
+        return data;
+    }
+    let mut sealed = serde_json::Map::new();
+    for field in keep {
+        if let Some(value) = data.get(*field) {
+            sealed.insert((*field).to_owned(), value.clone());
+        }
+    }
+    sealed.insert(SEALED_FIELD.to_owned(), data);
+    Value::Object(sealed)
 }

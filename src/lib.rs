@@ -14,6 +14,7 @@
 //! 5. The edges: `routes`, `error` and `layers` (HTTP: request id, request span, CORS), and
 //!    `functions` (the Inngest workflows, one per file, reading top to bottom), both mounted
 //!    by [`build_router`].
+//!    `sandbox` (local stand-ins of the providers, `huckleberry dev` only) is an edge too.
 //! 6. The process: `cli` (the commands), `startup` (configuration checked at once, before
 //!    anything starts) and `demo` (demo rows for local development).
 
@@ -33,6 +34,8 @@ pub mod expiry;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod integrations;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod layers;
 pub mod models;
 pub mod money;
@@ -41,6 +44,7 @@ pub mod onboarding;
 pub mod payments;
 pub mod relay;
 pub mod routes;
+pub mod sandbox;
 pub mod schema;
 pub mod seats;
 pub mod server;
@@ -102,12 +106,29 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         .route("/checkout/success", get(routes::pages::success))
         .route("/checkout/cancel", get(routes::pages::cancel))
         .route("/checkout/error", get(routes::pages::error))
+        // Where the Discord connection sends the buyer back (see routes::auth).
+        .route(
+            "/auth/discord/success",
+            get(routes::pages::discord_connected),
+        )
+        .route("/auth/error", get(routes::pages::discord_error))
+        // Local development only: the console reads every table and acts as demo users.
+        .merge(if routes::dev_console::enabled(&app) {
+            routes::dev_console::router()
+        } else {
+            Router::new()
+        })
         // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
         // own answers, which Inngest's protocol (not our envelope) defines.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .route("/api/inngest", inngest_sdk::axum::serve(inngest))
         .fallback(routes::not_found)
         .with_state(app.clone());
+    // Only a dev process has a sandbox (`serve` never makes one).
+    let router = match &app.sandbox {
+        Some(sandbox) => router.nest_service("/sandbox", sandbox::router(sandbox.clone())),
+        None => router,
+    };
     let router = with_body_timeout(router, BODY_READ_TIMEOUT);
     let router = layers::with_cors(router, &app.config.operations.cors_allowed_origins);
     Ok(layers::with_request_tracing(router))

@@ -170,6 +170,20 @@ pub fn check_settings(env: &Environment, mode: Mode) -> Vec<String> {
             ));
         }
     }
+    if let Some(sandbox) = get("SANDBOX") {
+        match (mode, sandbox.trim()) {
+            (Mode::Dev, "on" | "off") => {}
+            (Mode::Dev, other) => problems.push(format!(
+                "SANDBOX is neither on nor off: {other:?} (on, the default, stands in for \
+                 Stripe, Clerk, Resend and Discord when their keys are not set)"
+            )),
+            _ => problems.push(
+                "SANDBOX is set, but the sandbox stand-ins exist only in `huckleberry dev`: \
+                 `serve` never serves them. Unset SANDBOX and configure the providers' keys"
+                    .to_owned(),
+            ),
+        }
+    }
     if let Some(dev) = get("INNGEST_DEV") {
         let dev = dev.trim();
         if !matches!(dev, "0" | "1" | "true" | "false") && !is_http_url(dev) {
@@ -508,16 +522,37 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
     }
 }
 
-async fn create_database(
+/// Drops the database `url` names, if there, and creates it empty: the demo's own database,
+/// which each `huckleberry demo` starts afresh.
+pub async fn recreate_database(url: &str) -> Result<(), String> {
+    let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
+    let at = DatabaseAddress::of(&config);
+    let (client, quoted) = server_of(&config, &at).await?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
+        .await
+        .map_err(|e| format!("cannot drop the database {quoted} at {at}: {e}"))?;
+    create_database(&config, &at).await
+}
+
+/// A connection to the server's `postgres` database, and the quoted name of `at`'s.
+async fn server_of(
     config: &tokio_postgres::Config,
     at: &DatabaseAddress,
-) -> Result<(), String> {
+) -> Result<(tokio_postgres::Client, String), String> {
     let mut server = config.clone();
     server.dbname("postgres");
     let client = connect(&server)
         .await
         .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
-    let quoted = format!("\"{}\"", at.name.replace('"', "\"\""));
+    Ok((client, format!("\"{}\"", at.name.replace('"', "\"\""))))
+}
+
+async fn create_database(
+    config: &tokio_postgres::Config,
+    at: &DatabaseAddress,
+) -> Result<(), String> {
+    let (client, quoted) = server_of(config, at).await?;
     match client
         .batch_execute(&format!("CREATE DATABASE {quoted}"))
         .await
@@ -569,8 +604,8 @@ async fn check_migrations(client: &tokio_postgres::Client, mode: Mode) -> Option
 }
 
 /// Opens the listening port, or says why it cannot be opened.
-pub async fn bind(port: u16) -> Result<TcpListener, String> {
-    TcpListener::bind(("0.0.0.0", port))
+pub async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+    TcpListener::bind((host, port))
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::AddrInUse => format!(
@@ -591,6 +626,16 @@ pub struct Ready {
     pub config: AppConfig,
     /// The port, already bound, when the mode serves.
     pub listener: Option<TcpListener>,
+}
+
+/// Where the service listens: every interface, except in dev with the sandbox on, whose
+/// stand-ins let anyone who reaches them sign in as anyone and pay without paying: loopback only.
+pub fn listen_host(env: &Environment, mode: Mode) -> &'static str {
+    if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    }
 }
 
 /// Runs every check and returns the settings, or every problem found.
@@ -617,7 +662,7 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
         .and_then(|p| p.trim().parse::<u16>().ok())
         .unwrap_or(3000);
     let listener = if mode.serves() {
-        match bind(port).await {
+        match bind(listen_host(env, mode), port).await {
             Ok(listener) => Some(listener),
             Err(problem) => {
                 problems.push(problem);
@@ -633,10 +678,16 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
     }
 }
 
-/// One line saying which integrations are on and where Inngest is.
-pub fn summary(config: &AppConfig) -> String {
-    let on = |enabled: bool| if enabled { "on" } else { "off" };
+/// One line saying which integrations are on, in sandbox (`stood_in`, by name) or off, and
+/// where Inngest is.
+pub fn summary(config: &AppConfig, stood_in: &[&str]) -> String {
+    let state = |name: &str, enabled: bool| match (enabled, stood_in.contains(&name)) {
+        (true, true) => "sandbox",
+        (true, false) => "on",
+        (false, _) => "off",
+    };
     let discord = match &config.discord {
+        Some(_) if stood_in.contains(&"Discord") => "sandbox",
         Some(discord) if discord.bot.is_some() => "on (with bot)",
         Some(_) => "on (no bot)",
         None => "off",
@@ -649,10 +700,10 @@ pub fn summary(config: &AppConfig) -> String {
     };
     format!(
         "integrations: Stripe {}, PayPal {}, Clerk {}, Resend {}, Discord {discord}; Inngest {inngest}",
-        on(config.stripe.is_some()),
-        on(config.paypal.is_some()),
-        on(config.clerk.is_some()),
-        on(config.resend.is_some()),
+        state("Stripe", config.stripe.is_some()),
+        state("PayPal", config.paypal.is_some()),
+        state("Clerk", config.clerk.is_some()),
+        state("Resend", config.resend.is_some()),
     )
 }
 
@@ -665,6 +716,18 @@ mod tests {
     }
 
     const DB: (&str, &str) = ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/app");
+
+    #[test]
+    fn dev_with_the_sandbox_listens_on_loopback_only() {
+        let env =
+            |pairs: &[(&'static str, &'static str)]| Environment::from_pairs(pairs.iter().copied());
+        assert_eq!(listen_host(&env(&[]), Mode::Dev), "127.0.0.1");
+        assert_eq!(
+            listen_host(&env(&[("SANDBOX", "off")]), Mode::Dev),
+            "0.0.0.0"
+        );
+        assert_eq!(listen_host(&env(&[]), Mode::Serve), "0.0.0.0");
+    }
 
     #[test]
     fn a_complete_dev_configuration_has_no_problems() {
@@ -742,9 +805,14 @@ mod tests {
         })
         .expect("a valid configuration");
         assert_eq!(
-            summary(&config),
+            summary(&config, &[]),
             "integrations: Stripe on, PayPal off, Clerk off, Resend off, Discord off; Inngest \
              dev server at http://127.0.0.1:8288/"
+        );
+        assert_eq!(
+            summary(&config, &["Stripe"]),
+            "integrations: Stripe sandbox, PayPal off, Clerk off, Resend off, Discord off; \
+             Inngest dev server at http://127.0.0.1:8288/"
         );
     }
 }

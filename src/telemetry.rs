@@ -2,7 +2,11 @@
 //! (where a log collector parses them), readable text in development: `LOG_FORMAT=json` or
 //! `LOG_FORMAT=text` decides, and without it the Inngest mode does (`INNGEST_DEV` set: text).
 //! Colours only on a terminal (and never with `NO_COLOR`), so files and log collectors get
-//! plain text.
+//! plain text. With the cargo feature `otlp` and `OTEL_EXPORTER_OTLP_ENDPOINT` set, the spans
+//! are also exported over OTLP (`telemetry/otlp.rs`).
+
+#[cfg(feature = "otlp")]
+mod otlp;
 
 use std::io::IsTerminal;
 
@@ -10,10 +14,13 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber (once; later calls are ignored, as in tests).
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    #[cfg(feature = "otlp")]
+    if otlp::try_init(filter, colour) {
+        return;
+    }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_ansi(colour);
     let result = if json_logs(|name| std::env::var(name).ok()) {
         builder.json().try_init()
@@ -21,6 +28,32 @@ pub fn init() {
         builder.try_init()
     };
     drop(result);
+}
+
+/// `RUST_LOG`, else `info`.
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Sends the spans not exported yet (OTLP export only; otherwise nothing to do). Call once,
+/// as the process ends.
+pub fn shutdown() {
+    #[cfg(feature = "otlp")]
+    otlp::shutdown();
+}
+
+/// The subscriber of `huckleberry demo`, whose story goes to stdout: text logs on stderr,
+/// warnings and errors only unless `RUST_LOG` says otherwise.
+pub fn init_for_demo() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    drop(
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(colour)
+            .with_writer(std::io::stderr)
+            .try_init(),
+    );
 }
 
 /// Whether logs are JSON, from `LOG_FORMAT` or else from `INNGEST_DEV` (read through `var`).

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{Config, Mode};
 use crate::event::Event;
+use crate::middleware::Middleware;
 use crate::signature::SigningKey;
 
 /// The SDK's identity, sent as `X-Inngest-SDK` and `User-Agent`.
@@ -45,6 +46,14 @@ pub enum SendError {
         /// The server's error message.
         message: String,
     },
+    /// A middleware's `transform_send` refused the events.
+    #[error("a middleware refused the events: {message}")]
+    Middleware {
+        /// The middleware's error message.
+        message: String,
+        /// Whether the middleware's error may pass on retry.
+        retry: crate::error::Retry,
+    },
     /// The event API could not be reached, after retries.
     #[error("Inngest event API unreachable after {attempts} attempts: {source}")]
     Unreachable {
@@ -66,6 +75,7 @@ impl crate::error::Classify for SendError {
             | SendError::Serialize(_) => Retry::Never,
             SendError::Rejected { status, .. } => Retry::for_http_status(*status, None),
             SendError::Unreachable { .. } => Retry::Default,
+            SendError::Middleware { retry, .. } => retry.clone(),
         }
     }
 }
@@ -108,6 +118,19 @@ struct SendResponse {
 #[derive(Clone, Debug)]
 pub struct Client {
     inner: Arc<ClientInner>,
+    middleware: MiddlewareList,
+}
+
+/// The client's middleware, outermost first.
+#[derive(Clone, Default)]
+struct MiddlewareList(Arc<Vec<Arc<dyn Middleware>>>);
+
+impl std::fmt::Debug for MiddlewareList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|m| m.name()))
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -154,7 +177,22 @@ impl Client {
                 http,
                 keys: KeyPreference::default(),
             }),
+            middleware: MiddlewareList::default(),
         }
+    }
+
+    /// Adds a middleware that sees every run of every function served with this client and
+    /// every event it sends; it comes before the functions' own middleware and after those
+    /// added before it. Add middleware before the client is cloned into a handler.
+    #[must_use]
+    pub fn with_middleware(mut self, middleware: impl Middleware) -> Self {
+        Arc::make_mut(&mut self.middleware.0).push(Arc::new(middleware));
+        self
+    }
+
+    /// The client's middleware, outermost first.
+    pub(crate) fn middleware(&self) -> &[Arc<dyn Middleware>] {
+        &self.middleware.0
     }
 
     /// The configuration.
@@ -182,19 +220,60 @@ impl Client {
         &self,
         events: &[Event<T>],
     ) -> Result<Vec<String>, SendError> {
+        self.send_through(events, &[]).await
+    }
+
+    /// Sends `events` through the `function` middleware's send hooks (innermost first), then
+    /// the client's.
+    pub(crate) async fn send_through<T: Serialize>(
+        &self,
+        events: &[Event<T>],
+        function: &[Arc<dyn Middleware>],
+    ) -> Result<Vec<String>, SendError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         for event in events {
             validate_event(&event.name)?;
         }
+        let client = self.middleware();
+        if client.is_empty() && function.is_empty() {
+            return self.post_events(serde_json::to_vec(events)?).await;
+        }
+        let all = || function.iter().chain(client);
+        let body = if all().any(|m| m.transforms()) {
+            let mut values = events
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()?;
+            for middleware in function.iter().rev().chain(client.iter().rev()) {
+                middleware.transform_send(&mut values).await.map_err(|e| {
+                    SendError::Middleware {
+                        message: e.to_string(),
+                        retry: e.retry().clone(),
+                    }
+                })?;
+            }
+            serde_json::to_vec(&values)?
+        } else {
+            serde_json::to_vec(events)?
+        };
+        let result = self.post_events(body).await;
+        for middleware in client.iter().chain(function) {
+            middleware.after_send(result.as_deref()).await;
+        }
+        result
+    }
+
+    /// POSTs serialized events to the event API, with retries.
+    async fn post_events(&self, body: Vec<u8>) -> Result<Vec<String>, SendError> {
         let key = match (&self.inner.config.event_key, &self.inner.config.mode) {
             (Some(key), _) => key.expose().to_owned(),
             (None, Mode::Dev) => "NO_EVENT_KEY_SET".to_owned(),
             (None, Mode::Cloud) => return Err(SendError::MissingEventKey),
         };
         // Bytes, so each retry shares the one serialized body instead of copying it.
-        let body = bytes::Bytes::from(serde_json::to_vec(events)?);
+        let body = bytes::Bytes::from(body);
         let url = join_url(&self.inner.config.event_api_base_url, &format!("e/{key}"));
         let redacted_url = join_url(&self.inner.config.event_api_base_url, "e/***");
         let seed = event_id_seed();

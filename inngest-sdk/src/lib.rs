@@ -44,6 +44,7 @@ pub mod function;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod middleware;
 pub mod signature;
 pub mod step;
 #[cfg(feature = "testing")]

@@ -710,3 +710,56 @@ async fn retries_wait_the_given_pause_in_real_time() {
     assert_eq!(run.output::<Value>(), json!({ "effects": 3 }));
     assert!(started.elapsed() >= Duration::from_millis(200));
 }
+
+/// A live run waits in real time for the event a person's action sends, and shows each step
+/// as it goes; without the event it times out once its patience is spent.
+#[tokio::test]
+async fn a_live_run_receives_the_event_sent_while_it_waits_and_reports_each_step() {
+    let api = EventApi::start().await.expect("fake event API");
+    let engine = engine(vec![onboarding()], Some(&api));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let observer: inngest_sdk::testing::StepObserver = {
+        let seen = Arc::clone(&seen);
+        Arc::new(move |step| {
+            seen.lock()
+                .expect("lock")
+                .push(format!("{} {}", step.op, step.name))
+        })
+    };
+    let sender = Client::new(
+        Config::new("app")
+            .dev(None)
+            .with_event_api_base_url(&api.url())
+            .expect("url"),
+    );
+    let person = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sender
+            .send(&Event::new("user/connected", json!({"user": "ada"})))
+            .await
+            .expect("sent");
+    });
+    let run = engine
+        .run(
+            "onboard",
+            Event::new("user/signed.up", json!({"user": "ada"})),
+        )
+        .with_live_events(&api, Duration::from_secs(10))
+        .observing(observer)
+        .await;
+    person.await.expect("the sender ran");
+    assert_eq!(run.output::<Value>(), json!({"connected": true}));
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        ["StepRun welcome", "WaitForEvent connected"]
+    );
+
+    let unanswered = engine
+        .run(
+            "onboard",
+            Event::new("user/signed.up", json!({"user": "bo"})),
+        )
+        .with_live_events(&api, Duration::from_millis(100))
+        .await;
+    assert_eq!(unanswered.output::<Value>(), json!({"connected": false}));
+}

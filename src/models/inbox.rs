@@ -76,6 +76,23 @@ impl InboxEntry {
             .optional()
     }
 
+    /// Stores a provider's event, unless one with the same provider id is there, already
+    /// claimed by the caller for `lease` (no relay takes it meanwhile). Returns the new row,
+    /// or `None` for a duplicate delivery.
+    pub async fn insert_claimed(
+        conn: &mut AsyncPgConnection,
+        entry: &NewInboxEntry,
+        lease: chrono::Duration,
+    ) -> QueryResult<Option<Self>> {
+        diesel::insert_into(webhook_inbox::table)
+            .values((entry, webhook_inbox::next_attempt_at.eq(Utc::now() + lease)))
+            .on_conflict_do_nothing()
+            .returning(Self::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+    }
+
     /// Claims up to `limit` entries due for delivery, skipping rows another relay holds, and
     /// pushes their next attempt out by `lease` so a crash mid-delivery retries them later.
     pub async fn claim_due(

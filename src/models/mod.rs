@@ -2,6 +2,7 @@
 //! (the database checks the same sets).
 
 pub mod access;
+pub mod console;
 pub mod dashboard;
 pub mod discord;
 pub mod email_log;

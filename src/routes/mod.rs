@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod checkout;
+pub mod dev_console;
 pub mod extract;
 pub mod operations;
 pub mod pages;

@@ -94,3 +94,43 @@ pub async fn error(query: Result<Query<ErrorQuery>, QueryRejection>) -> impl Int
         paragraphs: vec![explanation],
     }
 }
+
+/// `GET /auth/discord/success`: where the Discord connection ends (`routes::auth`).
+pub async fn discord_connected() -> impl IntoResponse {
+    CheckoutPage {
+        kind: "success",
+        heading: "Discord is connected",
+        paragraphs: vec![
+            "Thank you. Your dashboard opens in a moment, and an email tells you when it has.",
+            "You can close this page.",
+        ],
+    }
+}
+
+/// `GET /auth/error?reason=...`: a Discord connection that did not go through; the codes are
+/// `routes::auth`'s.
+pub async fn discord_error(query: Result<Query<ErrorQuery>, QueryRejection>) -> impl IntoResponse {
+    let reason = query.ok().and_then(|Query(q)| q.reason);
+    let explanation = match reason.as_deref() {
+        Some("invalid_link") | Some("expired_link") => {
+            "This link is no longer valid. Use the link in the latest email from us."
+        }
+        Some("discord_denied") => {
+            "Discord was not connected because the request was declined there. The link in \
+             your email still works if you want to try again."
+        }
+        Some("discord_already_linked") => {
+            "This Discord account is already connected to another academy account. Please \
+             contact us if that is not right."
+        }
+        _ => {
+            "Discord could not be connected just now. Please try the link in your email again \
+              in a few minutes."
+        }
+    };
+    CheckoutPage {
+        kind: "error",
+        heading: "Discord was not connected",
+        paragraphs: vec![explanation],
+    }
+}

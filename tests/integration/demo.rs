@@ -71,3 +71,70 @@ async fn a_demo_row_edited_by_hand_is_left_as_it_is() {
         }]
     );
 }
+
+/// `huckleberry demo`'s walkthrough, on a test database: one purchase from checkout to the
+/// seat's release, through the sandbox stand-ins and the in-process executor.
+#[tokio::test]
+async fn the_walkthrough_ends_with_the_pack_used_and_the_seat_released() {
+    use std::sync::{Arc, Mutex};
+
+    use huckleberry::demo::local::LocalService;
+    use huckleberry::demo::walkthrough::{self, FinalState, Say};
+
+    let database = TestDatabase::migrated().await;
+    let mut conn = AsyncPgConnection::establish(database.url())
+        .await
+        .expect("connect");
+    demo::seed(&mut conn).await.expect("the demo data");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let say: Say = {
+        let lines = Arc::clone(&lines);
+        Arc::new(move |line| lines.lock().expect("lock").push(line.to_owned()))
+    };
+    let service = LocalService::start(
+        database.url(),
+        walkthrough::progress_printer(Arc::clone(&say)),
+    )
+    .await
+    .expect("the service starts");
+    let state = walkthrough::run(&service, say)
+        .await
+        .expect("the walkthrough");
+
+    assert_eq!(
+        state,
+        FinalState {
+            order_status: "paid".into(),
+            paid: "15000 JPY".into(),
+            pack_status: "depleted".into(),
+            remaining_sessions: 0,
+            seat_status: "released".into(),
+            release_reason: Some("grace_ended".into()),
+            access_granted: false,
+            emails: [
+                "welcome",
+                "access_granted",
+                "session_reminder",
+                "session_reminder",
+                "renewal_reminder",
+                "session_reminder",
+                "session_reminder",
+                "seat_released"
+            ]
+            .map(String::from)
+            .to_vec(),
+            failed_runs: vec![],
+        }
+    );
+    let lines = lines.lock().expect("lock").join("\n");
+    for shown in [
+        "▶ process-stripe-checkout ← stripe/checkout.session.completed",
+        "onboarding-flow · wait-for-discord: waited for an event",
+        "onboarding-flow · grant-dashboard-access: ran",
+        "session-completed-handler · send-renewal-reminder: ran",
+        "session-completed-handler · grace-period: slept (played at once)",
+        "✓ offer-released-seat done",
+    ] {
+        assert!(lines.contains(shown), "{shown:?} not in:\n{lines}");
+    }
+}

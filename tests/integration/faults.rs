@@ -441,6 +441,7 @@ fn fast_relay(lease: Duration) -> Box<dyn FnOnce(&mut AppConfig) + Send> {
             interval: Duration::from_millis(50),
             lease,
             max_backoff: Duration::from_millis(100),
+            background: true,
         };
     })
 }
@@ -533,9 +534,14 @@ async fn two_instances_relaying_one_inbox_deliver_each_entry_once_even_when_inng
 {
     let app = spawn_app().await;
     let ids: Vec<String> = (0..16).map(|i| format!("evt_shared_{i}")).collect();
-    for id in &ids {
-        assert_eq!(app.post_stripe(&completed_webhook(id)).await.status(), 200);
+    // Down while they arrive, so the inline deliveries fail and all 16 are the relays'.
+    app.events.set_down(true);
+    let webhooks: Vec<String> = ids.iter().map(|id| completed_webhook(id)).collect();
+    let posts = webhooks.iter().map(|webhook| app.post_stripe(webhook));
+    for response in futures::future::join_all(posts).await {
+        assert_eq!(response.status(), 200);
     }
+    app.events.set_down(false);
     // 100 ms an event: the 16 take longer than one claim's lease of a second.
     app.events.set_delay(Duration::from_millis(100));
     let a = start_relaying(&app, Duration::from_secs(1)).await;

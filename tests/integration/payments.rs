@@ -43,7 +43,7 @@ async fn mock_session_retrieval(
 }
 
 /// Webhook in, relayed to the fake Inngest, then the forwarded event run by the executor.
-async fn purchase_through_stripe(
+pub(crate) async fn purchase_through_stripe(
     app: &TestApp,
     order_id: Uuid,
     product_id: Uuid,

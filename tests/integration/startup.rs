@@ -353,3 +353,34 @@ fn env_example_documents_every_variable_the_service_reads() {
         "missing from .env.example: {undocumented:?}"
     );
 }
+
+#[test]
+fn serve_refuses_the_sandbox_and_dev_names_a_bad_setting_of_it() {
+    let port = free_port().to_string();
+    let vars = [
+        ("PORT", port.as_str()),
+        (
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/huckleberry",
+        ),
+        ("INNGEST_DEV", "1"),
+        ("SANDBOX", "on"),
+    ];
+    let text = stderr(&run(huckleberry(&["serve"], &vars)));
+    assert!(
+        text.contains(
+            "  - SANDBOX is set, but the sandbox stand-ins exist only in `huckleberry dev`: \
+             `serve` never serves them. Unset SANDBOX and configure the providers' keys\n"
+        ),
+        "{text}"
+    );
+    let vars = [vars[0], vars[1], vars[2], ("SANDBOX", "maybe")];
+    let text = stderr(&run(huckleberry(
+        &["dev", "--env-file", "/dev/null"],
+        &vars,
+    )));
+    assert!(
+        text.contains("  - SANDBOX is neither on nor off: \"maybe\""),
+        "{text}"
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod database;
+pub mod dev_app;
 pub mod instance;
 pub mod proxy;
 

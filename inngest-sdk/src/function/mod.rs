@@ -23,6 +23,7 @@ pub use trigger::Trigger;
 
 use crate::error::{Error, StepError};
 use crate::event::Event;
+use crate::middleware::Middleware;
 use crate::step::{FunctionRef, Step};
 
 use decode::decode_event;
@@ -85,6 +86,8 @@ pub struct Function<S> {
     pub(crate) opts: FunctionOpts,
     pub(crate) handler: Arc<Handler<S>>,
     pub(crate) on_failure: Option<Box<Function<S>>>,
+    /// This function's own middleware, after the client's.
+    pub(crate) middleware: Vec<Arc<dyn Middleware>>,
 }
 
 impl<S> Clone for Function<S> {
@@ -93,6 +96,7 @@ impl<S> Clone for Function<S> {
             opts: self.opts.clone(),
             handler: self.handler.clone(),
             on_failure: self.on_failure.clone(),
+            middleware: self.middleware.clone(),
         }
     }
 }
@@ -137,7 +141,16 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
             opts,
             handler: Arc::new(handler),
             on_failure: None,
+            middleware: Vec::new(),
         }
+    }
+
+    /// Adds a middleware to this function's runs, after the client's and those added before.
+    /// The failure handler (`on_failure`) runs with the same middleware.
+    #[must_use]
+    pub fn with_middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
     }
 
     /// Adds a handler that runs once this function has failed for good (all retries spent).
@@ -174,6 +187,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
     /// Binds the failure handler's trigger to this function's composite id.
     pub(crate) fn failure_handler(&self, app_id: &str) -> Option<Function<S>> {
         let mut handler = (**self.on_failure.as_ref()?).clone();
+        handler.middleware = self.middleware.clone();
         let expression = format!("event.data.function_id == '{app_id}-{}'", self.opts.id);
         handler.opts.triggers = vec![Trigger::event("inngest/function.failed").with_if(expression)];
         Some(handler)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -14,6 +15,7 @@ use tracing::Instrument;
 use super::{ServeHandler, error_response, headers, json_response, set_header, to_json_response};
 use crate::error::Error;
 use crate::function::{RawCall, RunInfo};
+use crate::middleware::{RunEnd, RunHooksChain};
 use crate::signature::sign;
 use crate::step::op::OpCode;
 use crate::step::{Outcome, RunSettings, RunState, Step, drive};
@@ -124,7 +126,14 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 Ok(loaded) => loaded,
                 Err(response) => return response,
             };
-            let state = Arc::new(RunState::new(
+            let run = RunInfo {
+                run_id: loaded.ctx.run_id,
+                attempt: loaded.ctx.attempt,
+                function_id: self.inner.client.config().composite_id(&function.opts.id),
+            };
+            let hooks =
+                RunHooksChain::start(self.inner.client.middleware(), &function.middleware, &run);
+            let state = RunState::new(
                 loaded.memo,
                 RunSettings {
                     target: step_id,
@@ -133,23 +142,37 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                     max_attempts,
                 },
                 self.inner.client.clone(),
-            ));
-            let run = RunInfo {
-                run_id: loaded.ctx.run_id,
-                attempt: loaded.ctx.attempt,
-                function_id: self.inner.client.config().composite_id(&function.opts.id),
+            );
+            let state = Arc::new(state.with_hooks(hooks.clone()));
+            let start = |event: &RawValue, events: &[Box<RawValue>]| {
+                let raw = RawCall { event, events };
+                let started = catch_unwind(AssertUnwindSafe(|| {
+                    let step = Step::new(state.clone());
+                    (function.handler)(raw, step, self.inner.state.clone(), run)
+                }));
+                match started {
+                    Ok(Ok(body)) => Ok(body),
+                    Ok(Err(err)) => Err(Outcome::Failed(err)),
+                    Err(_) => Err(Outcome::Panicked(
+                        "the function panicked before its first await".into(),
+                    )),
+                }
             };
-            let raw = RawCall {
-                event: &loaded.event,
-                events: &loaded.events,
-            };
-            let started = catch_unwind(AssertUnwindSafe(|| {
-                (function.handler)(raw, Step::new(state.clone()), self.inner.state.clone(), run)
-            }));
-            let outcome = match started {
-                Ok(Ok(body)) => drive(body, state).await,
-                Ok(Err(err)) => Outcome::Failed(err),
-                Err(_) => Outcome::Panicked("the function panicked before its first await".into()),
+            let outcome = match &hooks {
+                None => match start(&loaded.event, &loaded.events) {
+                    Ok(body) => drive(body, state.clone()).await,
+                    Err(outcome) => outcome,
+                },
+                Some(hooks) => {
+                    let run = run_hooked(hooks, &loaded.event, &loaded.events, start, &state);
+                    // The body's own panics are caught by the driver; these are the hooks'.
+                    let outcome = AssertUnwindSafe(run)
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|_| Outcome::Panicked("a middleware hook panicked".into()));
+                    hooks.run_end(&run_end(&outcome)).await;
+                    outcome
+                }
             };
             respond(outcome, backoff)
         }
@@ -208,6 +231,81 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             memo,
             ctx: call.ctx,
         })
+    }
+}
+
+type Body = futures::future::BoxFuture<'static, Result<Box<RawValue>, Error>>;
+
+/// One request through the middleware `hooks`: input, memoization, the body, output.
+async fn run_hooked(
+    hooks: &RunHooksChain,
+    event: &RawValue,
+    events: &[Box<RawValue>],
+    start: impl FnOnce(&RawValue, &[Box<RawValue>]) -> Result<Body, Outcome>,
+    state: &Arc<RunState>,
+) -> Outcome {
+    let before = async {
+        let input = match hooks.transforms() {
+            true => Some(hooks.transform_input(event, events).await?),
+            false => None,
+        };
+        hooks.before_memoization().await?;
+        if state.memo_len() == 0 {
+            hooks.memoization_done().await?;
+        }
+        Ok::<_, Error>(input)
+    };
+    let input = match before.await {
+        Ok(input) => input,
+        Err(err) => return Outcome::Failed(err),
+    };
+    let (event, events) = match &input {
+        Some((event, events)) => (&**event, &events[..]),
+        None => (event, events),
+    };
+    let outcome = match start(event, events) {
+        Ok(body) => drive(body, state.clone()).await,
+        Err(outcome) => outcome,
+    };
+    if hooks.has_failed() {
+        return outcome;
+    }
+    let returned = matches!(outcome, Outcome::Complete(_) | Outcome::Failed(_));
+    let after = async {
+        if returned {
+            hooks.memoization_done().await?;
+        }
+        hooks.after_execution().await
+    };
+    if let Err(err) = after.await {
+        return Outcome::Failed(err);
+    }
+    if !hooks.transforms() {
+        return outcome;
+    }
+    let mut output = match outcome {
+        Outcome::Complete(value) => serde_json::from_str(value.get()).map_err(Error::from),
+        Outcome::Failed(err) => Err(err),
+        other => return other,
+    };
+    if let Err(err) = hooks.transform_output(&mut output).await {
+        return Outcome::Failed(err);
+    }
+    match output {
+        Ok(value) => match serde_json::value::to_raw_value(&value) {
+            Ok(raw) => Outcome::Complete(raw),
+            Err(e) => Outcome::Failed(e.into()),
+        },
+        Err(err) => Outcome::Failed(err),
+    }
+}
+
+fn run_end(outcome: &Outcome) -> RunEnd<'_> {
+    match outcome {
+        Outcome::Complete(_) => RunEnd::Completed,
+        Outcome::Failed(err) => RunEnd::Failed(err),
+        Outcome::Ops { ops, .. } => RunEnd::Steps(ops),
+        Outcome::Panicked(message) => RunEnd::Panicked(message),
     }
 }
 

@@ -87,6 +87,10 @@ impl Future for Drive {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
         loop {
             let polled = Pin::new(&mut self.body).poll(cx);
+            // A failed middleware hook ends the request with its error, whatever the body did.
+            if let Some(err) = self.state.hooks.as_ref().and_then(|h| h.take_failure()) {
+                return Poll::Ready(Outcome::Failed(err));
+            }
             // A step that ran must be reported even if the body then finished (e.g. a `select`
             // dropped the step future): its side effects happened and must be memoized.
             if let Some(executed) = self.state.take_executed() {

@@ -7,6 +7,7 @@
 //! run steps in parallel; they are reported together.
 
 mod driver;
+mod hooked;
 pub mod op;
 mod state;
 
@@ -28,6 +29,7 @@ pub(crate) use state::{RunSettings, RunState};
 use crate::duration::format_duration;
 use crate::error::{Error, StepError};
 use crate::event::Event;
+use crate::middleware::StepKind;
 use op::{Op, OpCode, OpData};
 use state::{Executed, Found};
 
@@ -85,8 +87,18 @@ impl Step {
         Fut: Future<Output = Result<T, E>>,
     {
         let hash = self.state.next_hash(id);
+        let hooks = self.state.hooks.as_deref();
         if let Some(raw) = self.state.memoized(&hash) {
-            return decode_result(raw, id);
+            return match hooks.filter(|h| h.transforms()) {
+                None => decode_result(raw, id),
+                Some(hooks) => {
+                    let step = hooked::info(id, &hash, StepKind::Run, true);
+                    self.memoized_result(hooks, &step, raw).await
+                }
+            };
+        }
+        if let Some(hooks) = hooks {
+            self.hook(hooks.memoization_done().await).await;
         }
         self.state.report(Found {
             hash: hash.clone(),
@@ -95,8 +107,13 @@ impl Step {
         });
         poll_fn(|cx| self.state.poll_chosen(&hash, cx)).await;
         tracing::debug!(step = id, %hash, "running step");
-        let result = f().await.map_err(Into::into);
-        let executed = self.step_outcome(&hash, id, result);
+        let executed = match hooks {
+            None => {
+                let result = f().await.map_err(Into::into);
+                self.step_outcome(&hash, id, result)
+            }
+            Some(hooks) => self.run_hooked(hooks, &hash, id, f).await,
+        };
         self.state.finish(executed);
         pending().await
     }
@@ -118,17 +135,22 @@ impl Step {
                 retry_after: None,
             },
             Err(err) => {
-                let code = if err.is_retriable() && !self.state.is_last_attempt() {
-                    OpCode::StepError
-                } else {
-                    OpCode::StepFailed
-                };
+                let code = self.failure_code(&err);
                 tracing::warn!(step = id, error = %err, final = code == OpCode::StepFailed, "step failed");
                 Executed {
                     op: Op::new(code, hash, id).with_error(err.to_wire()),
                     retry_after: err.retry_after_header(),
                 }
             }
+        }
+    }
+
+    /// `StepError` when Inngest may retry the step after `err`, else `StepFailed`.
+    fn failure_code(&self, err: &Error) -> OpCode {
+        if err.is_retriable() && !self.state.is_last_attempt() {
+            OpCode::StepError
+        } else {
+            OpCode::StepFailed
         }
     }
 
@@ -148,8 +170,10 @@ impl Step {
         if self.state.memoized(&hash).is_some() {
             return;
         }
+        let opts = json!({ "duration": format_duration(duration) });
+        let opts = self.step_input(id, &hash, StepKind::Sleep, opts).await;
         let op = Op::new(OpCode::Sleep, &hash, id)
-            .with_opts(json!({ "duration": format_duration(duration) }))
+            .with_opts(opts)
             .with_data(OpData::Null);
         self.pause(hash, op).await
     }
@@ -160,10 +184,12 @@ impl Step {
         if self.state.memoized(&hash).is_some() || until <= Utc::now() {
             return;
         }
+        let opts = json!({
+            "duration": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        });
+        let opts = self.step_input(id, &hash, StepKind::Sleep, opts).await;
         let op = Op::new(OpCode::Sleep, &hash, id)
-            .with_opts(json!({
-                "duration": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            }))
+            .with_opts(opts)
             .with_data(OpData::Null);
         self.pause(hash, op).await
     }
@@ -176,9 +202,14 @@ impl Step {
     ) -> Result<Option<Event<T>>, StepError> {
         let hash = self.state.next_hash(id);
         if let Some(raw) = self.state.memoized(&hash) {
-            return match raw.get().trim() {
-                "null" => Ok(None),
-                event => decode(event, id).map(Some),
+            let hooks = self.state.hooks.as_deref().filter(|h| h.transforms());
+            return match (raw.get().trim(), hooks) {
+                ("null", _) => Ok(None),
+                (event, None) => decode(event, id).map(Some),
+                (event, Some(hooks)) => {
+                    let step = hooked::info(id, &hash, StepKind::WaitForEvent, true);
+                    self.memoized_value(hooks, &step, event).await.map(Some)
+                }
             };
         }
         let mut opts = json!({
@@ -188,6 +219,9 @@ impl Step {
         if let Some(expr) = wait.if_expression {
             opts["if"] = json!(expr);
         }
+        let opts = self
+            .step_input(id, &hash, StepKind::WaitForEvent, opts)
+            .await;
         let op = Op::new(OpCode::WaitForEvent, &hash, id)
             .with_opts(opts)
             .with_data(OpData::Null);
@@ -202,7 +236,13 @@ impl Step {
     ) -> Result<O, StepError> {
         let hash = self.state.next_hash(id);
         if let Some(raw) = self.state.memoized(&hash) {
-            return decode_result(raw, id);
+            return match self.state.hooks.as_deref().filter(|h| h.transforms()) {
+                None => decode_result(raw, id),
+                Some(hooks) => {
+                    let step = hooked::info(id, &hash, StepKind::Invoke, true);
+                    self.memoized_result(hooks, &step, raw).await
+                }
+            };
         }
         let data = serde_json::to_value(&invocation.data).map_err(|e| {
             StepError::new(
@@ -221,6 +261,7 @@ impl Step {
         if let Some(timeout) = invocation.timeout {
             opts["timeout"] = json!(format_duration(timeout));
         }
+        let opts = self.step_input(id, &hash, StepKind::Invoke, opts).await;
         let op = Op::new(OpCode::InvokeFunction, &hash, id).with_opts(opts);
         self.pause(hash, op).await
     }
@@ -233,10 +274,16 @@ impl Step {
         events: Vec<Event<T>>,
     ) -> Result<Vec<String>, StepError> {
         let client = self.state.client.clone();
+        let function_middleware = self
+            .state
+            .hooks
+            .as_ref()
+            .map(|hooks| hooks.function_middleware().to_vec())
+            .unwrap_or_default();
         let sent: SentEvents = self
             .run(id, || async move {
                 client
-                    .send_many(&events)
+                    .send_through(&events, &function_middleware)
                     .await
                     .map(|ids| SentEvents { ids })
             })

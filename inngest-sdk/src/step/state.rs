@@ -12,6 +12,7 @@ use sha1::{Digest, Sha1};
 
 use super::op::Op;
 use crate::client::Client;
+use crate::middleware::RunHooksChain;
 
 /// The lowercase hex SHA-1 Inngest keys steps by. The n-th repeat of an id (n ≥ 1) hashes
 /// `id:n`.
@@ -58,6 +59,8 @@ pub(crate) struct RunState {
     pub attempt: u32,
     pub max_attempts: u32,
     pub client: Client,
+    /// The request's middleware hooks, if any middleware is registered.
+    pub hooks: Option<std::sync::Arc<RunHooksChain>>,
     inner: Mutex<Inner>,
 }
 
@@ -82,8 +85,15 @@ impl RunState {
             attempt: settings.attempt,
             max_attempts: settings.max_attempts.max(1),
             client,
+            hooks: None,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Runs the steps of this request through `hooks`.
+    pub fn with_hooks(mut self, hooks: Option<std::sync::Arc<RunHooksChain>>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

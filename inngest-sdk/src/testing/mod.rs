@@ -161,9 +161,16 @@ pub struct TestRun<'a, S> {
     options: RunOptions,
 }
 
+/// Called with each step of a run as the executor records it.
+pub type StepObserver = std::sync::Arc<dyn Fn(&StepRecord) + Send + Sync>;
+
 /// How a run departs from Inngest's defaults.
 #[derive(Clone, Default)]
 struct RunOptions {
+    /// Events received by this API during the run arrive as they come, and a wait with no
+    /// matching event waits this long in real time for one.
+    live: Option<(EventApi, Duration)>,
+    observer: Option<StepObserver>,
     max_attempts: Option<u32>,
     /// Steps whose next successful response is lost (one entry per loss).
     lost_responses: Vec<String>,
@@ -227,6 +234,22 @@ impl<'a, S: Clone + Send + Sync + 'static> TestRun<'a, S> {
     /// retries follow at once). With it a test can end an outage while the run retries.
     pub fn with_retry_pause(mut self, pause: Duration) -> Self {
         self.options.retry_pause = Some(pause);
+        self
+    }
+
+    /// Plays the run live against `api`: the events it receives while the run goes on (sent
+    /// by the service itself, say, when a person acts) arrive as they come, and a
+    /// `wait_for_event` that nothing matches yet waits up to `patience` of real time before
+    /// its timeout is played. For demos and end-to-end tests where a person's action is what
+    /// the run waits for.
+    pub fn with_live_events(mut self, api: &EventApi, patience: Duration) -> Self {
+        self.options.live = Some((api.clone(), patience));
+        self
+    }
+
+    /// Calls `observer` with each step as it is recorded, while the run goes on.
+    pub fn observing(mut self, observer: StepObserver) -> Self {
+        self.options.observer = Some(observer);
         self
     }
 
@@ -328,6 +351,10 @@ struct Run<'e, S> {
     cancelled_by: Option<Value>,
     /// Steps whose next successful response is lost (one entry per loss).
     lost_responses: Vec<String>,
+    live: Option<(EventApi, Duration)>,
+    /// How many of the live API's events had arrived when last looked at.
+    live_seen: usize,
+    observer: Option<StepObserver>,
 }
 
 fn execute<'e, S: Clone + Send + Sync + 'static>(
@@ -367,6 +394,12 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             elapsed: Duration::ZERO,
             cancelled_by: None,
             lost_responses: options.lost_responses,
+            live_seen: options
+                .live
+                .as_ref()
+                .map_or(0, |(api, _)| api.events().len()),
+            live: options.live,
+            observer: options.observer,
         };
         let before = engine
             .event_api
@@ -411,7 +444,8 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                     if let Some(lost) = self.lose_response(&ops) {
                         // Inngest never saw this response: to it the request failed, and it
                         // retries the step as it would after a timeout.
-                        self.outcome_steps.push(self.record(&lost, attempt));
+                        let record = self.record(&lost, attempt);
+                        self.push_step(record);
                         if !retry_allowed {
                             return Err(WireError {
                                 name: "ResponseLost".into(),
@@ -432,7 +466,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                         if matches!(record.op.as_str(), "Sleep" | "WaitForEvent")
                             && let Some(cancelled) = self.cancel_while_paused(&record, incoming)
                         {
-                            self.outcome_steps.push(record);
+                            self.push_step(record);
                             return Err(cancelled);
                         }
                         match record.op.as_str() {
@@ -447,6 +481,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                                 self.memoize(&record.hash, Value::Null);
                             }
                             "WaitForEvent" => {
+                                self.await_live(&record, incoming).await;
                                 let matched = self.match_wait(&record, &mut incoming.arrived);
                                 self.memoize(&record.hash, matched);
                             }
@@ -456,7 +491,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                             }
                             other => panic!("the executor does not know op {other}"),
                         }
-                        self.outcome_steps.push(record);
+                        self.push_step(record);
                     }
                     if retry_same {
                         attempt += 1;
@@ -588,18 +623,55 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         }
     }
 
+    fn push_step(&mut self, record: StepRecord) {
+        if let Some(observer) = &self.observer {
+            observer(&record);
+        }
+        self.outcome_steps.push(record);
+    }
+
+    /// Whether `candidate` is the event the wait of `record` awaits.
+    fn awaited(&self, record: &StepRecord, candidate: &Value) -> bool {
+        let opts = record.opts.clone().unwrap_or_default();
+        candidate["name"] == opts["event"].as_str().unwrap_or_default()
+            && opts["if"].as_str().is_none_or(|expr| {
+                matches(expr, &self.event, candidate).unwrap_or_else(|e| panic!("{e}"))
+            })
+    }
+
+    /// In a live run, takes in the events the API received since last looked, until one is
+    /// awaited by `record` or the patience runs out.
+    async fn await_live(&mut self, record: &StepRecord, incoming: &mut Incoming) {
+        let Some((api, patience)) = self.live.clone() else {
+            return;
+        };
+        let deadline = Instant::now() + patience;
+        loop {
+            let fresh: Vec<Value> = api
+                .events()
+                .into_iter()
+                .skip(self.live_seen)
+                .map(|e| serde_json::to_value(e).unwrap_or_default())
+                .collect();
+            self.live_seen += fresh.len();
+            incoming.arrived.extend(fresh);
+            if incoming.arrived.iter().any(|e| self.awaited(record, e))
+                || Instant::now() >= deadline
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn match_wait(&mut self, record: &StepRecord, incoming: &mut Vec<Value>) -> Value {
         let opts = record.opts.clone().unwrap_or_default();
-        let name = opts["event"].as_str().unwrap_or_default();
         let timeout = opts["timeout"].as_str().map(|timeout| {
             parse_duration(timeout).unwrap_or_else(|e| panic!("wait {:?}: {e}", record.name))
         });
-        let position = incoming.iter().position(|candidate| {
-            candidate["name"] == name
-                && opts["if"].as_str().is_none_or(|expr| {
-                    matches(expr, &self.event, candidate).unwrap_or_else(|e| panic!("{e}"))
-                })
-        });
+        let position = incoming
+            .iter()
+            .position(|candidate| self.awaited(record, candidate));
         match position {
             Some(i) => incoming.remove(i),
             None => {

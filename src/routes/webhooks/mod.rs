@@ -1,6 +1,7 @@
 //! Provider webhooks: verified over the raw body, stored in the inbox (once per provider event
-//! id), acknowledged, and forwarded to Inngest by the relay. A storage failure answers 503 so
-//! the provider retries; nothing is acknowledged that is not stored.
+//! id), forwarded to Inngest inline, and acknowledged; what could not be forwarded is retried
+//! by the relay. A storage failure answers 503 so the provider retries; nothing is
+//! acknowledged that is not stored.
 
 pub mod paypal;
 pub mod stripe;
@@ -11,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::AppResult;
-use crate::models::{InboxEntry, NewInboxEntry};
+use crate::models::NewInboxEntry;
+use crate::relay::{self, Stored};
 
 /// What a verified provider delivery asks of us.
 #[derive(Debug)]
@@ -27,18 +29,25 @@ pub(crate) enum Delivery {
     },
 }
 
-/// Stores a verified event and wakes the relay. Answers whether it was a duplicate.
+/// Stores a verified event and forwards it to Inngest before answering (the relay retries it
+/// if that fails). Answers whether it was a duplicate and whether it reached Inngest.
 pub(crate) async fn store_and_ack(app: &AppState, entry: NewInboxEntry) -> AppResult<Json<Value>> {
-    let mut conn = app.conn().await?;
-    let stored = InboxEntry::insert(&mut conn, &entry).await?;
-    let duplicate = stored.is_none();
-    if duplicate {
-        tracing::info!(provider = %entry.provider, event_id = %entry.provider_event_id, "duplicate webhook ignored");
-    } else {
-        tracing::info!(provider = %entry.provider, event_id = %entry.provider_event_id, event_type = %entry.event_type, "webhook stored");
-        app.relay_wake.notify_one();
+    let stored = relay::store_and_forward(app, &entry).await?;
+    let (provider, event_id) = (&entry.provider, &entry.provider_event_id);
+    match stored {
+        Stored::Duplicate => {
+            tracing::info!(%provider, %event_id, "duplicate webhook ignored");
+        }
+        Stored::Forwarded | Stored::Pending => {
+            let forwarded = stored == Stored::Forwarded;
+            tracing::info!(%provider, %event_id, event_type = %entry.event_type, forwarded, "webhook stored");
+        }
     }
-    Ok(Json(json!({ "received": true, "duplicate": duplicate })))
+    Ok(Json(json!({
+        "received": true,
+        "duplicate": stored == Stored::Duplicate,
+        "forwarded": stored == Stored::Forwarded,
+    })))
 }
 
 /// Acknowledges an event type we do not handle.

@@ -24,7 +24,16 @@ pub async fn clerk_webhook(
         .clerk_webhooks
         .as_ref()
         .ok_or(AppError::NotConfigured("Clerk webhooks"))?;
-    forward(&app, verifier, &headers, &body, "clerk", clerk_handles).await
+    // The user's id stays readable: `sync-clerk-user`'s concurrency key reads it.
+    forward(
+        &app,
+        verifier,
+        &headers,
+        &body,
+        ("clerk", &["id"]),
+        clerk_handles,
+    )
+    .await
 }
 
 /// `POST /api/webhooks/resend`.
@@ -37,7 +46,15 @@ pub async fn resend_webhook(
         .resend_webhooks
         .as_ref()
         .ok_or(AppError::NotConfigured("Resend webhooks"))?;
-    forward(&app, verifier, &headers, &body, "resend", resend_handles).await
+    forward(
+        &app,
+        verifier,
+        &headers,
+        &body,
+        ("resend", &["email_id"]),
+        resend_handles,
+    )
+    .await
 }
 
 /// The Clerk event types forwarded (`user.created`, ...).
@@ -50,18 +67,22 @@ pub(crate) fn resend_handles(kind: &str) -> bool {
     kind.starts_with("email.")
 }
 
+/// Forwards a delivery from `source`; with encryption on, its data (emails, names) goes sealed,
+/// only the fields in `readable` beside it ([`crate::events::seal_if`]).
 async fn forward(
     app: &AppState,
     verifier: &SvixVerifier,
     headers: &HeaderMap,
     body: &[u8],
-    source: &str,
+    (source, readable): (&str, &[&str]),
     handled: impl Fn(&str) -> bool,
 ) -> AppResult<Json<Value>> {
     let now = chrono::Utc::now().timestamp();
-    let Some(event) = read_delivery(verifier, headers, body, now, source, handled)? else {
+    let Some(mut event) = read_delivery(verifier, headers, body, now, source, handled)? else {
         return Ok(Json(json!({ "received": true, "ignored": true })));
     };
+    let sealing = app.config.inngest_encryption_key.is_some();
+    event.data = crate::events::seal_if(sealing, event.data, readable);
     app.inngest
         .send(&event)
         .await

@@ -1,11 +1,17 @@
 //! Demo mentors and products for local development, loaded by `huckleberry dev` from
-//! `seeds/demo.sql`. Loading is idempotent: fixed ids, and existing rows are left alone.
+//! `seeds/demo.sql` (loading is idempotent: fixed ids, and existing rows are left alone), and
+//! `huckleberry demo`: the whole service in one process ([`local`]) walked through a purchase
+//! ([`walkthrough`]).
+
+pub mod command;
+pub mod local;
+pub mod walkthrough;
 
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use uuid::{Uuid, uuid};
 
 /// The SQL that inserts the demo rows.
-pub const DEMO_SQL: &str = include_str!("../seeds/demo.sql");
+pub const DEMO_SQL: &str = include_str!("../../seeds/demo.sql");
 
 /// The demo mentors' ids.
 pub const MENTOR_IDS: [Uuid; 2] = [
