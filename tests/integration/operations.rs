@@ -377,3 +377,101 @@ async fn the_binary_logs_json_with_the_request_id_and_stops_on_sigterm_within_it
     assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:#?}");
     drop(stream);
 }
+
+/// A step stuck in a provider call that never answers (a Stripe that accepts the connection and
+/// then says nothing) does not keep the process alive past its shutdown grace: SIGTERM, and it
+/// is gone within the grace period, long before the provider timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_hung_provider_call_exits_within_the_grace_period() {
+    let database = TestDatabase::migrated().await;
+    // Accepts connections and never answers; counts them.
+    let hung = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hung_addr = hung.local_addr().expect("addr");
+    let (connected_tx, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            let _ = connected_tx.send(());
+            held.push(socket);
+        }
+    });
+    let port = free_port().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_huckleberry"))
+        .arg("serve")
+        .env_clear()
+        .env("DATABASE_URL", database.url())
+        .env("PORT", port.to_string())
+        .env("INNGEST_DEV", "1")
+        .env("INNGEST_BASE_URL", "http://127.0.0.1:1")
+        .env("RELAY_BACKGROUND", "false")
+        .env("STRIPE_SECRET_KEY", "sk_test_hung")
+        .env("STRIPE_WEBHOOK_SECRET", "whsec_hung")
+        .env("STRIPE_API_BASE", format!("http://{hung_addr}/"))
+        .env("PROVIDER_TIMEOUT_MS", "120000")
+        .env("SHUTDOWN_GRACE_SECS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the binary never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Inngest (the dev server: unsigned) runs the purchase's first step, which asks Stripe.
+    let event = serde_json::json!({
+        "name": "stripe/checkout.session.completed",
+        "data": {
+            "sessionId": "cs_test_hung",
+            "orderId": "00000000-0000-4000-8000-0000000000a1",
+            "userId": "user_hung",
+            "productId": "00000000-0000-4000-8000-0000000000b1"
+        },
+        "id": "evt_hung", "ts": 1796558400000_i64
+    });
+    let run = serde_json::json!({
+        "ctx": {
+            "attempt": 0, "disable_immediate_execution": false, "env": "",
+            "fn_id": "mentorships-platform-process-stripe-checkout", "max_attempts": 13,
+            "run_id": "01HUNGRUN", "stack": { "current": 0, "stack": [] },
+            "step_id": "step", "use_api": false
+        },
+        "event": event, "events": [event], "steps": {}, "use_api": false, "version": 2
+    });
+    let url =
+        format!("{base}/api/inngest?fnId=mentorships-platform-process-stripe-checkout&stepId=step");
+    let in_flight = tokio::spawn(async move { http.post(url).json(&run).send().await });
+    tokio::time::timeout(Duration::from_secs(20), connected.recv())
+        .await
+        .expect("the step called Stripe")
+        .expect("a connection");
+
+    let pid = child.id().expect("running").to_string();
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the process exits within 15 s of SIGTERM, not after the 120 s provider timeout")
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "exited {:?} after SIGTERM with a 1 s grace period",
+        sent.elapsed()
+    );
+    // The call in flight got no answer (Inngest retries it): the connection was closed.
+    let answer = in_flight.await.expect("the client task");
+    assert!(
+        answer.is_err() || answer.is_ok_and(|r| !r.status().is_success()),
+        "an unfinished step must not be reported as done"
+    );
+    holder.abort();
+}
