@@ -94,7 +94,11 @@ async fn tracing_middleware_opens_a_span_per_run_invocation_and_per_step() {
             let failures = failures.clone();
             async move {
                 ctx.step
-                    .run("charge", || async { Ok::<_, Error>(42) })
+                    .run("charge", || async {
+                        // The step's own code: what it traces goes under the step's span.
+                        tracing::info_span!("charge.provider_call").in_scope(|| ());
+                        Ok::<_, Error>(42)
+                    })
                     .await?;
                 ctx.step.sleep("cool-down", Duration::from_secs(60)).await;
                 ctx.step
@@ -149,6 +153,12 @@ async fn tracing_middleware_opens_a_span_per_run_invocation_and_per_step() {
             )
         })
         .collect();
+    let inner: Vec<&Captured> = closed
+        .iter()
+        .filter(|s| s.name == "charge.provider_call")
+        .collect();
+    assert_eq!(inner.len(), 1, "the step's code ran once");
+    assert_eq!(inner[0].parent.as_deref(), Some("inngest.step"));
     assert_eq!(
         steps,
         [

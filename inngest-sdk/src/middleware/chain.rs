@@ -160,6 +160,12 @@ impl RunHooksChain {
         each!(self, hooks, iter_mut(), hooks.before_step(step))
     }
 
+    /// The span the step's code runs in, from the outermost middleware that gives one.
+    pub async fn step_span(&self, step: &StepInfo) -> Option<tracing::Span> {
+        let guard = self.hooks.lock().await;
+        guard.iter().find_map(|(_, hooks)| hooks.step_span(step))
+    }
+
     pub async fn after_step(
         &self,
         step: &StepInfo,

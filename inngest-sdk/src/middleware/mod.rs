@@ -152,6 +152,13 @@ pub trait RunHooks: Send {
         Ok(())
     }
 
+    /// The span a `run` step's own code runs in (called after [`RunHooks::before_step`]): what
+    /// the code logs, and the spans it opens, go under it. The first middleware that gives one
+    /// wins.
+    fn step_span(&self, _step: &StepInfo) -> Option<::tracing::Span> {
+        None
+    }
+
     /// A `run` step's code ended.
     async fn after_step(
         &mut self,

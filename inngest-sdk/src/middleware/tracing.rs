@@ -20,7 +20,8 @@ use crate::step::op::OpCode;
 /// served in. `inngest.step` (`function_id`, `run_id`, `attempt`, `step_id` (the hash),
 /// `step_name`, `opcode`, `outcome`: `ok`, `error` (retried), `failed` (final) or `reported`
 /// for a step Inngest carries out or runs in a later request) is a child of the run's span.
-/// Memoized steps are not spans again: they were spans in the request that ran them.
+/// Memoized steps are not spans again: they were spans in the request that ran them. A `run`
+/// step's code runs inside its span, so its logs and its own spans are children of it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingMiddleware;
 
@@ -99,6 +100,10 @@ impl RunHooks for TracingHooks {
         let span = self.step_span(&step.hash, &step.id);
         self.steps.insert(step.hash.clone(), span);
         Ok(())
+    }
+
+    fn step_span(&self, step: &StepInfo) -> Option<Span> {
+        self.steps.get(&step.hash).cloned()
     }
 
     async fn after_step(

@@ -120,7 +120,12 @@ impl Step {
     {
         let step = info(id, hash, StepKind::Run, false);
         self.hook(hooks.before_step(&step).await).await;
-        let result = f().await.map_err(Into::into).and_then(|value| {
+        let code = f();
+        let result = match hooks.step_span(&step).await {
+            Some(span) => tracing::Instrument::instrument(code, span).await,
+            None => code.await,
+        };
+        let result = result.map_err(Into::into).and_then(|value| {
             serde_json::value::to_raw_value(&value).map_err(|e| {
                 Error::non_retriable(format!("result of step {id:?} does not serialize: {e}"))
             })
