@@ -21,6 +21,17 @@ if ! npm ci --prefix inngest-sdk/tests/encryption-fixture --no-audit --no-fund -
   echo "notice: could not install @inngest/middleware-encryption; the encryption differential test is skipped"
 fi
 
+step "Official Python encryption middleware for the encryption differential test (pip)"
+# Optional: without it tests/encryption.rs prints a notice and skips the Python comparison.
+py_fixture=inngest-sdk/tests/encryption-fixture-py
+if ! { command -v python3 >/dev/null 2>&1 &&
+  python3 -m venv "$py_fixture/.venv" >/dev/null 2>&1 &&
+  "$py_fixture/.venv/bin/pip" install -q --disable-pip-version-check \
+    -r "$py_fixture/requirements.txt"; }; then
+  rm -rf -- "$py_fixture/.venv"
+  echo "notice: could not install inngest-encryption (PyPI); the Python encryption differential test is skipped"
+fi
+
 step "Chromium and playwright-core for the dev console's browser test (tests/browser)"
 # Debian's Chromium, driven by the pinned playwright-core (which never downloads a browser).
 # When either cannot be installed, the browser test prints a notice and skips.

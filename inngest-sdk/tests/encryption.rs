@@ -326,3 +326,71 @@ fn keys_are_required_and_never_printed() {
     );
     assert!(debug.contains("keys: 2"), "{debug}");
 }
+
+/// Runs the Python SDK's official middleware on `operations` (see
+/// `encryption-fixture-py/crypt.py`); `None`, with a notice, when its virtualenv is not
+/// installed (`scripts/test.sh` makes it with pip).
+fn official_python(operations: &Value) -> Option<Vec<Value>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/encryption-fixture-py");
+    let python = dir.join(".venv/bin/python");
+    if !python.exists() {
+        eprintln!(
+            "notice: skipping the Python encryption differential test: its virtualenv is not \
+             installed (scripts/test.sh makes it)"
+        );
+        return None;
+    }
+    let mut child = Command::new(python)
+        .arg("crypt.py")
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(operations.to_string().as_bytes())
+        .expect("operations written");
+    let output = child.wait_with_output().expect("python ends");
+    assert!(output.status.success(), "crypt.py failed: {output:?}");
+    Some(serde_json::from_slice(&output.stdout).expect("crypt.py answers JSON"))
+}
+
+/// The Python SDK's `inngest-encryption` reads what we write and we read what it writes, across
+/// a key rotation; a value sealed with a key it does not have is refused, never garbage.
+#[test]
+fn values_cross_between_the_python_middleware_and_ours_both_ways_and_across_rotation() {
+    let value = json!({"email": "ada@example.com", "name": "Ada", "sessions": [1, 2]});
+    let ours_old = EncryptionMiddleware::new([OLD_KEY]).expect("keys");
+    let rotated = EncryptionMiddleware::new([NEW_KEY, OLD_KEY]).expect("keys");
+    let sealed_by_us = ours_old.encrypt_value(&value).expect("sealed");
+    let Some(results) = official_python(&json!([
+        {"op": "encrypt", "keys": [OLD_KEY], "value": value},
+        {"op": "decrypt", "keys": [OLD_KEY], "value": sealed_by_us},
+        {"op": "decrypt", "keys": [NEW_KEY, OLD_KEY], "value": sealed_by_us},
+        {"op": "decrypt", "keys": [WRONG_KEY], "value": sealed_by_us},
+    ])) else {
+        return;
+    };
+    let sealed_by_python = ok(&results[0]);
+    assert!(EncryptionMiddleware::is_encrypted(&sealed_by_python));
+    assert_eq!(
+        rotated.decrypt_value(&sealed_by_python).expect("opened"),
+        value
+    );
+    assert_eq!(ok(&results[1]), value, "Python opens ours");
+    assert_eq!(
+        ok(&results[2]),
+        value,
+        "and after a rotation, with the old key as fallback"
+    );
+    assert!(results[3].get("error").is_some(), "{:?}", results[3]);
+    let wrong = EncryptionMiddleware::new([WRONG_KEY]).expect("keys");
+    assert!(
+        wrong.decrypt_value(&sealed_by_python).is_err(),
+        "a wrong key is an error, never garbage"
+    );
+}
