@@ -37,23 +37,28 @@ fn official(operations: &Value) -> Option<Vec<Value>> {
         );
         return None;
     }
-    let mut child = Command::new("node")
-        .arg("crypt.mjs")
-        .current_dir(&dir)
+    let mut node = Command::new("node");
+    node.arg("crypt.mjs").current_dir(&dir);
+    Some(run_fixture(node, operations))
+}
+
+/// Runs a fixture script with `operations` on its stdin; the JSON array it answers.
+fn run_fixture(mut command: Command, operations: &Value) -> Vec<Value> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("node runs");
+        .unwrap_or_else(|e| panic!("{command:?} does not start: {e}"));
     child
         .stdin
         .take()
         .expect("stdin")
         .write_all(operations.to_string().as_bytes())
         .expect("operations written");
-    let output = child.wait_with_output().expect("node ends");
-    assert!(output.status.success(), "crypt.mjs failed: {output:?}");
-    Some(serde_json::from_slice(&output.stdout).expect("crypt.mjs answers JSON"))
+    let output = child.wait_with_output().expect("the fixture ends");
+    assert!(output.status.success(), "{command:?} failed: {output:?}");
+    serde_json::from_slice(&output.stdout).expect("the fixture answers JSON")
 }
 
 fn ok(result: &Value) -> Value {
@@ -340,23 +345,9 @@ fn official_python(operations: &Value) -> Option<Vec<Value>> {
         );
         return None;
     }
-    let mut child = Command::new(python)
-        .arg("crypt.py")
-        .current_dir(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(operations.to_string().as_bytes())
-        .expect("operations written");
-    let output = child.wait_with_output().expect("python ends");
-    assert!(output.status.success(), "crypt.py failed: {output:?}");
-    Some(serde_json::from_slice(&output.stdout).expect("crypt.py answers JSON"))
+    let mut command = Command::new(python);
+    command.arg("crypt.py").current_dir(&dir);
+    Some(run_fixture(command, operations))
 }
 
 /// The Python SDK's `inngest-encryption` reads what we write and we read what it writes, across

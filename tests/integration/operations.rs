@@ -283,6 +283,23 @@ async fn a_request_in_flight_at_shutdown_still_gets_its_answer() {
         .expect("task");
 }
 
+/// Sends SIGTERM to the binary and waits (up to `limit`) for a clean exit; how long it took.
+async fn terminate(child: &mut tokio::process::Child, limit: Duration) -> Duration {
+    let pid = child.id().expect("running").to_string();
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(limit, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the process did not exit within {limit:?} of SIGTERM"))
+        .expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    sent.elapsed()
+}
+
 /// A free port on loopback (released before the binary binds it).
 async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -349,19 +366,7 @@ async fn the_binary_logs_json_with_the_request_id_and_stops_on_sigterm_within_it
     // Time for the server to accept it and read its headers, even on a busy machine.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let pid = child.id().expect("running").to_string();
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("the process exits within 10 s of SIGTERM")
-        .expect("wait");
-    let took = sent.elapsed();
-    assert!(exit.success(), "{exit:?}");
+    let took = terminate(&mut child, Duration::from_secs(10)).await;
     assert!(
         took >= Duration::from_millis(800) && took < Duration::from_secs(4),
         "exited {took:?} after SIGTERM with a 1 s grace period and a request in flight"
@@ -450,22 +455,11 @@ async fn sigterm_during_a_hung_provider_call_exits_within_the_grace_period() {
         .expect("the step called Stripe")
         .expect("a connection");
 
-    let pid = child.id().expect("running").to_string();
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("the process exits within 15 s of SIGTERM, not after the 120 s provider timeout")
-        .expect("wait");
-    assert!(exit.success(), "{exit:?}");
+    // Within 15 s at all, not after the 120 s provider timeout.
+    let took = terminate(&mut child, Duration::from_secs(15)).await;
     assert!(
-        sent.elapsed() < Duration::from_secs(6),
-        "exited {:?} after SIGTERM with a 1 s grace period",
-        sent.elapsed()
+        took < Duration::from_secs(6),
+        "exited {took:?} after SIGTERM with a 1 s grace period"
     );
     // The call in flight got no answer (Inngest retries it): the connection was closed.
     let answer = in_flight.await.expect("the client task");
