@@ -109,6 +109,8 @@ fn fail(what: &str, error: impl std::fmt::Display) -> Failure {
 async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     let env = Environment::read(mode, env_file.as_deref())?;
     let ready = startup::prepare(&env, mode).await?;
+    // As soon as the port is bound: from then on SIGTERM stops the process gracefully.
+    let shutdown = ready.listener.as_ref().map(|_| shutdown_signal());
     let mut config = ready.config;
     let sandbox = if mode == Mode::Dev && env.get("SANDBOX").as_deref() != Some("off") {
         let origins = sandbox::Origins::of(&config, config.port);
@@ -135,7 +137,7 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
             "demo data in place (rows already there are left as they are)"
         );
     }
-    let Some(listener) = ready.listener else {
+    let (Some(listener), Some(shutdown)) = (ready.listener, shutdown) else {
         return Ok(());
     };
     let stood_in = sandbox.as_ref().map(|s| s.stood_in()).unwrap_or_default();
@@ -158,7 +160,7 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
         );
     }
     tracing::info!(port, "serving /api/inngest");
-    server::serve(listener, router, timeouts, shutdown_signal()).await;
+    server::serve(listener, router, timeouts, shutdown).await;
     if let Some(relay) = relay {
         relay.abort();
     }
@@ -166,23 +168,33 @@ async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The next signal `sig` receives; never, when it could not be installed.
+#[cfg(unix)]
+async fn received(sig: Option<&mut tokio::signal::unix::Signal>) {
+    match sig {
+        Some(sig) => drop(sig.recv().await),
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Ctrl-C or SIGTERM. The handlers are installed by this call, not when the future is first
+/// polled (which `server::serve` does only once no connection is waiting), so a signal that
+/// arrives any time after it starts a graceful shutdown instead of killing the process.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        if let Ok(mut sig) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            sig.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
+        async move {
+            tokio::select! {
+                () = received(interrupt.as_mut()) => {}
+                () = received(terminate.as_mut()) => {}
+            }
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
