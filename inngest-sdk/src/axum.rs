@@ -96,7 +96,7 @@ async fn call<S: Clone + Send + Sync + 'static>(
     };
     let read = tokio::time::timeout(
         limits.body_read_timeout,
-        read_body(body, limits.max_body_bytes),
+        read_body(body, limits.max_body_bytes, declared),
     )
     .await;
     let response = match read {
@@ -128,16 +128,30 @@ enum BodyError {
     Broken(axum::Error),
 }
 
-/// Reads at most `limit` bytes, stopping at the first frame that would pass it.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+/// Reads at most `limit` bytes, stopping at the first frame that would pass it. A body that
+/// arrives in one frame is kept as it came, without a copy; `declared` sizes the buffer
+/// otherwise.
+async fn read_body(body: Body, limit: usize, declared: Option<u64>) -> Result<Bytes, BodyError> {
     let mut stream = body.into_data_stream();
+    let mut first: Option<Bytes> = None;
     let mut buffer = Vec::new();
     while let Some(frame) = stream.next().await {
         let frame = frame.map_err(BodyError::Broken)?;
-        if buffer.len() + frame.len() > limit {
+        let held = first.as_ref().map_or(buffer.len(), Bytes::len);
+        if held + frame.len() > limit {
             return Err(BodyError::TooLarge);
         }
-        buffer.extend_from_slice(&frame);
+        match first.take() {
+            None if buffer.is_empty() => first = Some(frame),
+            taken => {
+                if let Some(taken) = taken {
+                    let expected = declared.and_then(|n| usize::try_from(n).ok());
+                    buffer.reserve(expected.unwrap_or(0).clamp(held + frame.len(), limit));
+                    buffer.extend_from_slice(&taken);
+                }
+                buffer.extend_from_slice(&frame);
+            }
+        }
     }
-    Ok(Bytes::from(buffer))
+    Ok(first.unwrap_or_else(|| Bytes::from(buffer)))
 }

@@ -338,8 +338,18 @@ impl Client {
         }
     }
 
-    /// GETs an API path with the hashed signing key (see [`Self::send_authorized`]).
+    /// GETs an API path with the hashed signing key (see [`Self::send_authorized`]), decoded.
     pub(crate) async fn api_get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        Ok(self.api_get_response(path).await?.json().await?)
+    }
+
+    /// GETs an API path like [`Self::api_get`], answering the body as it came.
+    pub(crate) async fn api_get_bytes(&self, path: &str) -> Result<bytes::Bytes, ApiError> {
+        Ok(self.api_get_response(path).await?.bytes().await?)
+    }
+
+    /// The successful response to a GET of an API path.
+    async fn api_get_response(&self, path: &str) -> Result<reqwest::Response, ApiError> {
         let url = join_url(&self.inner.config.api_base_url, path);
         let response = self
             .send_authorized(|| {
@@ -356,7 +366,7 @@ impl Client {
             .await?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response.json().await?);
+            return Ok(response);
         }
         Err(ApiError::Status {
             status: status.as_u16(),

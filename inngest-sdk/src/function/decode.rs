@@ -21,8 +21,12 @@ pub(super) fn decode_event<E: DeserializeOwned>(
     raw: &RawValue,
     what: &str,
 ) -> Result<Event<E>, Error> {
-    // Only an event whose text has the key can carry it: every other one decodes in one pass.
+    // Only an event whose text has the key can carry it: every other one decodes in one pass,
+    // and is read again only to name the path that did not match.
     if !raw.get().contains("\"_inngest\"") {
+        if let Ok(event) = serde_json::from_str(raw.get()) {
+            return Ok(event);
+        }
         let mut de = serde_json::Deserializer::from_str(raw.get());
         return serde_path_to_error::deserialize(&mut de)
             .map_err(|e| decode_error(what, &e.path().to_string(), e.inner()));

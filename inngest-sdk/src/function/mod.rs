@@ -69,7 +69,7 @@ pub struct FunctionFailed<E> {
 /// The raw request parts a function is started with.
 pub(crate) struct RawCall<'a> {
     pub event: &'a RawValue,
-    pub events: &'a [Box<RawValue>],
+    pub events: &'a [&'a RawValue],
 }
 
 type Handler<S> = dyn Fn(

@@ -1,6 +1,5 @@
 //! POST: run a function for one request (protocol §6–7): memoize, run or report steps, answer.
 
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,22 +11,25 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
-use super::{ServeHandler, error_response, headers, json_response, set_header, to_json_response};
+use super::{
+    CallQuery, ServeHandler, error_response, headers, json_response, set_header, to_json_response,
+};
 use crate::error::Error;
 use crate::function::{RawCall, RunInfo};
 use crate::middleware::{RunEnd, RunHooksChain};
 use crate::signature::sign;
 use crate::step::op::OpCode;
-use crate::step::{Outcome, RunSettings, RunState, Step, drive};
+use crate::step::{Memo, Outcome, RunSettings, RunState, Step, StepSlices, drive};
 
+/// The call request, parsed once: the events and each memoized step stay slices of the body.
 #[derive(Deserialize)]
-struct CallRequest {
-    #[serde(default)]
-    event: Option<Box<RawValue>>,
-    #[serde(default)]
-    events: Vec<Box<RawValue>>,
-    #[serde(default)]
-    steps: HashMap<String, Box<RawValue>>,
+struct CallRequest<'a> {
+    #[serde(borrow, default)]
+    event: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    events: Vec<&'a RawValue>,
+    #[serde(borrow, default)]
+    steps: StepSlices<'a>,
     ctx: CallCtx,
     #[serde(default)]
     use_api: bool,
@@ -46,24 +48,24 @@ struct CallCtx {
     use_api: bool,
 }
 
-/// A call with its event and memoized state loaded.
-struct LoadedCall {
-    event: Box<RawValue>,
+/// The run state Inngest kept because it was too large to send (`use_api`).
+struct FetchedState {
     events: Vec<Box<RawValue>>,
-    memo: HashMap<String, Box<RawValue>>,
-    ctx: CallCtx,
+    actions: Bytes,
 }
 
-/// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
-fn is_unfinished(raw: &RawValue) -> bool {
-    raw.get().trim_start().starts_with(r#"{"input""#)
+/// A call with its event and memoized state loaded.
+struct LoadedCall<'a> {
+    event: &'a RawValue,
+    events: Vec<&'a RawValue>,
+    memo: Memo,
 }
 
 impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     pub(super) async fn execute(
         &self,
         request_headers: &HeaderMap,
-        query: &HashMap<String, String>,
+        query: &CallQuery<'_>,
         body: &Bytes,
     ) -> Response<Bytes> {
         let verified = match self.check_signature(request_headers, body) {
@@ -73,7 +75,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 return error_response(StatusCode::UNAUTHORIZED, &e.to_string());
             }
         };
-        if query.get("probe").is_some_and(|p| p == "trust") {
+        if query.probe.as_deref() == Some("trust") {
             let mut response = json_response(StatusCode::OK, b"{}".to_vec());
             if let Some(key) = self.response_key(verified) {
                 let signature = sign(key, b"{}", chrono::Utc::now().timestamp());
@@ -81,7 +83,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             }
             return response;
         }
-        let Some(fn_id) = query.get("fnId") else {
+        let Some(fn_id) = query.fn_id.as_deref() else {
             let mut response =
                 error_response(StatusCode::BAD_REQUEST, "missing fnId query parameter");
             set_header(&mut response, headers::NO_RETRY, "true");
@@ -90,7 +92,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let Some(function) = self.function(fn_id) else {
             return error_response(StatusCode::GONE, &format!("function not found: {fn_id}"));
         };
-        let call: CallRequest = match serde_json::from_slice(body) {
+        let call: CallRequest<'_> = match serde_json::from_slice(body) {
             Ok(call) => call,
             Err(e) => {
                 // The same bytes would fail again: tell Inngest not to retry.
@@ -103,32 +105,48 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             }
         };
         let step_id = query
-            .get("stepId")
-            .filter(|s| !s.is_empty() && s.as_str() != "step")
-            .cloned();
+            .step_id
+            .as_deref()
+            .filter(|s| !s.is_empty() && *s != "step")
+            .map(str::to_owned);
+        let ctx = &call.ctx;
         let span = tracing::info_span!(
             "inngest.execute",
             function = %fn_id,
-            run_id = %call.ctx.run_id,
-            attempt = call.ctx.attempt,
+            run_id = %ctx.run_id,
+            attempt = ctx.attempt,
             step = step_id.as_deref().unwrap_or("step"),
         );
-        let max_attempts = call.ctx.max_attempts.unwrap_or(function.opts.retries() + 1);
+        let max_attempts = ctx.max_attempts.unwrap_or(function.opts.retries() + 1);
         // When this attempt fails retriably and the error names no time, the function's backoff
         // (if it has one) says when to try again.
         let backoff = function
             .opts
             .backoff()
-            .filter(|_| call.ctx.attempt + 1 < max_attempts)
-            .map(|b| b.delay(call.ctx.attempt));
+            .filter(|_| ctx.attempt + 1 < max_attempts)
+            .map(|b| b.delay(ctx.attempt));
         async move {
-            let loaded = match self.load_state(call).await {
+            let fetched = match call.use_api || call.ctx.use_api {
+                true => match self.fetch_state(&call.ctx.run_id).await {
+                    Ok(fetched) => Some(fetched),
+                    Err(response) => return response,
+                },
+                false => None,
+            };
+            let CallRequest {
+                event,
+                events,
+                steps,
+                ctx,
+                ..
+            } = call;
+            let loaded = match load(event, events, steps, body, fetched.as_ref()) {
                 Ok(loaded) => loaded,
-                Err(response) => return response,
+                Err((status, message)) => return error_response(status, &message),
             };
             let run = RunInfo {
-                run_id: loaded.ctx.run_id,
-                attempt: loaded.ctx.attempt,
+                run_id: ctx.run_id,
+                attempt: ctx.attempt,
                 function_id: self.inner.client.config().composite_id(&function.opts.id),
             };
             let hooks =
@@ -137,14 +155,14 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 loaded.memo,
                 RunSettings {
                     target: step_id,
-                    immediate: !loaded.ctx.disable_immediate_execution,
-                    attempt: loaded.ctx.attempt,
+                    immediate: !ctx.disable_immediate_execution,
+                    attempt: ctx.attempt,
                     max_attempts,
                 },
                 self.inner.client.clone(),
             );
             let state = Arc::new(state.with_hooks(hooks.clone()));
-            let start = |event: &RawValue, events: &[Box<RawValue>]| {
+            let start = |event: &RawValue, events: &[&RawValue]| {
                 let raw = RawCall { event, events };
                 let started = catch_unwind(AssertUnwindSafe(|| {
                     let step = Step::new(state.clone());
@@ -159,12 +177,12 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 }
             };
             let outcome = match &hooks {
-                None => match start(&loaded.event, &loaded.events) {
+                None => match start(loaded.event, &loaded.events) {
                     Ok(body) => drive(body, state.clone()).await,
                     Err(outcome) => outcome,
                 },
                 Some(hooks) => {
-                    let run = run_hooked(hooks, &loaded.event, &loaded.events, start, &state);
+                    let run = run_hooked(hooks, loaded.event, &loaded.events, start, &state);
                     // The body's own panics are caught by the driver; these are the hooks'.
                     let outcome = AssertUnwindSafe(run)
                         .catch_unwind()
@@ -180,58 +198,65 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         .await
     }
 
-    /// The event, the batch and the memoized steps: from the body, or from the API when the
-    /// state was too large to send (`use_api`).
-    async fn load_state(&self, call: CallRequest) -> Result<LoadedCall, Response<Bytes>> {
-        let (mut events, mut steps) = (call.events, call.steps);
-        if call.use_api || call.ctx.use_api {
-            let run_id = &call.ctx.run_id;
-            let client = &self.inner.client;
-            let (batch_path, actions_path) = (
-                format!("v0/runs/{run_id}/batch"),
-                format!("v0/runs/{run_id}/actions"),
-            );
-            let fetched = tokio::try_join!(
-                client.api_get::<Vec<Box<RawValue>>>(&batch_path),
-                client.api_get::<HashMap<String, Box<RawValue>>>(&actions_path),
-            );
-            match fetched {
-                Ok((batch, actions)) => {
-                    events = batch;
-                    steps = actions;
-                }
+    /// The batch and the memoized steps of a run whose state was too large to send.
+    async fn fetch_state(&self, run_id: &str) -> Result<FetchedState, Response<Bytes>> {
+        let client = &self.inner.client;
+        let (batch_path, actions_path) = (
+            format!("v0/runs/{run_id}/batch"),
+            format!("v0/runs/{run_id}/actions"),
+        );
+        let fetched = tokio::try_join!(
+            client.api_get::<Vec<Box<RawValue>>>(&batch_path),
+            client.api_get_bytes(&actions_path),
+        );
+        match fetched {
+            Ok((events, actions)) => Ok(FetchedState { events, actions }),
+            Err(e) => {
+                tracing::error!(error = %e, "could not load the run state from Inngest");
+                Err(error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("could not load the run state: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// The event, the batch and the memoized steps: from the body, or from what was fetched from
+/// the API when the state was too large to send.
+fn load<'a>(
+    event: Option<&'a RawValue>,
+    mut events: Vec<&'a RawValue>,
+    steps: StepSlices<'_>,
+    body: &Bytes,
+    fetched: Option<&'a FetchedState>,
+) -> Result<LoadedCall<'a>, (StatusCode, String)> {
+    let memo = match fetched {
+        None => Memo::index(body, steps),
+        Some(fetched) => {
+            events = fetched.events.iter().map(|e| &**e).collect();
+            match serde_json::from_slice::<StepSlices<'_>>(&fetched.actions) {
+                Ok(steps) => Memo::index(&fetched.actions, steps),
                 Err(e) => {
-                    tracing::error!(error = %e, "could not load the run state from Inngest");
-                    return Err(error_response(
+                    return Err((
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        &format!("could not load the run state: {e}"),
+                        format!("could not load the run state: malformed actions: {e}"),
                     ));
                 }
             }
         }
-        let event = match call.event.or_else(|| events.first().cloned()) {
-            Some(event) => event,
-            None => {
-                return Err(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "the request has no event",
-                ));
-            }
-        };
-        if events.is_empty() {
-            events.push(event.clone());
-        }
-        let memo = steps
-            .into_iter()
-            .filter(|(_, raw)| !is_unfinished(raw))
-            .collect();
-        Ok(LoadedCall {
-            event,
-            events,
-            memo,
-            ctx: call.ctx,
-        })
+    };
+    let Some(event) = event.or_else(|| events.first().copied()) else {
+        return Err((StatusCode::BAD_REQUEST, "the request has no event".into()));
+    };
+    if events.is_empty() {
+        events.push(event);
     }
+    Ok(LoadedCall {
+        event,
+        events,
+        memo,
+    })
 }
 
 type Body = futures::future::BoxFuture<'static, Result<Box<RawValue>, Error>>;
@@ -240,8 +265,8 @@ type Body = futures::future::BoxFuture<'static, Result<Box<RawValue>, Error>>;
 async fn run_hooked(
     hooks: &RunHooksChain,
     event: &RawValue,
-    events: &[Box<RawValue>],
-    start: impl FnOnce(&RawValue, &[Box<RawValue>]) -> Result<Body, Outcome>,
+    events: &[&RawValue],
+    start: impl FnOnce(&RawValue, &[&RawValue]) -> Result<Body, Outcome>,
     state: &Arc<RunState>,
 ) -> Outcome {
     let before = async {
@@ -259,8 +284,12 @@ async fn run_hooked(
         Ok(input) => input,
         Err(err) => return Outcome::Failed(err),
     };
+    let transformed: Vec<&RawValue>;
     let (event, events) = match &input {
-        Some((event, events)) => (&**event, &events[..]),
+        Some((event, events)) => {
+            transformed = events.iter().map(|e| &**e).collect();
+            (&**event, &transformed[..])
+        }
         None => (event, events),
     };
     let outcome = match start(event, events) {

@@ -5,6 +5,7 @@ mod execute;
 mod introspect;
 mod sync;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -126,19 +127,13 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     /// Answers one request to the endpoint.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
         let (parts, body) = request.into_parts();
-        let query: HashMap<String, String> = parts
-            .uri
-            .query()
-            .map(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .unwrap_or_default();
         match parts.method {
             Method::GET => self.introspect(&parts.headers),
             Method::PUT => self.sync(&parts, &body).await,
-            Method::POST => self.execute(&parts.headers, &query, &body).await,
+            Method::POST => {
+                let query = CallQuery::parse(parts.uri.query());
+                self.execute(&parts.headers, &query, &body).await
+            }
             _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or POST"),
         }
     }
@@ -188,6 +183,30 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     /// The key a response is signed with: the one that verified the request, else the primary.
     fn response_key<'a>(&'a self, verified: Option<&'a SigningKey>) -> Option<&'a SigningKey> {
         verified.or(self.inner.client.config().signing_key.as_ref())
+    }
+}
+
+/// The query parameters of an execution request that the SDK reads.
+#[derive(Default)]
+struct CallQuery<'a> {
+    fn_id: Option<Cow<'a, str>>,
+    step_id: Option<Cow<'a, str>>,
+    probe: Option<Cow<'a, str>>,
+}
+
+impl<'a> CallQuery<'a> {
+    /// Reads the parameters without collecting the query; the last of a repeated one counts.
+    fn parse(query: Option<&'a str>) -> Self {
+        let mut parsed = Self::default();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*name {
+                "fnId" => parsed.fn_id = Some(value),
+                "stepId" => parsed.step_id = Some(value),
+                "probe" => parsed.probe = Some(value),
+                _ => {}
+            }
+        }
+        parsed
     }
 }
 

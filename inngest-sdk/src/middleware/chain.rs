@@ -101,7 +101,7 @@ impl RunHooksChain {
     pub async fn transform_input(
         &self,
         event: &RawValue,
-        events: &[Box<RawValue>],
+        events: &[&RawValue],
     ) -> Result<(Box<RawValue>, Vec<Box<RawValue>>), Error> {
         let mut input = RunInput {
             event: serde_json::from_str(event.get())?,

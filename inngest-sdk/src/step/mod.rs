@@ -8,6 +8,7 @@
 
 mod driver;
 mod hooked;
+mod memo;
 pub mod op;
 mod state;
 
@@ -23,6 +24,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 pub(crate) use driver::{Outcome, drive};
+pub(crate) use memo::{Memo, StepSlices};
 pub use state::hash_step_id;
 pub(crate) use state::{RunSettings, RunState};
 
@@ -30,6 +32,7 @@ use crate::duration::format_duration;
 use crate::error::{Error, StepError};
 use crate::event::Event;
 use crate::middleware::StepKind;
+use memo::to_hex;
 use op::{Op, OpCode, OpData};
 use state::{Executed, Found};
 
@@ -39,6 +42,7 @@ pub struct Step {
     state: Arc<RunState>,
 }
 
+/// The memo of `run` and `invoke` as it is on the wire: `{"data": X}` or `{"error": E}`.
 #[derive(serde::Deserialize)]
 struct ResultMemo<'a> {
     #[serde(borrow, default)]
@@ -47,8 +51,21 @@ struct ResultMemo<'a> {
     error: Option<StepError>,
 }
 
-fn decode<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
-    let mut de = serde_json::Deserializer::from_str(raw);
+/// The same memo with its data decoded straight into the step's type, in one pass.
+#[derive(serde::Deserialize)]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
+struct TypedResultMemo<T> {
+    data: Option<T>,
+    error: Option<StepError>,
+}
+
+/// Decodes a memoized value. Only when that fails is it read again, to name the path that did
+/// not match in the error.
+fn decode<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepError> {
+    if let Ok(value) = serde_json::from_slice(raw) {
+        return Ok(value);
+    }
+    let mut de = serde_json::Deserializer::from_slice(raw);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         StepError::new(
             "DeserializationError",
@@ -58,17 +75,42 @@ fn decode<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
 }
 
 /// Reads `{"data": X}` or `{"error": E}`, the memo of `run` and `invoke`.
-fn decode_result<T: DeserializeOwned>(raw: &RawValue, step: &str) -> Result<T, StepError> {
-    let memo: ResultMemo<'_> = serde_json::from_str(raw.get()).map_err(|e| {
-        StepError::new(
-            "DeserializationError",
-            format!("memoized state of step {step:?} is malformed: {e}"),
-        )
-    })?;
-    if let Some(error) = memo.error {
-        return Err(error);
+fn decode_result<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepError> {
+    match serde_json::from_slice::<TypedResultMemo<T>>(raw) {
+        Ok(TypedResultMemo {
+            error: Some(error), ..
+        }) => Err(error),
+        Ok(TypedResultMemo {
+            data: Some(value), ..
+        }) => Ok(value),
+        // No data, or `"data": null`: the value is whatever null decodes into.
+        Ok(TypedResultMemo { data: None, .. }) => decode(b"null", step),
+        Err(_) => Err(explain_result_error::<T>(raw, step)),
     }
-    decode(memo.data.map_or("null", RawValue::get), step)
+}
+
+/// Why a memo did not decode: malformed, or data not matching the step's type (with its path).
+fn explain_result_error<T: DeserializeOwned>(raw: &[u8], step: &str) -> StepError {
+    let memo: ResultMemo<'_> = match serde_json::from_slice(raw) {
+        Ok(memo) => memo,
+        Err(e) => {
+            return StepError::new(
+                "DeserializationError",
+                format!("memoized state of step {step:?} is malformed: {e}"),
+            );
+        }
+    };
+    if let Some(error) = memo.error {
+        return error;
+    }
+    let data = memo.data.map_or("null", RawValue::get);
+    match decode::<T>(data.as_bytes(), step) {
+        Err(error) => error,
+        Ok(_) => StepError::new(
+            "DeserializationError",
+            format!("memoized result of step {step:?} does not match its type"),
+        ),
+    }
 }
 
 impl Step {
@@ -86,17 +128,18 @@ impl Step {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let hash = self.state.next_hash(id);
+        let digest = self.state.next_digest(id);
         let hooks = self.state.hooks.as_deref();
-        if let Some(raw) = self.state.memoized(&hash) {
+        if let Some(raw) = self.state.memoized(&digest) {
             return match hooks.filter(|h| h.transforms()) {
                 None => decode_result(raw, id),
                 Some(hooks) => {
-                    let step = hooked::info(id, &hash, StepKind::Run, true);
+                    let step = hooked::info(id, &to_hex(&digest), StepKind::Run, true);
                     self.memoized_result(hooks, &step, raw).await
                 }
             };
         }
+        let hash = to_hex(&digest);
         if let Some(hooks) = hooks {
             self.hook(hooks.memoization_done().await).await;
         }
@@ -166,10 +209,11 @@ impl Step {
 
     /// Sleeps for `duration` (at most about a year), without holding a process.
     pub async fn sleep(&self, id: &str, duration: Duration) {
-        let hash = self.state.next_hash(id);
-        if self.state.memoized(&hash).is_some() {
+        let digest = self.state.next_digest(id);
+        if self.state.memoized(&digest).is_some() {
             return;
         }
+        let hash = to_hex(&digest);
         let opts = json!({ "duration": format_duration(duration) });
         let opts = self.step_input(id, &hash, StepKind::Sleep, opts).await;
         let op = Op::new(OpCode::Sleep, &hash, id)
@@ -180,10 +224,11 @@ impl Step {
 
     /// Sleeps until `until`. A time already past completes at once without a round trip.
     pub async fn sleep_until(&self, id: &str, until: DateTime<Utc>) {
-        let hash = self.state.next_hash(id);
-        if self.state.memoized(&hash).is_some() || until <= Utc::now() {
+        let digest = self.state.next_digest(id);
+        if self.state.memoized(&digest).is_some() || until <= Utc::now() {
             return;
         }
+        let hash = to_hex(&digest);
         let opts = json!({
             "duration": until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         });
@@ -200,18 +245,19 @@ impl Step {
         id: &str,
         wait: WaitForEvent,
     ) -> Result<Option<Event<T>>, StepError> {
-        let hash = self.state.next_hash(id);
-        if let Some(raw) = self.state.memoized(&hash) {
+        let digest = self.state.next_digest(id);
+        if let Some(raw) = self.state.memoized(&digest) {
             let hooks = self.state.hooks.as_deref().filter(|h| h.transforms());
-            return match (raw.get().trim(), hooks) {
-                ("null", _) => Ok(None),
+            return match (raw.trim_ascii(), hooks) {
+                (b"null", _) => Ok(None),
                 (event, None) => decode(event, id).map(Some),
                 (event, Some(hooks)) => {
-                    let step = hooked::info(id, &hash, StepKind::WaitForEvent, true);
+                    let step = hooked::info(id, &to_hex(&digest), StepKind::WaitForEvent, true);
                     self.memoized_value(hooks, &step, event).await.map(Some)
                 }
             };
         }
+        let hash = to_hex(&digest);
         let mut opts = json!({
             "event": wait.event,
             "timeout": format_duration(wait.timeout),
@@ -234,16 +280,17 @@ impl Step {
         id: &str,
         invocation: Invocation<I, O>,
     ) -> Result<O, StepError> {
-        let hash = self.state.next_hash(id);
-        if let Some(raw) = self.state.memoized(&hash) {
+        let digest = self.state.next_digest(id);
+        if let Some(raw) = self.state.memoized(&digest) {
             return match self.state.hooks.as_deref().filter(|h| h.transforms()) {
                 None => decode_result(raw, id),
                 Some(hooks) => {
-                    let step = hooked::info(id, &hash, StepKind::Invoke, true);
+                    let step = hooked::info(id, &to_hex(&digest), StepKind::Invoke, true);
                     self.memoized_result(hooks, &step, raw).await
                 }
             };
         }
+        let hash = to_hex(&digest);
         let data = serde_json::to_value(&invocation.data).map_err(|e| {
             StepError::new(
                 "SerializationError",

@@ -1,15 +1,14 @@
 //! Per-request run state shared by every step future of one execution.
 //!
-//! Steps look their memoized result up by hash (one map lookup, no rescans); new steps are
+//! Steps look their memoized result up by digest (see [`super::memo`]); new steps are
 //! recorded as `found` for the driver, which decides whether one of them runs now.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use serde_json::value::RawValue;
-use sha1::{Digest, Sha1};
-
+use super::memo::{Memo, StepDigest, digest_step_id, to_hex};
 use super::op::Op;
 use crate::client::Client;
 use crate::middleware::RunHooksChain;
@@ -17,12 +16,7 @@ use crate::middleware::RunHooksChain;
 /// The lowercase hex SHA-1 Inngest keys steps by. The n-th repeat of an id (n ≥ 1) hashes
 /// `id:n`.
 pub fn hash_step_id(id: &str, repeat: u32) -> String {
-    let digest = if repeat == 0 {
-        Sha1::digest(id.as_bytes())
-    } else {
-        Sha1::digest(format!("{id}:{repeat}").as_bytes())
-    };
-    hex::encode(digest)
+    to_hex(&digest_step_id(id, repeat))
 }
 
 /// A step reached in this request that Inngest has not seen completed.
@@ -43,17 +37,18 @@ pub(crate) struct Executed {
 
 #[derive(Default)]
 struct Inner {
-    counters: HashMap<String, u32>,
+    /// How often each step id was reached; a step id comes from the function's code.
+    counters: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     found: Vec<Found>,
     executing: Option<String>,
     wakers: HashMap<String, Waker>,
     executed: Option<Executed>,
-    memo_hits: usize,
 }
 
 /// Everything a step needs to know about the request it runs in.
 pub(crate) struct RunState {
-    memo: HashMap<String, Box<RawValue>>,
+    memo: Memo,
+    memo_hits: AtomicUsize,
     target: Option<String>,
     immediate: bool,
     pub attempt: u32,
@@ -73,13 +68,10 @@ pub(crate) struct RunSettings {
 }
 
 impl RunState {
-    pub fn new(
-        memo: HashMap<String, Box<RawValue>>,
-        settings: RunSettings,
-        client: Client,
-    ) -> Self {
+    pub fn new(memo: Memo, settings: RunSettings, client: Client) -> Self {
         Self {
             memo,
+            memo_hits: AtomicUsize::new(0),
             target: settings.target,
             immediate: settings.immediate,
             attempt: settings.attempt,
@@ -100,20 +92,29 @@ impl RunState {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Claims the next hash for `id` in this request.
-    pub fn next_hash(&self, id: &str) -> String {
-        let mut inner = self.lock();
-        let counter = inner.counters.entry(id.to_owned()).or_insert(0);
-        let hash = hash_step_id(id, *counter);
-        *counter += 1;
-        hash
+    /// Claims the next occurrence of `id` in this request: its digest.
+    pub fn next_digest(&self, id: &str) -> StepDigest {
+        let repeat = {
+            let mut inner = self.lock();
+            match inner.counters.get_mut(id) {
+                Some(counter) => {
+                    *counter += 1;
+                    *counter
+                }
+                None => {
+                    inner.counters.insert(id.into(), 0);
+                    0
+                }
+            }
+        };
+        digest_step_id(id, repeat)
     }
 
-    /// The memoized state for `hash`, if Inngest sent one.
-    pub fn memoized(&self, hash: &str) -> Option<&RawValue> {
-        let found = self.memo.get(hash).map(|raw| raw.as_ref());
+    /// The memoized state for `digest` as JSON text, if Inngest sent one.
+    pub fn memoized(&self, digest: &StepDigest) -> Option<&[u8]> {
+        let found = self.memo.get(digest);
         if found.is_some() {
-            self.lock().memo_hits += 1;
+            self.memo_hits.fetch_add(1, Ordering::Relaxed);
         }
         found
     }
@@ -157,7 +158,7 @@ impl RunState {
     }
 
     pub fn memo_hits(&self) -> usize {
-        self.lock().memo_hits
+        self.memo_hits.load(Ordering::Relaxed)
     }
 
     /// Decides what to do with the steps found since the last poll.

@@ -1,0 +1,247 @@
+//! The memoized step state of one request, kept as byte ranges of the request body.
+//!
+//! Inngest sends every finished step's state in `steps`, keyed by the hex SHA-1 of its id. The
+//! body is parsed once; each value stays where it is in the body until its step asks for it,
+//! and is then decoded once, straight into the step's type. Step ids are hashed into a
+//! 20-byte digest on the stack and looked up by binary search, so a replayed step costs no
+//! allocation and no hex encoding.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde_json::value::RawValue;
+use sha1::{Digest as _, Sha1};
+
+/// A step id's SHA-1, as Inngest keys steps by it (in lowercase hex on the wire).
+pub(crate) type StepDigest = [u8; 20];
+
+/// The digest of the `repeat`-th occurrence of `id` in a run: `sha1(id)`, then
+/// `sha1("id:1")`, `sha1("id:2")`...
+pub(crate) fn digest_step_id(id: &str, repeat: u32) -> StepDigest {
+    let mut sha = Sha1::new();
+    sha.update(id.as_bytes());
+    if repeat > 0 {
+        let mut digits = [0u8; 11];
+        sha.update(decimal(repeat, &mut digits));
+    }
+    sha.finalize().into()
+}
+
+/// `:n` in ASCII, written into `buffer` from its end.
+fn decimal(mut n: u32, buffer: &mut [u8; 11]) -> &[u8] {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        // n % 10 < 10, so the cast is exact.
+        buffer[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    start -= 1;
+    buffer[start] = b':';
+    &buffer[start..]
+}
+
+/// The lowercase hex form of a digest, as step ids appear on the wire.
+pub(crate) fn to_hex(digest: &StepDigest) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = String::with_capacity(40);
+    for byte in digest {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
+
+/// The `steps` object of a request as parsed: each key with its value's text in the body.
+/// Keys are borrowed unless they contain escapes.
+#[derive(Default)]
+pub(crate) struct StepSlices<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for StepSlices<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Entries<'a> {
+            type Value = StepSlices<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of step states keyed by hashed step id")
+            }
+
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(StepSlices::default())
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16).min(4096));
+                while let Some(entry) = map.next_entry::<Cow<'a, str>, &'a RawValue>()? {
+                    entries.push(entry);
+                }
+                Ok(StepSlices(entries))
+            }
+        }
+        deserializer.deserialize_any(Entries(std::marker::PhantomData))
+    }
+}
+
+/// One memoized step: its digest and where its state sits in the buffer.
+struct Entry {
+    /// The digest's first 8 bytes as a number: most comparisons end there, without a memcmp.
+    prefix: u64,
+    digest: StepDigest,
+    range: Range<usize>,
+}
+
+impl Entry {
+    fn key(&self) -> (u64, &StepDigest) {
+        (self.prefix, &self.digest)
+    }
+}
+
+fn prefix(digest: &StepDigest) -> u64 {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// Decodes 40 hex digits (either case) into a digest; anything else is `None`.
+fn parse_hex_digest(hex: &[u8]) -> Option<StepDigest> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    if hex.len() != 40 {
+        return None;
+    }
+    let mut digest = [0u8; 20];
+    for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(digest)
+}
+
+/// The memoized steps of a request, looked up by digest.
+#[derive(Default)]
+pub(crate) struct Memo {
+    buffer: Bytes,
+    /// Sorted by digest. Inngest sends `steps` with sorted keys, so sorting is one pass.
+    entries: Vec<Entry>,
+}
+
+impl Memo {
+    /// Indexes `steps`, parsed from `buffer`. Unfinished steps (`{"input": ...}`) and keys that
+    /// are not a SHA-1 in hex are left out: no step of this SDK can ask for them.
+    pub fn index(buffer: &Bytes, steps: StepSlices<'_>) -> Self {
+        let base = buffer.as_ptr() as usize;
+        let mut entries: Vec<Entry> = steps
+            .0
+            .into_iter()
+            .filter(|(_, raw)| !is_unfinished(raw))
+            .filter_map(|(key, raw)| {
+                let digest = parse_hex_digest(key.as_bytes())?;
+                // The value was borrowed from `buffer`, so it lies inside it.
+                let start = (raw.get().as_ptr() as usize).checked_sub(base)?;
+                let range = start..start + raw.get().len();
+                (range.end <= buffer.len()).then_some(Entry {
+                    prefix: prefix(&digest),
+                    digest,
+                    range,
+                })
+            })
+            .collect();
+        entries.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+        Self {
+            buffer: buffer.clone(),
+            entries,
+        }
+    }
+
+    /// The state of the step with `digest`, as JSON text.
+    pub fn get(&self, digest: &StepDigest) -> Option<&[u8]> {
+        let key = (prefix(digest), digest);
+        let at = self
+            .entries
+            .binary_search_by(|entry| entry.key().cmp(&key))
+            .ok()?;
+        self.buffer.get(self.entries[at].range.clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
+fn is_unfinished(raw: &RawValue) -> bool {
+    raw.get().trim_start().starts_with(r#"{"input""#)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memo_of(body: &str) -> Memo {
+        #[derive(Deserialize)]
+        struct Body<'a> {
+            #[serde(borrow)]
+            steps: StepSlices<'a>,
+        }
+        let buffer = Bytes::copy_from_slice(body.as_bytes());
+        let parsed: Body<'_> = serde_json::from_slice(&buffer).expect("parses");
+        Memo::index(&buffer, parsed.steps)
+    }
+
+    #[test]
+    fn repeats_hash_with_their_count() {
+        for repeat in [0, 1, 9, 10, 999, u32::MAX] {
+            let want = match repeat {
+                0 => Sha1::digest(b"step"),
+                n => Sha1::digest(format!("step:{n}").as_bytes()),
+            };
+            assert_eq!(digest_step_id("step", repeat), <StepDigest>::from(want));
+        }
+        assert_eq!(
+            to_hex(&digest_step_id("my-step-id", 1)),
+            "f47c6228c581af870aa285200cf95ec3ac59bb6a"
+        );
+    }
+
+    #[test]
+    fn values_are_found_by_digest_and_unfinished_or_foreign_keys_are_left_out() {
+        let a = to_hex(&digest_step_id("a", 0));
+        let b = to_hex(&digest_step_id("b", 0));
+        let c = to_hex(&digest_step_id("c", 0));
+        let memo = memo_of(&format!(
+            r#"{{"steps":{{"{b}": {{"data": [1, 2]}}, "{a}":{{"data":"x"}}, "{c}": {{"input":[1]}}, "nothex":{{"data":1}}}}}}"#
+        ));
+        assert_eq!(memo.len(), 2);
+        assert_eq!(
+            memo.get(&digest_step_id("a", 0)),
+            Some(&br#"{"data":"x"}"#[..])
+        );
+        assert_eq!(
+            memo.get(&digest_step_id("b", 0)),
+            Some(&br#"{"data": [1, 2]}"#[..])
+        );
+        assert_eq!(memo.get(&digest_step_id("c", 0)), None);
+    }
+
+    #[test]
+    fn escaped_keys_and_null_steps_parse() {
+        let a = to_hex(&digest_step_id("a", 0));
+        let escaped: String = a.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let memo = memo_of(&format!(r#"{{"steps":{{"{escaped}":null}}}}"#));
+        assert_eq!(memo.get(&digest_step_id("a", 0)), Some(&b"null"[..]));
+        assert_eq!(memo_of(r#"{"steps":null}"#).len(), 0);
+    }
+}
