@@ -477,6 +477,81 @@ async fn async_steps_report_their_opcodes() {
     assert_eq!((done.status, done.json), (200, json!({"answer": 42})));
 }
 
+#[derive(Debug, Deserialize, serde::Serialize)]
+struct Basket {
+    id: u32,
+    lines: Vec<u32>,
+}
+
+#[tokio::test]
+async fn memoized_results_decode_into_the_step_type_or_name_the_field_that_does_not() {
+    let f = function("typed", |ctx| async move {
+        let order = ctx
+            .step
+            .run("load", || async {
+                Ok::<_, Error>(Basket {
+                    id: 0,
+                    lines: vec![],
+                })
+            })
+            .await;
+        let nothing: Option<u32> = ctx
+            .step
+            .run("none", || async { Ok::<_, Error>(None) })
+            .await?;
+        Ok(match order {
+            Ok(order) => json!({ "order": order, "nothing": nothing }),
+            Err(e) => json!({ "error": e.message, "name": e.name }),
+        })
+    });
+    let handler = handler(vec![f]);
+    let call = |load: Value| {
+        Call::new("app-typed", event("t/e", json!({})))
+            .memo(&h("load"), load)
+            .memo(&h("none"), json!({ "data": null }))
+    };
+
+    let reply = call(json!({"data": {"id": 7, "lines": [1, 2]}}))
+        .send(&handler)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(
+        reply.json,
+        json!({"order": {"id": 7, "lines": [1, 2]}, "nothing": null})
+    );
+
+    // A stored result that no longer fits the type is the step's error, naming the field.
+    let reply = call(json!({"data": {"id": 7, "lines": [1, "two"]}}))
+        .send(&handler)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.json);
+    assert_eq!(reply.json["name"], "DeserializationError");
+    let message = reply.json["error"].as_str().expect("a message");
+    assert!(
+        message.contains("\"load\"") && message.contains("lines[1]"),
+        "{message}"
+    );
+
+    let reply = call(json!(["not", "a", "memo"])).send(&handler).await;
+    let message = reply.json["error"].as_str().expect("a message");
+    assert!(message.contains("is malformed"), "{message}");
+
+    // Keys that are not a step hash are ignored; the hash matches in either case.
+    let reply = Call::new("app-typed", event("t/e", json!({})))
+        .memo(
+            &h("load").to_uppercase(),
+            json!({"data": {"id": 1, "lines": []}}),
+        )
+        .memo("not-a-hash", json!({"data": 1}))
+        .memo(&h("none"), json!({ "data": 3 }))
+        .send(&handler)
+        .await;
+    assert_eq!(
+        reply.json,
+        json!({"order": {"id": 1, "lines": []}, "nothing": 3})
+    );
+}
+
 #[tokio::test]
 async fn unfinished_step_inputs_are_not_taken_as_results() {
     let f = function("inputs", |ctx| async move {
