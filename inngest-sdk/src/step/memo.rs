@@ -3,10 +3,11 @@
 //! Inngest sends every finished step's state in `steps`, keyed by the hex SHA-1 of its id. The
 //! body is parsed once; each value stays where it is in the body until its step asks for it,
 //! and is then decoded once, straight into the step's type. Step ids are hashed into a
-//! 20-byte digest on the stack and looked up by binary search, so a replayed step costs no
-//! allocation and no hex encoding.
+//! 20-byte digest on the stack and looked up by it, so a replayed step costs no allocation
+//! and no hex encoding.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
@@ -90,52 +91,49 @@ impl<'de: 'a, 'a> Deserialize<'de> for StepSlices<'a> {
     }
 }
 
-/// One memoized step: its digest and where its state sits in the buffer.
-struct Entry {
-    /// The digest's first 8 bytes as a number: most comparisons end there, without a memcmp.
-    prefix: u64,
-    digest: StepDigest,
-    range: Range<usize>,
-}
-
-impl Entry {
-    fn key(&self) -> (u64, &StepDigest) {
-        (self.prefix, &self.digest)
+/// The value of each hex digit (either case); 0xff for any other byte.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff_u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
-
-fn prefix(digest: &StepDigest) -> u64 {
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
-    u64::from_be_bytes(first)
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Decodes 40 hex digits (either case) into a digest; anything else is `None`.
 fn parse_hex_digest(hex: &[u8]) -> Option<StepDigest> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
     if hex.len() != 40 {
         return None;
     }
     let mut digest = [0u8; 20];
+    let mut invalid = 0u8;
     for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        let (high, low) = (
+            HEX_VALUES[usize::from(pair[0])],
+            HEX_VALUES[usize::from(pair[1])],
+        );
+        // A non-digit has its high bit set: one check at the end instead of one per digit.
+        invalid |= high | low;
+        *byte = high << 4 | (low & 0x0f);
     }
-    Some(digest)
+    (invalid & 0x80 == 0).then_some(digest)
 }
 
 /// The memoized steps of a request, looked up by digest.
 #[derive(Default)]
 pub(crate) struct Memo {
     buffer: Bytes,
-    /// Sorted by digest. Inngest sends `steps` with sorted keys, so sorting is one pass.
-    entries: Vec<Entry>,
+    /// Where each step's state sits in `buffer`. The keys come from the request, so the
+    /// hasher is seeded per process: crafted keys cannot make lookups collide.
+    ranges: HashMap<StepDigest, Range<usize>, foldhash::fast::RandomState>,
 }
 
 impl Memo {
@@ -143,7 +141,7 @@ impl Memo {
     /// are not a SHA-1 in hex are left out: no step of this SDK can ask for them.
     pub fn index(buffer: &Bytes, steps: StepSlices<'_>) -> Self {
         let base = buffer.as_ptr() as usize;
-        let mut entries: Vec<Entry> = steps
+        let ranges = steps
             .0
             .into_iter()
             .filter(|(_, raw)| !is_unfinished(raw))
@@ -152,32 +150,22 @@ impl Memo {
                 // The value was borrowed from `buffer`, so it lies inside it.
                 let start = (raw.get().as_ptr() as usize).checked_sub(base)?;
                 let range = start..start + raw.get().len();
-                (range.end <= buffer.len()).then_some(Entry {
-                    prefix: prefix(&digest),
-                    digest,
-                    range,
-                })
+                (range.end <= buffer.len()).then_some((digest, range))
             })
             .collect();
-        entries.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
         Self {
             buffer: buffer.clone(),
-            entries,
+            ranges,
         }
     }
 
     /// The state of the step with `digest`, as JSON text.
     pub fn get(&self, digest: &StepDigest) -> Option<&[u8]> {
-        let key = (prefix(digest), digest);
-        let at = self
-            .entries
-            .binary_search_by(|entry| entry.key().cmp(&key))
-            .ok()?;
-        self.buffer.get(self.entries[at].range.clone())
+        self.buffer.get(self.ranges.get(digest)?.clone())
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.ranges.len()
     }
 }
 
