@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use checkpoint_capture::{
     Exchange, FN_UUID, QI_ID, REQUEST_ID, RUN_ID, SIGNING_KEY, SIGNING_KEY_FALLBACK,
-    capture_checkpoints,
+    capture_checkpoints, hashed_key, meaning,
 };
 use serde_json::{Value, json};
 use sha1::Digest;
@@ -42,14 +42,8 @@ fn hash(id: &str) -> String {
     hex::encode(sha1::Sha1::digest(id.as_bytes()))
 }
 
-/// `Bearer` + the hashed signing key of protocol §3.2.
 fn bearer(key: &str) -> String {
-    let rest = key.trim_start_matches("signkey-test-");
-    let bytes = hex::decode(rest).expect("a hex key");
-    format!(
-        "Bearer signkey-test-{}",
-        hex::encode(sha2::Sha256::digest(&bytes))
-    )
+    format!("Bearer {}", hashed_key(key))
 }
 
 /// The step ids of each checkpoint call of an exchange.
@@ -423,4 +417,44 @@ fn typescript_sends_no_checkpoint_config_in_the_sync_payload() {
     for function in functions {
         assert!(function.get("checkpoint").is_none(), "{}", function["id"]);
     }
+}
+
+#[test]
+fn the_meaning_of_an_exchange_keeps_what_the_server_acts_on() {
+    let Some(all) = capture() else { return };
+    assert_eq!(
+        meaning(case(all, "blended")),
+        json!({
+            "status": 206,
+            "no_retry": null,
+            "body": [
+                {"op": "StepRun", "id": hash("b4"), "data": 4},
+                {"op": "RunComplete", "id": hash("complete"), "data": {"sum": 10}}
+            ],
+            "checkpoints": [{"key": "none", "answered": 200, "steps": [
+                {"op": "StepRun", "id": hash("b1"), "data": 1},
+                {"op": "StepRun", "id": hash("b2"), "data": 2},
+                {"op": "StepRun", "id": hash("b3"), "data": 3}
+            ]}]
+        })
+    );
+    let fallback = meaning(case(all, "cloud-401-primary"));
+    let keys: Vec<_> = fallback["checkpoints"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| c["key"].as_str().expect("a key"))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "primary", "fallback", "primary", "fallback", "primary", "fallback"
+        ]
+    );
+    let error = meaning(case(all, "step-error"));
+    assert_eq!(
+        error["body"],
+        json!([{"op": "StepError", "id": hash("fails"), "error": "boom"}])
+    );
+    assert_eq!(error["no_retry"], "false");
 }

@@ -214,3 +214,62 @@ pub fn parse(stdout: &str) -> Vec<Exchange> {
     }
     exchanges
 }
+
+/// An op reduced to what the server acts on: `op`, `id`, and `data` or the error's `message`
+/// (TS's internal-object fields, `timing`, `opts` and names dropped).
+pub fn op_meaning(op: &Value) -> Value {
+    let mut meaning = serde_json::Map::new();
+    for key in ["op", "id"] {
+        meaning.insert(key.to_owned(), op[key].clone());
+    }
+    if let Some(message) = op.get("error").and_then(|e| e.get("message")) {
+        meaning.insert("error".to_owned(), message.clone());
+    } else if let Some(data) = op.get("data").filter(|d| !d.is_null()) {
+        meaning.insert("data".to_owned(), data.clone());
+    }
+    Value::Object(meaning)
+}
+
+/// An exchange reduced to its meaning, for comparing two SDKs: the response status, its
+/// `x-inngest-no-retry`, its ops (or the error message), and each checkpoint call as the key it
+/// used (`primary`, `fallback`, `none`, or the raw header), the fake's answer and its steps.
+pub fn meaning(exchange: &Exchange) -> Value {
+    let body = match &exchange.body {
+        Value::Array(ops) => Value::Array(ops.iter().map(op_meaning).collect()),
+        Value::Object(error) if error.contains_key("message") => error["message"].clone(),
+        other => other.clone(),
+    };
+    let primary = format!("Bearer {}", hashed_key(SIGNING_KEY));
+    let fallback = format!("Bearer {}", hashed_key(SIGNING_KEY_FALLBACK));
+    let checkpoints: Vec<Value> = exchange
+        .checkpoints()
+        .iter()
+        .map(|call| {
+            let key = match call.header("authorization").map(str::trim_end) {
+                None | Some("Bearer") => "none".to_owned(),
+                Some(auth) if auth == primary => "primary".to_owned(),
+                Some(auth) if auth == fallback => "fallback".to_owned(),
+                Some(auth) => auth.to_owned(),
+            };
+            serde_json::json!({
+                "key": key,
+                "answered": call.answered,
+                "steps": call.steps().iter().map(op_meaning).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "status": exchange.status,
+        "no_retry": exchange.header("x-inngest-no-retry"),
+        "body": body,
+        "checkpoints": checkpoints,
+    })
+}
+
+/// The hashed signing key of protocol §3.2 (prefix kept, `sha256(hex_decode(rest))`).
+pub fn hashed_key(key: &str) -> String {
+    use sha2::Digest;
+    let rest = key.trim_start_matches("signkey-test-");
+    let bytes = hex::decode(rest).expect("a hex test key");
+    format!("signkey-test-{}", hex::encode(sha2::Sha256::digest(&bytes)))
+}
