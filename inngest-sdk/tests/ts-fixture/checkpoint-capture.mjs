@@ -382,9 +382,10 @@ const spawnServer = (port, extraEnv) =>
         ...process.env,
         PORT: String(port),
         INNGEST_BASE_URL: `http://127.0.0.1:${FAKE_API_PORT}`,
+        CKPT_EXIT_WITH_STDIN: "1",
         ...extraEnv,
       },
-      stdio: ["ignore", "pipe", "inherit"],
+      stdio: ["pipe", "pipe", "inherit"],
     });
     children.push(child);
     let buf = "";

@@ -10,6 +10,8 @@
 //                        Bearer (needs INNGEST_SIGNING_KEY, and
 //                        INNGEST_SIGNING_KEY_FALLBACK for the fallback case);
 //                        otherwise dev mode (INNGEST_DEV=1 semantics)
+//   CKPT_EXIT_WITH_STDIN=1  exit when stdin closes (the capture driver holds it,
+//                        so a killed driver never leaves this server behind)
 //
 // Prints exactly one line `READY` to stdout once listening.
 
@@ -231,6 +233,10 @@ server.listen(port, "127.0.0.1", () => {
 process.on("unhandledRejection", (err) => {
   console.error("[fixture] unhandled rejection (kept alive):", err);
 });
+if (/^(1|true)$/i.test(process.env.CKPT_EXIT_WITH_STDIN ?? "")) {
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+}
 for (const sig of ["SIGINT", "SIGTERM"]) {
   process.on(sig, () => server.close(() => process.exit(0)));
 }
