@@ -19,6 +19,21 @@ use crate::signature::SigningKey;
 pub const SDK_HEADER_VALUE: &str = concat!("rust:v", env!("CARGO_PKG_VERSION"));
 
 const SEND_ATTEMPTS: u32 = 5;
+
+/// How many times a checkpoint is tried before its results go back in the call's answer.
+pub(crate) const CHECKPOINT_ATTEMPTS: u32 = 5;
+
+/// The pause before the second try; it doubles for each one after (plus up to 100 ms jitter).
+const CHECKPOINT_FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// Why the checkpoint API did not take a batch of step results.
+#[derive(Debug)]
+pub(crate) enum CheckpointFailure {
+    /// 409: a newer call of the run is executing it; this one must stop.
+    Stale,
+    /// Every try failed; the reason of the last.
+    Unavailable(String),
+}
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why events could not be sent.
@@ -372,6 +387,53 @@ impl Client {
             status: status.as_u16(),
             body: truncate(&response.text().await.unwrap_or_default()),
         })
+    }
+
+    /// Sends checkpointed step results of `run_id` (spec §10.3.1): tried up to
+    /// [`CHECKPOINT_ATTEMPTS`] times with growing pauses, each try with the key fallback of
+    /// [`Self::send_authorized`]. A 409 means another call of the run has taken over: it is
+    /// not retried.
+    pub(crate) async fn checkpoint(
+        &self,
+        run_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), CheckpointFailure> {
+        let url = join_url(
+            &self.inner.config.api_base_url,
+            &format!("v1/checkpoint/{run_id}/async"),
+        );
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .send_authorized(|| {
+                    let request = self
+                        .inner
+                        .http
+                        .post(&url)
+                        .header("x-inngest-sdk", SDK_HEADER_VALUE)
+                        .json(body);
+                    match &self.inner.config.env {
+                        Some(env) => request.header("x-inngest-env", env),
+                        None => request,
+                    }
+                })
+                .await;
+            let failure = match sent {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) if response.status() == StatusCode::CONFLICT => {
+                    return Err(CheckpointFailure::Stale);
+                }
+                Ok(response) => format!("Inngest API answered {}", response.status().as_u16()),
+                Err(e) => format!("Inngest API unreachable: {}", e.without_url()),
+            };
+            if attempt >= CHECKPOINT_ATTEMPTS {
+                return Err(CheckpointFailure::Unavailable(failure));
+            }
+            tracing::warn!(attempt, error = %failure, "checkpoint failed; retrying");
+            let jitter = Duration::from_millis(u64::from(rand::rng().next_u32() % 100));
+            tokio::time::sleep(CHECKPOINT_FIRST_PAUSE * 2u32.pow(attempt - 1) + jitter).await;
+            attempt += 1;
+        }
     }
 
     /// Sends an Inngest API request with a signing key as bearer: the preferred key first,

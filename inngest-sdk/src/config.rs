@@ -3,6 +3,7 @@
 //! Cloud mode is the default, so a deployment that forgets `INNGEST_SIGNING_KEY` refuses
 //! requests instead of running them unsigned. `INNGEST_DEV=1` (or a dev-server URL) selects dev.
 
+use crate::checkpoint::Checkpoint;
 use std::fmt;
 
 use url::Url;
@@ -87,6 +88,7 @@ pub struct Config {
     pub(crate) serve_origin: Option<String>,
     pub(crate) serve_path: Option<String>,
     pub(crate) allow_in_band_sync: bool,
+    pub(crate) checkpoint: Option<Checkpoint>,
 }
 
 fn parse_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
@@ -117,6 +119,7 @@ impl Config {
             serve_origin: None,
             serve_path: None,
             allow_in_band_sync: true,
+            checkpoint: None,
         }
     }
 
@@ -255,6 +258,19 @@ impl Config {
     pub fn with_in_band_sync(mut self, allow: bool) -> Self {
         self.allow_in_band_sync = allow;
         self
+    }
+
+    /// Checkpoints every function's steps as `checkpoint` says, unless the function has its
+    /// own setting (see [`crate::checkpoint`]). Off by default.
+    #[must_use]
+    pub fn with_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
+    }
+
+    /// The client's checkpoint setting, if any.
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        self.checkpoint
     }
 
     /// The app id.

@@ -34,6 +34,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod checkpoint;
 pub mod client;
 pub mod config;
 pub mod duration;
@@ -50,6 +51,7 @@ pub mod step;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use checkpoint::Checkpoint;
 pub use client::{Client, SendError};
 pub use config::{Config, Mode};
 pub use error::{Classify, Error, Retry, StepError};

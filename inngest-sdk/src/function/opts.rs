@@ -1,6 +1,7 @@
 //! Function configuration: the options and their builder. `validate.rs` checks them against
 //! Inngest's rules; `wire.rs` writes them as the sync JSON.
 
+use crate::checkpoint::{Checkpoint, CheckpointSetting};
 use std::time::Duration;
 
 use super::Trigger;
@@ -269,6 +270,7 @@ pub struct FunctionOpts {
     pub(super) timeout_start: Option<Duration>,
     pub(super) timeout_finish: Option<Duration>,
     pub(super) singleton: Option<(Option<String>, SingletonMode)>,
+    pub(crate) checkpoint: CheckpointSetting,
 }
 
 impl FunctionOpts {
@@ -292,8 +294,22 @@ impl FunctionOpts {
             timeout_start: None,
             timeout_finish: None,
             singleton: None,
+            checkpoint: CheckpointSetting::Inherit,
         }
     }
+    /// Checkpoints this function's steps as `checkpoint` says, whatever the client's setting
+    /// (see [`crate::checkpoint`]).
+    pub fn with_checkpoint(mut self, checkpoint: Checkpoint) -> Self {
+        self.checkpoint = CheckpointSetting::On(checkpoint);
+        self
+    }
+
+    /// Never checkpoints this function, even when the client checkpoints by default.
+    pub fn without_checkpoint(mut self) -> Self {
+        self.checkpoint = CheckpointSetting::Off;
+        self
+    }
+
     /// The human name shown in the dashboard (default: the id).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());

@@ -4,6 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::Trigger;
 use super::opts::{Concurrency, FunctionOpts, Scope, SingletonMode};
+use crate::checkpoint::Checkpoint;
 use crate::duration::format_duration;
 
 impl Concurrency {
@@ -25,7 +26,12 @@ impl Concurrency {
 
 impl FunctionOpts {
     /// The function object of a sync request.
-    pub(crate) fn to_json(&self, app_id: &str, step_url: &str) -> Value {
+    pub(crate) fn to_json(
+        &self,
+        app_id: &str,
+        step_url: &str,
+        client_checkpoint: Option<Checkpoint>,
+    ) -> Value {
         let composite = format!("{app_id}-{}", self.id);
         let name = self.name.clone().unwrap_or_else(|| self.id.clone());
         let mut step = json!({
@@ -130,6 +136,9 @@ impl FunctionOpts {
             let mut v = json!({ "mode": mode });
             insert_opt(&mut v, "key", key.as_ref().map(|k| json!(k)));
             f.insert("singleton".into(), v);
+        }
+        if let Some(checkpoint) = self.checkpoint.resolve(client_checkpoint) {
+            f.insert("checkpoint".into(), checkpoint.to_json());
         }
         Value::Object(f)
     }

@@ -14,11 +14,13 @@ use tracing::Instrument;
 use super::{
     CallQuery, ServeHandler, error_response, headers, json_response, set_header, to_json_response,
 };
+use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::function::{RawCall, RunInfo};
 use crate::middleware::{RunEnd, RunHooksChain};
 use crate::signature::sign;
-use crate::step::op::OpCode;
+use crate::step::op::{Op, OpCode, OpData};
+use crate::step::{CheckpointIds, Halt, RunCheckpoint, hash_step_id};
 use crate::step::{Memo, Outcome, RunSettings, RunState, Step, StepSlices, drive};
 
 /// The call request, parsed once: the events and each memoized step stay slices of the body.
@@ -46,6 +48,46 @@ struct CallCtx {
     disable_immediate_execution: bool,
     #[serde(default)]
     use_api: bool,
+    /// The function's id at Inngest (a UUID), for checkpoints.
+    #[serde(default)]
+    fn_id: String,
+    /// The queue item this call runs, for checkpoints.
+    #[serde(default)]
+    qi_id: Option<String>,
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    generation_id: Option<i64>,
+}
+
+impl CallCtx {
+    /// Checkpointing for this call, when the function has it on and the call allows it: the
+    /// whole run from its next step (no targeted step), with immediate execution, on a first
+    /// attempt (a retry is answered as without, as the TypeScript SDK does), and naming the
+    /// function and queue item the checkpoint API needs.
+    fn checkpoint(
+        &self,
+        config: Option<Checkpoint>,
+        target: Option<&str>,
+    ) -> Option<RunCheckpoint> {
+        let config = config.filter(|_| {
+            target.is_none() && !self.disable_immediate_execution && self.attempt == 0
+        })?;
+        let qi_id = self.qi_id.clone().filter(|q| !q.is_empty())?;
+        if self.fn_id.is_empty() {
+            return None;
+        }
+        Some(RunCheckpoint::new(
+            config,
+            CheckpointIds {
+                run_id: self.run_id.clone(),
+                fn_id: self.fn_id.clone(),
+                qi_id,
+                request_id: self.request_id.clone(),
+                generation_id: self.generation_id,
+            },
+        ))
+    }
 }
 
 /// The run state Inngest kept because it was too large to send (`use_api`).
@@ -144,6 +186,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 Ok(loaded) => loaded,
                 Err((status, message)) => return error_response(status, &message),
             };
+            let client_checkpoint = self.inner.client.config().checkpoint();
+            let checkpoint = ctx.checkpoint(
+                function.opts.checkpoint.resolve(client_checkpoint),
+                step_id.as_deref(),
+            );
             let run = RunInfo {
                 run_id: ctx.run_id,
                 attempt: ctx.attempt,
@@ -161,7 +208,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 },
                 self.inner.client.clone(),
             );
-            let state = Arc::new(state.with_hooks(hooks.clone()));
+            let state = Arc::new(state.with_hooks(hooks.clone()).with_checkpoint(checkpoint));
             let start = |event: &RawValue, events: &[&RawValue]| {
                 let raw = RawCall { event, events };
                 let started = catch_unwind(AssertUnwindSafe(|| {
@@ -178,7 +225,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             };
             let outcome = match &hooks {
                 None => match start(loaded.event, &loaded.events) {
-                    Ok(body) => drive(body, state.clone()).await,
+                    Ok(body) => conclude(drive(body, state.clone()).await, &state).await,
                     Err(outcome) => outcome,
                 },
                 Some(hooks) => {
@@ -188,6 +235,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                         .catch_unwind()
                         .await
                         .unwrap_or_else(|_| Outcome::Panicked("a middleware hook panicked".into()));
+                    let outcome = conclude(outcome, &state).await;
                     hooks.run_end(&run_end(&outcome)).await;
                     outcome
                 }
@@ -326,6 +374,44 @@ async fn run_hooked(
             Err(e) => Outcome::Failed(e.into()),
         },
         Err(err) => Outcome::Failed(err),
+    }
+}
+
+/// Ends a checkpointing invocation. The function's end answers its unsent results with
+/// `RunComplete`, as the TypeScript SDK does (the checkpoint API takes no `RunComplete`).
+/// Anything else that answers the call (a step Inngest schedules, an error) first sends the
+/// buffered results; if they cannot be sent, the call is answered with them instead.
+async fn conclude(outcome: Outcome, state: &RunState) -> Outcome {
+    let Some(checkpoint) = state.checkpoint() else {
+        return outcome;
+    };
+    if !checkpoint.is_halted() {
+        if let Outcome::Complete(value) = outcome {
+            let mut ops = checkpoint.take_unsent();
+            let complete = Op::new(
+                OpCode::RunComplete,
+                &hash_step_id("complete", 0),
+                "complete",
+            );
+            ops.push(complete.with_data(OpData::Raw(value)));
+            return Outcome::Ops {
+                ops,
+                retry_after: None,
+            };
+        }
+        if checkpoint.flush(&state.client).await {
+            return outcome;
+        }
+    }
+    match checkpoint.take_halt() {
+        Some(Halt::Stale) => Outcome::Failed(
+            Error::non_retriable("stale dispatch: a newer call of this run has taken over")
+                .with_name("StaleDispatchError"),
+        ),
+        _ => Outcome::Ops {
+            ops: checkpoint.take_unsent(),
+            retry_after: None,
+        },
     }
 }
 

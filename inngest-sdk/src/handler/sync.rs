@@ -417,7 +417,12 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                     .append_pair("step", "step")
                     .finish();
                 let separator = if url.contains('?') { '&' } else { '?' };
-                f.opts.to_json(app_id, &format!("{url}{separator}{query}"))
+                let config = self.inner.client.config();
+                f.opts.to_json(
+                    app_id,
+                    &format!("{url}{separator}{query}"),
+                    config.checkpoint(),
+                )
             })
             .collect()
     }

@@ -91,6 +91,7 @@ fn opcode_name(op: OpCode) -> &'static str {
         OpCode::Sleep => "Sleep",
         OpCode::WaitForEvent => "WaitForEvent",
         OpCode::InvokeFunction => "InvokeFunction",
+        OpCode::RunComplete => "RunComplete",
     }
 }
 

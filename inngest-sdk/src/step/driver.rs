@@ -13,6 +13,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, CatchUnwind};
 use serde_json::value::RawValue;
 
+use super::checkpoint::RunCheckpoint;
 use super::op::Op;
 use super::state::{Decision, RunState};
 use crate::error::Error;
@@ -90,6 +91,17 @@ impl Future for Drive {
             // A failed middleware hook ends the request with its error, whatever the body did.
             if let Some(err) = self.state.hooks.as_ref().and_then(|h| h.take_failure()) {
                 return Poll::Ready(Outcome::Failed(err));
+            }
+            // A failed checkpoint ends the invocation with the unsent results (see `conclude`).
+            if self
+                .state
+                .checkpoint()
+                .is_some_and(RunCheckpoint::is_halted)
+            {
+                return Poll::Ready(Outcome::Ops {
+                    ops: Vec::new(),
+                    retry_after: None,
+                });
             }
             // A step that ran must be reported even if the body then finished (e.g. a `select`
             // dropped the step future): its side effects happened and must be memoized.

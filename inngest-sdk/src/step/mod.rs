@@ -6,6 +6,7 @@
 //! and the request reports what it found. Join step futures (`futures::join!`, `join_all`) to
 //! run steps in parallel; they are reported together.
 
+mod checkpoint;
 mod driver;
 mod hooked;
 mod memo;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+pub(crate) use checkpoint::{CheckpointIds, Halt, RunCheckpoint};
 pub(crate) use driver::{Outcome, drive};
 pub(crate) use memo::{Memo, StepSlices};
 pub use state::hash_step_id;
@@ -157,8 +159,41 @@ impl Step {
             }
             Some(hooks) => self.run_hooked(hooks, &hash, id, f).await,
         };
+        if let Some(checkpoint) = self.state.checkpointing()
+            && let OpData::Raw(data) = &executed.op.data
+        {
+            let data = data.clone();
+            return self
+                .checkpointed(checkpoint, executed.op, id, &hash, &data)
+                .await;
+        }
         self.state.finish(executed);
         pending().await
+    }
+
+    /// A step that ran while checkpointing: its result is buffered (and sent when due), and the
+    /// function goes on with it, decoded as a replay would decode it.
+    async fn checkpointed<T: DeserializeOwned>(
+        &self,
+        checkpoint: &RunCheckpoint,
+        op: Op,
+        id: &str,
+        hash: &str,
+        data: &RawValue,
+    ) -> Result<T, StepError> {
+        self.state.step_done();
+        if checkpoint.push(op) && !checkpoint.flush(&self.state.client).await {
+            // The driver answers the call with the unsent results; this step is one of them.
+            return pending().await;
+        }
+        match self.state.hooks.as_deref().filter(|h| h.transforms()) {
+            None => decode(data.get().as_bytes(), id),
+            Some(hooks) => {
+                let step = hooked::info(id, hash, StepKind::Run, true);
+                let memo = format!(r#"{{"data":{}}}"#, data.get());
+                self.memoized_result(hooks, &step, memo.as_bytes()).await
+            }
+        }
     }
 
     fn step_outcome<T: Serialize>(

@@ -26,6 +26,8 @@ pub enum OpCode {
     WaitForEvent,
     /// Invoke another function.
     InvokeFunction,
+    /// The function returned `data` (checkpointing only: the end of a checkpointed invocation).
+    RunComplete,
 }
 
 /// The `data` member: absent, an explicit `null`, or raw JSON.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
+use super::checkpoint::RunCheckpoint;
 use super::memo::{Memo, StepDigest, digest_step_id, to_hex};
 use super::op::Op;
 use crate::client::Client;
@@ -56,6 +57,8 @@ pub(crate) struct RunState {
     pub client: Client,
     /// The request's middleware hooks, if any middleware is registered.
     pub hooks: Option<std::sync::Arc<RunHooksChain>>,
+    /// Set when this invocation checkpoints its steps.
+    checkpoint: Option<RunCheckpoint>,
     inner: Mutex<Inner>,
 }
 
@@ -78,6 +81,7 @@ impl RunState {
             max_attempts: settings.max_attempts.max(1),
             client,
             hooks: None,
+            checkpoint: None,
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -86,6 +90,27 @@ impl RunState {
     pub fn with_hooks(mut self, hooks: Option<std::sync::Arc<RunHooksChain>>) -> Self {
         self.hooks = hooks;
         self
+    }
+
+    /// Checkpoints this invocation's steps.
+    pub fn with_checkpoint(mut self, checkpoint: Option<RunCheckpoint>) -> Self {
+        self.checkpoint = checkpoint;
+        self
+    }
+
+    /// The invocation's checkpointing, also once halted.
+    pub fn checkpoint(&self) -> Option<&RunCheckpoint> {
+        self.checkpoint.as_ref()
+    }
+
+    /// The invocation's checkpointing while it goes on: a step that ran continues the function.
+    pub fn checkpointing(&self) -> Option<&RunCheckpoint> {
+        self.checkpoint.as_ref().filter(|c| !c.is_halted())
+    }
+
+    /// The executing step finished and was checkpointed: the next one may be chosen.
+    pub fn step_done(&self) {
+        self.lock().executing = None;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -173,6 +198,14 @@ impl RunState {
                 Some(f) => Some(f.hash.clone()),
                 None => return Decision::TargetMissing,
             },
+            // Past its runtime, a checkpointing invocation leaves the next step to a new call.
+            None if self
+                .checkpoint
+                .as_ref()
+                .is_some_and(RunCheckpoint::over_runtime) =>
+            {
+                None
+            }
             None if self.immediate && found.len() == 1 && found[0].is_run => {
                 Some(found[0].hash.clone())
             }

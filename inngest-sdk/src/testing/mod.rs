@@ -385,11 +385,11 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             stack: Vec::new(),
             outcome_steps: Vec::new(),
             requests: Vec::new(),
-            cancellations: Cancellation::from_config(
-                &function
-                    .opts
-                    .to_json(config.app_id(), "http://localhost/api/inngest"),
-            ),
+            cancellations: Cancellation::from_config(&function.opts.to_json(
+                config.app_id(),
+                "http://localhost/api/inngest",
+                None,
+            )),
             started: chrono::Utc::now(),
             elapsed: Duration::ZERO,
             cancelled_by: None,

@@ -414,6 +414,13 @@ try {
     ]);
   }
   await run();
+} catch (error) {
+  console.error(error);
+  process.exitCode = 1;
 } finally {
   stop();
+  // Idle keep-alive connections (the target's API client pools them) and the servers'
+  // start-up timers would hold the process open long after the capture is written.
+  fakeApi.closeAllConnections();
+  process.exit();
 }
