@@ -1,6 +1,7 @@
-//! A local stand-in for Inngest's event API (`POST /e/{key}`): it stores the events it accepts,
-//! records every request it receives, and can be scripted to refuse or drop requests, so tests
-//! can drive a client through outages, rejections and retries.
+//! A local stand-in for Inngest's event API (`POST /e/{key}`) and its checkpoint API
+//! (`POST /v1/checkpoint/{runId}/async`): it stores the events and checkpointed steps it
+//! accepts, records every request it receives, and can be scripted to refuse or drop requests,
+//! so tests can drive a client through outages, rejections and retries.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -74,9 +75,19 @@ enum Scripted {
     HangUp,
 }
 
+/// One checkpoint the fake accepted: a run's step results, sent while it ran.
+#[derive(Debug, Clone)]
+pub struct ReceivedCheckpoint {
+    /// The run id in the path.
+    pub run_id: String,
+    /// The body's `steps`: `StepRun` ops.
+    pub steps: Vec<Value>,
+}
+
 #[derive(Default)]
 struct FakeState {
     batches: Vec<ReceivedBatch>,
+    checkpoints: Vec<ReceivedCheckpoint>,
     requests: Vec<ReceivedRequest>,
     script: VecDeque<Scripted>,
     down: bool,
@@ -154,6 +165,11 @@ impl EventApi {
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every checkpoint accepted, in order.
+    pub fn checkpoints(&self) -> Vec<ReceivedCheckpoint> {
+        self.lock().checkpoints.clone()
     }
 
     /// Every event accepted, in order (duplicates included).
@@ -239,7 +255,16 @@ async fn receive(
     let key = path
         .strip_prefix("/e/")
         .filter(|k| !k.is_empty() && !k.contains('/'));
-    let Some(key) = key.filter(|_| parts.method == Method::POST) else {
+    let checkpoint = path
+        .strip_prefix("/v1/checkpoint/")
+        .and_then(|rest| rest.strip_suffix("/async"))
+        .filter(|run| !run.is_empty() && !run.contains('/'));
+    let target = match (key, checkpoint) {
+        (Some(key), _) => Some(Target::Events(key)),
+        (None, Some(run)) => Some(Target::Checkpoint(run)),
+        (None, None) => None,
+    };
+    let Some(target) = target.filter(|_| parts.method == Method::POST) else {
         return Ok(json_reply(
             StatusCode::NOT_FOUND,
             &json!({ "status": 404, "error": "not found" }),
@@ -259,6 +284,10 @@ async fn receive(
         Some(Scripted::HangUp) => return Err(HangUp),
         None => {}
     }
+    let key = match target {
+        Target::Events(key) => key,
+        Target::Checkpoint(run_id) => return Ok(checkpoint_reply(run_id, &body, &mut state)),
+    };
     let seed = parts
         .headers
         .get("x-inngest-event-id-seed")
@@ -266,6 +295,32 @@ async fn receive(
         .map(str::to_owned);
     let (status, reply) = accept(key, seed, &body, &mut state);
     Ok(json_reply(status, &reply))
+}
+
+/// What a request asks of the fake.
+enum Target<'a> {
+    /// Send events with this event key.
+    Events(&'a str),
+    /// Checkpoint steps of this run.
+    Checkpoint(&'a str),
+}
+
+/// Stores a checkpoint; as Inngest's API does, only `StepRun` ops are accepted (400 otherwise)
+/// and success is a 200 with an empty body.
+fn checkpoint_reply(run_id: &str, body: &Bytes, state: &mut FakeState) -> Response<Body> {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let steps = parsed["steps"].as_array().cloned().unwrap_or_default();
+    if parsed["run_id"] != run_id || steps.iter().any(|op| op["op"] != "StepRun") {
+        return json_reply(
+            StatusCode::BAD_REQUEST,
+            &json!({ "error": "cannot checkpoint these steps" }),
+        );
+    }
+    state.checkpoints.push(ReceivedCheckpoint {
+        run_id: run_id.to_owned(),
+        steps,
+    });
+    Response::new(Body::empty())
 }
 
 /// Stores the events of one request; answers their ids, or 400 when they do not parse.

@@ -36,7 +36,7 @@ use http::{Method, Request, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-pub use event_api::{EventApi, ReceivedBatch};
+pub use event_api::{EventApi, ReceivedBatch, ReceivedCheckpoint};
 pub use expression::{ExpressionError, matches};
 pub use outcome::{RequestRecord, RunOutcome, StepRecord};
 
@@ -113,7 +113,9 @@ impl<S: Clone + Send + Sync + 'static> TestEngine<S> {
     }
 
     /// Collects what runs send into [`RunOutcome::sent_events`]; the handler's client must send
-    /// to `api` (`Config::with_event_api_base_url(&api.url())`).
+    /// to `api` (`Config::with_event_api_base_url(&api.url())`). Calls then name a queue item,
+    /// so a function with checkpointing checkpoints into `api` when the client's API base URL
+    /// is its URL (`Config::with_api_base_url`); the run takes in the checkpointed steps.
     #[must_use]
     pub fn with_event_api(mut self, api: &EventApi) -> Self {
         self.event_api = Some(api.clone());
@@ -354,6 +356,8 @@ struct Run<'e, S> {
     live: Option<(EventApi, Duration)>,
     /// How many of the live API's events had arrived when last looked at.
     live_seen: usize,
+    /// How many of the event API's checkpoints had been taken in when last looked at.
+    checkpoints_seen: usize,
     observer: Option<StepObserver>,
 }
 
@@ -400,6 +404,10 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
                 .map_or(0, |(api, _)| api.events().len()),
             live: options.live,
             observer: options.observer,
+            checkpoints_seen: engine
+                .event_api
+                .as_ref()
+                .map_or(0, |api| api.checkpoints().len()),
         };
         let before = engine
             .event_api
@@ -436,6 +444,7 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         let mut current = "step".to_owned();
         for _ in 0..MAX_REQUESTS {
             let (status, body, no_retry) = self.request(&current, attempt, force_plan).await;
+            self.take_in_checkpoints(attempt);
             let retry_allowed = attempt + 1 < self.max_attempts;
             match status {
                 StatusCode::OK => return Ok(body),
@@ -461,7 +470,12 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                         force_plan = true;
                     }
                     let mut retry_same = false;
+                    let mut completed = None;
                     for op in &ops {
+                        if op["op"] == "RunComplete" {
+                            completed = Some(op.get("data").cloned().unwrap_or(Value::Null));
+                            continue;
+                        }
                         let record = self.record(op, attempt);
                         if matches!(record.op.as_str(), "Sleep" | "WaitForEvent")
                             && let Some(cancelled) = self.cancel_while_paused(&record, incoming)
@@ -492,6 +506,9 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
                             other => panic!("the executor does not know op {other}"),
                         }
                         self.push_step(record);
+                    }
+                    if let Some(output) = completed {
+                        return Ok(output);
                     }
                     if retry_same {
                         attempt += 1;
@@ -557,6 +574,27 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         let index = self.lost_responses.iter().position(|n| n == name)?;
         self.lost_responses.remove(index);
         Some(op.clone())
+    }
+
+    /// The steps the function checkpointed during the last request, memoized as Inngest's
+    /// checkpoint API saves them.
+    fn take_in_checkpoints(&mut self, attempt: u32) {
+        let Some(api) = &self.engine.event_api else {
+            return;
+        };
+        let checkpoints = api.checkpoints();
+        let fresh: Vec<Value> = checkpoints
+            .iter()
+            .skip(self.checkpoints_seen)
+            .filter(|checkpoint| checkpoint.run_id == self.run_id)
+            .flat_map(|checkpoint| checkpoint.steps.iter().cloned())
+            .collect();
+        self.checkpoints_seen = checkpoints.len();
+        for op in fresh {
+            let record = self.record(&op, attempt);
+            self.memoize(&record.hash, json!({ "data": record.data }));
+            self.push_step(record);
+        }
     }
 
     fn memoize(&mut self, hash: &str, value: Value) {
@@ -752,8 +790,15 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         attempt: u32,
         force_plan: bool,
     ) -> (StatusCode, Value, bool) {
+        // The queue item lets the function checkpoint, into the event API when there is one.
+        let qi_id = self
+            .engine
+            .event_api
+            .as_ref()
+            .map(|_| format!("qi-{}", self.run_id));
         let body = json!({
             "ctx": {
+                "qi_id": qi_id,
                 "attempt": attempt,
                 "disable_immediate_execution": force_plan,
                 "env": "",
