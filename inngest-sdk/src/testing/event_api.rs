@@ -172,6 +172,13 @@ impl EventApi {
         self.lock().checkpoints.clone()
     }
 
+    /// The checkpoints accepted after the first `seen`, and how many there are in all.
+    pub fn checkpoints_after(&self, seen: usize) -> (Vec<ReceivedCheckpoint>, usize) {
+        let state = self.lock();
+        let all = &state.checkpoints;
+        (all.iter().skip(seen).cloned().collect(), all.len())
+    }
+
     /// Every event accepted, in order (duplicates included).
     pub fn events(&self) -> Vec<Event<Value>> {
         self.lock()

@@ -407,7 +407,7 @@ fn execute<'e, S: Clone + Send + Sync + 'static>(
             checkpoints_seen: engine
                 .event_api
                 .as_ref()
-                .map_or(0, |api| api.checkpoints().len()),
+                .map_or(0, |api| api.checkpoints_after(usize::MAX).1),
         };
         let before = engine
             .event_api
@@ -582,14 +582,13 @@ impl<S: Clone + Send + Sync + 'static> Run<'_, S> {
         let Some(api) = &self.engine.event_api else {
             return;
         };
-        let checkpoints = api.checkpoints();
+        let (checkpoints, seen) = api.checkpoints_after(self.checkpoints_seen);
+        self.checkpoints_seen = seen;
         let fresh: Vec<Value> = checkpoints
-            .iter()
-            .skip(self.checkpoints_seen)
+            .into_iter()
             .filter(|checkpoint| checkpoint.run_id == self.run_id)
-            .flat_map(|checkpoint| checkpoint.steps.iter().cloned())
+            .flat_map(|checkpoint| checkpoint.steps)
             .collect();
-        self.checkpoints_seen = checkpoints.len();
         for op in fresh {
             let record = self.record(&op, attempt);
             self.memoize(&record.hash, json!({ "data": record.data }));
