@@ -385,3 +385,62 @@ fn values_cross_between_the_python_middleware_and_ours_both_ways_and_across_rota
         "a wrong key is an error, never garbage"
     );
 }
+
+#[tokio::test]
+async fn checkpointed_results_are_sealed_and_read_back_decrypted_in_the_same_call() {
+    use std::sync::{Arc, Mutex};
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let function = Function::new(
+        FunctionOpts::new("welcome")
+            .with_trigger(Trigger::event("purchase/mentorship"))
+            .with_checkpoint(inngest_sdk::Checkpoint::safe()),
+        move |ctx: Ctx<Value, ()>| {
+            let recorder = recorder.clone();
+            async move {
+                let name: String = ctx
+                    .step
+                    .run("name", || async {
+                        Ok::<_, Error>("Ada Lovelace".to_owned())
+                    })
+                    .await?;
+                recorder.lock().expect("lock").push(name.clone());
+                let greeting: String = ctx
+                    .step
+                    .run("greeting", || async move {
+                        Ok::<_, Error>(format!("Welcome, {name}"))
+                    })
+                    .await?;
+                Ok(json!({ "greeting": greeting }))
+            }
+        },
+    );
+    let api = EventApi::start().await.expect("fake API");
+    let config = Config::new("app")
+        .dev(None)
+        .with_api_base_url(&api.url())
+        .expect("url");
+    let client = Client::new(config).with_middleware(keys(&[NEW_KEY]));
+    let handler = ServeHandler::new(client, (), [function]).expect("valid");
+    let run = TestEngine::new(handler)
+        .with_event_api(&api)
+        .run(
+            "welcome",
+            Event::new("purchase/mentorship", json!({ "order_id": "ord_1" })),
+        )
+        .await;
+    assert!(run.result.is_ok(), "{:?}", run.result);
+    assert_eq!(run.requests.len(), 1, "both steps ran in one call");
+    // The function went on with the plain value, decrypted as a replay would decrypt it.
+    assert_eq!(*seen.lock().expect("lock"), ["Ada Lovelace"]);
+    let checkpoints = api.checkpoints();
+    assert_eq!(checkpoints.len(), 2);
+    for sent in checkpoints.iter().map(|c| json!(c.steps).to_string()) {
+        assert!(
+            !sent.contains("Ada"),
+            "a plain result was checkpointed: {sent}"
+        );
+    }
+    assert!(!run.requests[0].body.to_string().contains("Ada"));
+}
