@@ -169,7 +169,8 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             .map(|b| b.delay(ctx.attempt));
         async move {
             let fetched = match call.use_api || call.ctx.use_api {
-                true => match self.fetch_state(&call.ctx.run_id).await {
+                // The cold paths are boxed so that every request's future stays small.
+                true => match Box::pin(self.fetch_state(&call.ctx.run_id)).await {
                     Ok(fetched) => Some(fetched),
                     Err(response) => return response,
                 },
@@ -229,7 +230,13 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                     Err(outcome) => outcome,
                 },
                 Some(hooks) => {
-                    let run = run_hooked(hooks, loaded.event, &loaded.events, start, &state);
+                    let run = Box::pin(run_hooked(
+                        hooks,
+                        loaded.event,
+                        &loaded.events,
+                        start,
+                        &state,
+                    ));
                     // The body's own panics are caught by the driver; these are the hooks'.
                     let outcome = AssertUnwindSafe(run)
                         .catch_unwind()
@@ -382,9 +389,17 @@ async fn run_hooked(
 /// Anything else that answers the call (a step Inngest schedules, an error) first sends the
 /// buffered results; if they cannot be sent, the call is answered with them instead.
 async fn conclude(outcome: Outcome, state: &RunState) -> Outcome {
-    let Some(checkpoint) = state.checkpoint() else {
-        return outcome;
-    };
+    match state.checkpoint() {
+        None => outcome,
+        Some(checkpoint) => Box::pin(conclude_checkpointing(outcome, state, checkpoint)).await,
+    }
+}
+
+async fn conclude_checkpointing(
+    outcome: Outcome,
+    state: &RunState,
+    checkpoint: &RunCheckpoint,
+) -> Outcome {
     if !checkpoint.is_halted() {
         if let Outcome::Complete(value) = outcome {
             let mut ops = checkpoint.take_unsent();
