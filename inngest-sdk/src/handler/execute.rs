@@ -1,5 +1,6 @@
 //! POST: run a function for one request (protocol §6–7): memoize, run or report steps, answer.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,14 +33,17 @@ struct CallRequest<'a> {
     events: Vec<&'a RawValue>,
     #[serde(borrow, default)]
     steps: StepSlices<'a>,
-    ctx: CallCtx,
+    #[serde(borrow)]
+    ctx: CallCtx<'a>,
     #[serde(default)]
     use_api: bool,
 }
 
+/// The call's `ctx`; its strings are borrowed from the body unless escaped.
 #[derive(Deserialize)]
-struct CallCtx {
-    run_id: String,
+struct CallCtx<'a> {
+    #[serde(borrow)]
+    run_id: Cow<'a, str>,
     #[serde(default)]
     attempt: u32,
     #[serde(default)]
@@ -49,18 +53,18 @@ struct CallCtx {
     #[serde(default)]
     use_api: bool,
     /// The function's id at Inngest (a UUID), for checkpoints.
-    #[serde(default)]
-    fn_id: String,
+    #[serde(borrow, default)]
+    fn_id: Cow<'a, str>,
     /// The queue item this call runs, for checkpoints.
-    #[serde(default)]
-    qi_id: Option<String>,
-    #[serde(default)]
-    request_id: Option<String>,
+    #[serde(borrow, default)]
+    qi_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request_id: Option<Cow<'a, str>>,
     #[serde(default)]
     generation_id: Option<i64>,
 }
 
-impl CallCtx {
+impl CallCtx<'_> {
     /// Checkpointing for this call, when the function has it on and the call allows it: the
     /// whole run from its next step (no targeted step), with immediate execution, on a first
     /// attempt (a retry is answered as without, as the TypeScript SDK does), and naming the
@@ -73,17 +77,17 @@ impl CallCtx {
         let config = config.filter(|_| {
             target.is_none() && !self.disable_immediate_execution && self.attempt == 0
         })?;
-        let qi_id = self.qi_id.clone().filter(|q| !q.is_empty())?;
+        let qi_id = self.qi_id.as_deref().filter(|q| !q.is_empty())?;
         if self.fn_id.is_empty() {
             return None;
         }
         Some(RunCheckpoint::new(
             config,
             CheckpointIds {
-                run_id: self.run_id.clone(),
-                fn_id: self.fn_id.clone(),
-                qi_id,
-                request_id: self.request_id.clone(),
+                run_id: self.run_id.to_string(),
+                fn_id: self.fn_id.to_string(),
+                qi_id: qi_id.to_owned(),
+                request_id: self.request_id.as_deref().map(str::to_owned),
                 generation_id: self.generation_id,
             },
         ))
@@ -193,7 +197,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 step_id.as_deref(),
             );
             let run = RunInfo {
-                run_id: ctx.run_id,
+                run_id: ctx.run_id.to_string(),
                 attempt: ctx.attempt,
                 function_id: self.inner.client.config().composite_id(&function.opts.id),
             };

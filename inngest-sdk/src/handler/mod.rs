@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::client::{Client, SDK_HEADER_VALUE};
@@ -219,14 +219,19 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Bytes
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(headers::SDK, HeaderValue::from_static(SDK_HEADER_VALUE));
-    headers.insert(headers::REQ_VERSION, HeaderValue::from_static(REQ_VERSION));
+    // Header names as constants: a `&str` name would be parsed again for every response.
+    const SDK: HeaderName = HeaderName::from_static(headers::SDK);
+    const VERSION: HeaderName = HeaderName::from_static(headers::REQ_VERSION);
+    headers.insert(SDK, HeaderValue::from_static(SDK_HEADER_VALUE));
+    headers.insert(VERSION, HeaderValue::from_static(REQ_VERSION));
     response
 }
 
 pub(crate) fn to_json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bytes> {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => json_response(status, bytes),
+    // Room for a typical answer (one op) without growing the buffer several times.
+    let mut bytes = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => json_response(status, bytes),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
