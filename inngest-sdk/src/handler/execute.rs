@@ -1,6 +1,5 @@
 //! POST: run a function for one request (protocol §6–7): memoize, run or report steps, answer.
 
-use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,104 +7,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::FutureExt;
 use http::{HeaderMap, Response, StatusCode};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
+use super::call::{CallRequest, FetchedState, load};
 use super::{
     CallQuery, ServeHandler, error_response, headers, json_response, set_header, to_json_response,
 };
-use crate::checkpoint::Checkpoint;
 use crate::error::Error;
 use crate::function::{RawCall, RunInfo};
 use crate::middleware::{RunEnd, RunHooksChain};
 use crate::signature::sign;
 use crate::step::op::{Op, OpCode, OpData};
-use crate::step::{CheckpointIds, Halt, RunCheckpoint, hash_step_id};
-use crate::step::{Memo, Outcome, RunSettings, RunState, Step, StepSlices, drive};
-
-/// The call request, parsed once: the events and each memoized step stay slices of the body.
-#[derive(Deserialize)]
-struct CallRequest<'a> {
-    #[serde(borrow, default)]
-    event: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    events: Vec<&'a RawValue>,
-    #[serde(borrow, default)]
-    steps: StepSlices<'a>,
-    #[serde(borrow)]
-    ctx: CallCtx<'a>,
-    #[serde(default)]
-    use_api: bool,
-}
-
-/// The call's `ctx`; its strings are borrowed from the body unless escaped.
-#[derive(Deserialize)]
-struct CallCtx<'a> {
-    #[serde(borrow)]
-    run_id: Cow<'a, str>,
-    #[serde(default)]
-    attempt: u32,
-    #[serde(default)]
-    max_attempts: Option<u32>,
-    #[serde(default)]
-    disable_immediate_execution: bool,
-    #[serde(default)]
-    use_api: bool,
-    /// The function's id at Inngest (a UUID), for checkpoints.
-    #[serde(borrow, default)]
-    fn_id: Cow<'a, str>,
-    /// The queue item this call runs, for checkpoints.
-    #[serde(borrow, default)]
-    qi_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    request_id: Option<Cow<'a, str>>,
-    #[serde(default)]
-    generation_id: Option<i64>,
-}
-
-impl CallCtx<'_> {
-    /// Checkpointing for this call, when the function has it on and the call allows it: the
-    /// whole run from its next step (no targeted step), with immediate execution, on a first
-    /// attempt (a retry is answered as without, as the TypeScript SDK does), and naming the
-    /// function and queue item the checkpoint API needs.
-    fn checkpoint(
-        &self,
-        config: Option<Checkpoint>,
-        target: Option<&str>,
-    ) -> Option<RunCheckpoint> {
-        let config = config.filter(|_| {
-            target.is_none() && !self.disable_immediate_execution && self.attempt == 0
-        })?;
-        let qi_id = self.qi_id.as_deref().filter(|q| !q.is_empty())?;
-        if self.fn_id.is_empty() {
-            return None;
-        }
-        Some(RunCheckpoint::new(
-            config,
-            CheckpointIds {
-                run_id: self.run_id.to_string(),
-                fn_id: self.fn_id.to_string(),
-                qi_id: qi_id.to_owned(),
-                request_id: self.request_id.as_deref().map(str::to_owned),
-                generation_id: self.generation_id,
-            },
-        ))
-    }
-}
-
-/// The run state Inngest kept because it was too large to send (`use_api`).
-struct FetchedState {
-    events: Vec<Box<RawValue>>,
-    actions: Bytes,
-}
-
-/// A call with its event and memoized state loaded.
-struct LoadedCall<'a> {
-    event: &'a RawValue,
-    events: Vec<&'a RawValue>,
-    memo: Memo,
-}
+use crate::step::{Halt, Outcome, RunCheckpoint, RunSettings, RunState, Step, drive, hash_step_id};
 
 impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     pub(super) async fn execute(
@@ -279,43 +193,6 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             }
         }
     }
-}
-
-/// The event, the batch and the memoized steps: from the body, or from what was fetched from
-/// the API when the state was too large to send.
-fn load<'a>(
-    event: Option<&'a RawValue>,
-    mut events: Vec<&'a RawValue>,
-    steps: StepSlices<'_>,
-    body: &Bytes,
-    fetched: Option<&'a FetchedState>,
-) -> Result<LoadedCall<'a>, (StatusCode, String)> {
-    let memo = match fetched {
-        None => Memo::index(body, steps),
-        Some(fetched) => {
-            events = fetched.events.iter().map(|e| &**e).collect();
-            match serde_json::from_slice::<StepSlices<'_>>(&fetched.actions) {
-                Ok(steps) => Memo::index(&fetched.actions, steps),
-                Err(e) => {
-                    return Err((
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("could not load the run state: malformed actions: {e}"),
-                    ));
-                }
-            }
-        }
-    };
-    let Some(event) = event.or_else(|| events.first().copied()) else {
-        return Err((StatusCode::BAD_REQUEST, "the request has no event".into()));
-    };
-    if events.is_empty() {
-        events.push(event);
-    }
-    Ok(LoadedCall {
-        event,
-        events,
-        memo,
-    })
 }
 
 type Body = futures::future::BoxFuture<'static, Result<Box<RawValue>, Error>>;

@@ -1,6 +1,7 @@
 //! The serve handler: one endpoint answering Inngest's GET (introspection), PUT (sync) and
 //! POST (execution), independent of any web framework.
 
+mod call;
 mod execute;
 mod introspect;
 mod sync;
