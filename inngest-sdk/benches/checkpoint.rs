@@ -6,36 +6,25 @@
 //!
 //! `cargo bench -p inngest-sdk --features testing --bench checkpoint`.
 
+#[path = "../tests/common/checkpoint_support.rs"]
+mod checkpoint_support;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use inngest_sdk::testing::{EventApi, TestEngine};
-use inngest_sdk::{
-    Checkpoint, Client, Config, Ctx, Error, Event, Function, FunctionOpts, ServeHandler, Trigger,
-};
-use serde_json::{Value, json};
+use inngest_sdk::{Checkpoint, Client, Config, Event, Function, FunctionOpts, ServeHandler};
+use serde_json::json;
 
 const STEPS: u32 = 20;
 
 fn counting(checkpoint: Option<Checkpoint>) -> Function<()> {
-    let opts = FunctionOpts::new("count").with_trigger(Trigger::event("count/started"));
+    let opts = FunctionOpts::new("count");
     let opts = match checkpoint {
         Some(checkpoint) => opts.with_checkpoint(checkpoint),
         None => opts.without_checkpoint(),
     };
-    Function::new(opts, |ctx: Ctx<Value, ()>| async move {
-        let mut total = 0u32;
-        for n in 1..=STEPS {
-            total = ctx
-                .step
-                .run(
-                    &format!("step-{n}"),
-                    || async move { Ok::<_, Error>(total + n) },
-                )
-                .await?;
-        }
-        Ok(json!({ "total": total }))
-    })
+    checkpoint_support::counting(opts, STEPS)
 }
 
 /// Serves `function` on loopback; answers an executor calling it there, checkpoints going to
@@ -46,15 +35,7 @@ async fn executor(function: Function<()>, api: &EventApi) -> TestEngine<()> {
         .with_api_base_url(&api.url())
         .expect("a URL");
     let handler = ServeHandler::new(Client::new(config), (), [function]).expect("valid");
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let url = format!(
-        "http://{}/api/inngest",
-        listener.local_addr().expect("an address")
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = checkpoint_support::serve_on_loopback(handler.clone()).await;
     TestEngine::new(handler).over_http(&url).with_event_api(api)
 }
 

@@ -7,6 +7,8 @@
 
 #[path = "common/checkpoint_capture.rs"]
 mod checkpoint_capture;
+#[path = "common/checkpoint_support.rs"]
+mod checkpoint_support;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -191,16 +193,7 @@ async fn serve(config: Config) -> String {
     let config =
         config.with_checkpoint(Checkpoint::safe().with_max_runtime(Duration::from_secs(10)));
     let handler = ServeHandler::new(Client::new(config), (), functions()).expect("valid functions");
-    let app = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a port");
-    let url = format!(
-        "http://{}/api/inngest",
-        listener.local_addr().expect("an address")
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
+    checkpoint_support::serve_on_loopback(handler).await
 }
 
 fn free_port() -> u16 {

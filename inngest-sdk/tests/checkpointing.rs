@@ -3,6 +3,9 @@
 //! the call; an API that cannot take the results gets them back in the 206, so the run still
 //! completes. The wire form is compared with the TypeScript SDK in `checkpoint_differential.rs`.
 
+#[path = "common/checkpoint_support.rs"]
+mod checkpoint_support;
+
 use std::time::Duration;
 
 use inngest_sdk::step::hash_step_id;
@@ -14,26 +17,13 @@ use serde_json::{Value, json};
 
 const STEPS: u32 = 20;
 
-/// `steps` steps, each returning its number plus the previous step's result.
 fn counting(id: &str, checkpoint: Option<Checkpoint>, steps: u32) -> Function<()> {
-    let opts = FunctionOpts::new(id).with_trigger(Trigger::event("count/started"));
+    let opts = FunctionOpts::new(id);
     let opts = match checkpoint {
         Some(checkpoint) => opts.with_checkpoint(checkpoint),
         None => opts,
     };
-    Function::new(opts, move |ctx: Ctx<Value, ()>| async move {
-        let mut total = 0u32;
-        for n in 1..=steps {
-            total = ctx
-                .step
-                .run(
-                    &format!("step-{n}"),
-                    || async move { Ok::<_, Error>(total + n) },
-                )
-                .await?;
-        }
-        Ok(json!({ "total": total }))
-    })
+    checkpoint_support::counting(opts, steps)
 }
 
 fn napping() -> Function<()> {
