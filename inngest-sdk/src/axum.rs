@@ -94,11 +94,7 @@ async fn call<S: Clone + Send + Sync + 'static>(
     let Ok(_turn) = turns.acquire().await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "shutting down").map(Body::from);
     };
-    let read = tokio::time::timeout(
-        limits.body_read_timeout,
-        read_body(body, limits.max_body_bytes, declared),
-    )
-    .await;
+    let read = read_within(limits, body, declared).await;
     let response = match read {
         Ok(Ok(bytes)) => handler.handle(Request::from_parts(parts, bytes)).await,
         Ok(Err(BodyError::TooLarge)) => too_large(limits),
@@ -114,6 +110,20 @@ async fn call<S: Clone + Send + Sync + 'static>(
         ),
     };
     response.map(Body::from)
+}
+
+/// The body, or `Err` if it did not arrive within `limits.body_read_timeout`. A small body has
+/// usually arrived with the headers: read at once, it needs no timer.
+async fn read_within(
+    limits: Limits,
+    body: Body,
+    declared: Option<u64>,
+) -> Result<Result<Bytes, BodyError>, tokio::time::error::Elapsed> {
+    let mut read = std::pin::pin!(read_body(body, limits.max_body_bytes, declared));
+    match futures::poll!(read.as_mut()) {
+        std::task::Poll::Ready(read) => Ok(read),
+        std::task::Poll::Pending => tokio::time::timeout(limits.body_read_timeout, read).await,
+    }
 }
 
 fn too_large(limits: Limits) -> Response<Bytes> {

@@ -49,7 +49,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             set_header(&mut response, headers::NO_RETRY, "true");
             return response;
         };
-        let Some(function) = self.function(fn_id) else {
+        let Some((function, composite_id)) = self.function(fn_id) else {
             return error_response(StatusCode::GONE, &format!("function not found: {fn_id}"));
         };
         let call: CallRequest<'_> = match serde_json::from_slice(body) {
@@ -113,7 +113,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             let run = RunInfo {
                 run_id: ctx.run_id.to_string(),
                 attempt: ctx.attempt,
-                function_id: self.inner.client.config().composite_id(&function.opts.id),
+                function_id: composite_id.to_owned(),
             };
             let hooks =
                 RunHooksChain::start(self.inner.client.middleware(), &function.middleware, &run);

@@ -62,6 +62,8 @@ struct Inner<S> {
     state: S,
     /// By composite id, in registration order for sync.
     functions: Vec<Function<S>>,
+    /// Each function's composite id (`<app>-<function>`), at the function's index.
+    composite_ids: Vec<String>,
     by_id: HashMap<String, usize>,
 }
 
@@ -87,9 +89,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             all.extend(failure);
         }
         let mut by_id = HashMap::new();
+        let mut composite_ids = Vec::with_capacity(all.len());
         for (index, function) in all.iter().enumerate() {
             function.opts.validate()?;
             let composite = client.config().composite_id(&function.opts.id);
+            composite_ids.push(composite.clone());
             if by_id.insert(composite, index).is_some() {
                 return Err(FunctionConfigError {
                     function: function.opts.id.clone(),
@@ -102,6 +106,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 client,
                 state,
                 functions: all,
+                composite_ids,
                 by_id,
             }),
             framework: "rust",
@@ -126,11 +131,18 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     }
 
     /// Answers one request to the endpoint.
-    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+    pub fn handle(&self, request: Request<Bytes>) -> impl Future<Output = Response<Bytes>> + '_ {
+        // Split before the future starts, so that it holds the parts and body once, not the
+        // request beside them.
         let (parts, body) = request.into_parts();
+        self.answer(parts, body)
+    }
+
+    async fn answer(&self, parts: http::request::Parts, body: Bytes) -> Response<Bytes> {
         match parts.method {
             Method::GET => self.introspect(&parts.headers),
-            Method::PUT => self.sync(&parts, &body).await,
+            // Syncs are rare: boxed, their future does not enlarge every execution's.
+            Method::PUT => Box::pin(self.sync(&parts, &body)).await,
             Method::POST => {
                 let query = CallQuery::parse(parts.uri.query());
                 self.execute(&parts.headers, &query, &body).await
@@ -152,13 +164,14 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         }
     }
 
-    fn function(&self, id: &str) -> Option<&Function<S>> {
+    /// The function `id` names (composite, or the function's own id), with its composite id.
+    fn function(&self, id: &str) -> Option<(&Function<S>, &str)> {
         let inner = &self.inner;
         inner
             .by_id
             .get(id)
             .or_else(|| inner.by_id.get(&inner.client.config().composite_id(id)))
-            .map(|&index| &inner.functions[index])
+            .map(|&index| (&inner.functions[index], inner.composite_ids[index].as_str()))
     }
 
     fn is_dev(&self) -> bool {

@@ -109,7 +109,7 @@ const HEX_VALUES: [u8; 256] = {
 };
 
 /// Decodes 40 hex digits (either case) into a digest; anything else is `None`.
-fn parse_hex_digest(hex: &[u8]) -> Option<StepDigest> {
+pub(crate) fn parse_hex_digest(hex: &[u8]) -> Option<StepDigest> {
     if hex.len() != 40 {
         return None;
     }

@@ -34,9 +34,9 @@ use crate::duration::format_duration;
 use crate::error::{Error, StepError};
 use crate::event::Event;
 use crate::middleware::StepKind;
-use memo::to_hex;
+use memo::{StepDigest, to_hex};
 use op::{Op, OpCode, OpData};
-use state::{Executed, Found};
+use state::{Executed, Found, FoundOp};
 
 /// The step tools of one run. Cheap to clone.
 #[derive(Clone)]
@@ -130,6 +130,8 @@ impl Step {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        // Middleware and checkpointing are awaited boxed: the future every step of every
+        // function holds stays the size of the plain path (and is moved and copied less).
         let digest = self.state.next_digest(id);
         let hooks = self.state.hooks.as_deref();
         if let Some(raw) = self.state.memoized(&digest) {
@@ -137,35 +139,32 @@ impl Step {
                 None => decode_result(raw, id),
                 Some(hooks) => {
                     let step = hooked::info(id, &to_hex(&digest), StepKind::Run, true);
-                    self.memoized_result(hooks, &step, raw).await
+                    Box::pin(self.memoized_result(hooks, &step, raw)).await
                 }
             };
         }
         let hash = to_hex(&digest);
         if let Some(hooks) = hooks {
-            self.hook(hooks.memoization_done().await).await;
+            Box::pin(async { self.hook(hooks.memoization_done().await).await }).await;
         }
         self.state.report(Found {
-            hash: hash.clone(),
-            op: Op::new(OpCode::StepPlanned, &hash, id),
-            is_run: true,
+            digest,
+            report: FoundOp::Run(id.to_owned()),
         });
-        poll_fn(|cx| self.state.poll_chosen(&hash, cx)).await;
+        poll_fn(|cx| self.state.poll_chosen(&digest, cx)).await;
         tracing::debug!(step = id, %hash, "running step");
         let executed = match hooks {
             None => {
                 let result = f().await.map_err(Into::into);
                 self.step_outcome(&hash, id, result)
             }
-            Some(hooks) => self.run_hooked(hooks, &hash, id, f).await,
+            Some(hooks) => Box::pin(self.run_hooked(hooks, &hash, id, f)).await,
         };
         if let Some(checkpoint) = self.state.checkpointing()
             && let OpData::Raw(data) = &executed.op.data
         {
             let data = data.clone();
-            return self
-                .checkpointed(checkpoint, executed.op, id, &hash, &data)
-                .await;
+            return Box::pin(self.checkpointed(checkpoint, executed.op, id, &hash, &data)).await;
         }
         self.state.finish(executed);
         pending().await
@@ -233,11 +232,10 @@ impl Step {
     }
 
     /// Reports an async op the server carries out, and pauses this request.
-    async fn pause<T>(&self, hash: String, op: Op) -> T {
+    async fn pause<T>(&self, digest: StepDigest, op: Op) -> T {
         self.state.report(Found {
-            hash,
-            op,
-            is_run: false,
+            digest,
+            report: FoundOp::Other(op),
         });
         pending().await
     }
@@ -254,7 +252,7 @@ impl Step {
         let op = Op::new(OpCode::Sleep, &hash, id)
             .with_opts(opts)
             .with_data(OpData::Null);
-        self.pause(hash, op).await
+        self.pause(digest, op).await
     }
 
     /// Sleeps until `until`. A time already past completes at once without a round trip.
@@ -271,7 +269,7 @@ impl Step {
         let op = Op::new(OpCode::Sleep, &hash, id)
             .with_opts(opts)
             .with_data(OpData::Null);
-        self.pause(hash, op).await
+        self.pause(digest, op).await
     }
 
     /// Waits for an event matching `wait`; `None` when the timeout passes first.
@@ -306,7 +304,7 @@ impl Step {
         let op = Op::new(OpCode::WaitForEvent, &hash, id)
             .with_opts(opts)
             .with_data(OpData::Null);
-        self.pause(hash, op).await
+        self.pause(digest, op).await
     }
 
     /// Invokes another function and waits for its result (or error).
@@ -345,7 +343,7 @@ impl Step {
         }
         let opts = self.step_input(id, &hash, StepKind::Invoke, opts).await;
         let op = Op::new(OpCode::InvokeFunction, &hash, id).with_opts(opts);
-        self.pause(hash, op).await
+        self.pause(digest, op).await
     }
 
     /// Sends events durably: the send is a step, so a replay does not send again. Returns the

@@ -9,8 +9,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use super::checkpoint::RunCheckpoint;
-use super::memo::{Memo, StepDigest, digest_step_id, to_hex};
-use super::op::Op;
+use super::memo::{Memo, StepDigest, digest_step_id, parse_hex_digest, to_hex};
+use super::op::{Op, OpCode};
 use crate::client::Client;
 use crate::middleware::RunHooksChain;
 
@@ -23,10 +23,31 @@ pub fn hash_step_id(id: &str, repeat: u32) -> String {
 /// A step reached in this request that Inngest has not seen completed.
 #[derive(Debug)]
 pub(crate) struct Found {
-    pub hash: String,
-    /// The op to report if the step does not run now (`StepPlanned` for runs).
-    pub op: Op,
-    pub is_run: bool,
+    pub digest: StepDigest,
+    pub report: FoundOp,
+}
+
+/// What a found step reports if it does not run in this request.
+#[derive(Debug)]
+pub(crate) enum FoundOp {
+    /// A `run` step, planned (`StepPlanned`) under this name: built only if reported, since
+    /// one found alone usually runs at once.
+    Run(String),
+    /// An op Inngest carries out (a sleep, a wait, an invocation).
+    Other(Op),
+}
+
+impl Found {
+    fn into_op(self) -> Op {
+        match self.report {
+            FoundOp::Run(name) => Op::new(OpCode::StepPlanned, &to_hex(&self.digest), &name),
+            FoundOp::Other(op) => op,
+        }
+    }
+
+    fn is_run(&self) -> bool {
+        matches!(self.report, FoundOp::Run(_))
+    }
 }
 
 /// The op produced by the step this request executed, and its retry hint.
@@ -41,8 +62,8 @@ struct Inner {
     /// How often each step id was reached; a step id comes from the function's code.
     counters: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     found: Vec<Found>,
-    executing: Option<String>,
-    wakers: HashMap<String, Waker>,
+    executing: Option<StepDigest>,
+    wakers: HashMap<StepDigest, Waker, foldhash::fast::RandomState>,
     executed: Option<Executed>,
 }
 
@@ -50,7 +71,9 @@ struct Inner {
 pub(crate) struct RunState {
     memo: Memo,
     memo_hits: AtomicUsize,
-    target: Option<String>,
+    /// The step this request targets. A `stepId` that is not a step's hex digest matches no
+    /// step, as a misspelled one would.
+    target: Option<Target>,
     immediate: bool,
     pub attempt: u32,
     pub max_attempts: u32,
@@ -75,7 +98,12 @@ impl RunState {
         Self {
             memo,
             memo_hits: AtomicUsize::new(0),
-            target: settings.target,
+            target: settings
+                .target
+                .map(|hex| match parse_hex_digest(hex.as_bytes()) {
+                    Some(digest) => Target::Step(digest),
+                    None => Target::Unknown,
+                }),
             immediate: settings.immediate,
             attempt: settings.attempt,
             max_attempts: settings.max_attempts.max(1),
@@ -154,13 +182,14 @@ impl RunState {
         self.attempt + 1 >= self.max_attempts
     }
 
-    /// Ready once the driver chose `hash` to execute in this request; pending forever otherwise.
-    pub fn poll_chosen(&self, hash: &str, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once the driver chose `digest` to execute in this request; pending forever
+    /// otherwise.
+    pub fn poll_chosen(&self, digest: &StepDigest, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = self.lock();
-        if inner.executing.as_deref() == Some(hash) {
+        if inner.executing.as_ref() == Some(digest) {
             Poll::Ready(())
         } else {
-            inner.wakers.insert(hash.to_owned(), cx.waker().clone());
+            inner.wakers.insert(*digest, cx.waker().clone());
             Poll::Pending
         }
     }
@@ -194,8 +223,11 @@ impl RunState {
         }
         let found = std::mem::take(&mut inner.found);
         let chosen = match &self.target {
-            Some(target) => match found.iter().find(|f| f.is_run && &f.hash == target) {
-                Some(f) => Some(f.hash.clone()),
+            Some(target) => match found
+                .iter()
+                .find(|f| f.is_run() && *target == Target::Step(f.digest))
+            {
+                Some(f) => Some(f.digest),
                 None => return Decision::TargetMissing,
             },
             // Past its runtime, a checkpointing invocation leaves the next step to a new call.
@@ -206,22 +238,30 @@ impl RunState {
             {
                 None
             }
-            None if self.immediate && found.len() == 1 && found[0].is_run => {
-                Some(found[0].hash.clone())
+            None if self.immediate && found.len() == 1 && found[0].is_run() => {
+                Some(found[0].digest)
             }
             None => None,
         };
         match chosen {
-            Some(hash) => {
-                if let Some(waker) = inner.wakers.remove(&hash) {
+            Some(digest) => {
+                if let Some(waker) = inner.wakers.remove(&digest) {
                     waker.wake();
                 }
-                inner.executing = Some(hash);
+                inner.executing = Some(digest);
                 Decision::Execute
             }
-            None => Decision::Report(found.into_iter().map(|f| f.op).collect()),
+            None => Decision::Report(found.into_iter().map(Found::into_op).collect()),
         }
     }
+}
+
+/// The step a request targets (`stepId`).
+#[derive(PartialEq, Eq)]
+enum Target {
+    Step(StepDigest),
+    /// Not a hex digest: no step matches it.
+    Unknown,
 }
 
 /// What the driver does after the function paused.
