@@ -11,7 +11,8 @@
 # server pinned to one core and wrk to the other. Before each measurement the server's answer
 # is checked (status and opcode); a wrong answer or any non-2xx fails the run. Reported per
 # workload and server, medians over the rounds: requests/s, p50/p99, CPU µs per request
-# (utime+stime from /proc/<pid>/stat over the measurement) and peak RSS (VmHWM).
+# (utime+stime from /proc/<pid>/stat over the measurement), peak RSS (VmHWM) and peak private
+# memory (RssAnon, sampled every 10 ms from the load generator's core).
 #
 # Settings (environment): BENCH_ROUNDS, BENCH_SECONDS (per measurement), BENCH_WARMUP_SECONDS,
 # BENCH_CONNECTIONS (32), BENCH_WORKLOADS and BENCH_SERVERS (space-separated names),
@@ -179,7 +180,7 @@ done
 
 ticks_per_second=$(getconf CLK_TCK)
 results="$work/results.tsv"
-printf 'round\tworkload\tserver\trps\tp50_us\tp99_us\tcpu_us_per_request\tpeak_rss_kib\tconnections\n' >"$results"
+printf 'round\tworkload\tserver\trps\tp50_us\tp99_us\tcpu_us_per_request\tpeak_rss_kib\tconnections\tpeak_private_kib\n' >"$results"
 # Waits until the server has used no more than one clock tick in 0.2 s (at most 60 s): requests
 # wrk abandoned when it stopped must not be counted in the next window.
 wait_idle() {
@@ -217,6 +218,11 @@ measure() { # round server workload
   # Inngest refuses a signature older than 5 minutes, and a round takes longer: sign now.
   [[ -e "$requests/$workload.signed" ]] && "$bench_bin" sign "$requests" "$signing_key"
   start_server "$server" "$workload"
+  # Sampling from the load generator's core: the server's own core does only its work.
+  local private_file="$work/logs/private-$server-$workload"
+  "${pin_load[@]}" "$bench_bin" peak-private "$server_pid" >"$private_file" &
+  local sampler=$!
+  pids+=("$sampler")
   check "$server" "$workload" "${options[@]}"
   local url
   url="$server_url$(<"$requests/$workload.url-path")"
@@ -231,13 +237,15 @@ measure() { # round server workload
     window 1 $((2 * seconds))
   fi
   ((answered > 0)) || fail "$server on $workload: no answer in $((2 * seconds)) s"
-  local rss
+  local rss private
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$server_pid/status")
   stop_server
+  wait "$sampler" || fail "the memory sampler failed on $server $workload"
+  private=$(<"$private_file")
   awk -v r="$round" -v w="$workload" -v s="$server" -v n="$answered" -v d="$duration_us" \
     -v p50="$p50_us" -v p99="$p99_us" -v ticks="$ticks" -v hz="$ticks_per_second" \
-    -v rss="$rss" -v c="$used" 'BEGIN { printf "%s\t%s\t%s\t%.1f\t%d\t%d\t%.2f\t%d\t%d\n",
-      r, w, s, n / (d / 1e6), p50, p99, ticks * 1e6 / hz / n, rss, c }' >>"$results"
+    -v rss="$rss" -v c="$used" -v private="$private" 'BEGIN { printf "%s\t%s\t%s\t%.1f\t%d\t%d\t%.2f\t%d\t%d\t%d\n",
+      r, w, s, n / (d / 1e6), p50, p99, ticks * 1e6 / hz / n, rss, c, private }' >>"$results"
   say "round $round $workload $server: $(tail -n 1 "$results" | cut -f4- | tr '\t' ' ')"
 }
 

@@ -11,6 +11,8 @@
 //!   workload once and fails loudly unless the answer is a 206 carrying the expected step (or,
 //!   with `--checkpointing`, the whole run completed); `--capture` saves the answer.
 //! - `report <results.tsv>`: medians over the rounds and ratios, as a Markdown table.
+//! - `peak-private <pid>`: samples the process's private memory (`RssAnon`) every 10 ms until
+//!   it exits, then prints the highest figure in KiB.
 //!
 //! The function is the same in `bench/ts/server.mjs` and `bench/go/main.go`: step "first",
 //! `event.data.middle` steps "middle", then step "final"; every step returns a string.
@@ -35,9 +37,11 @@ fn main() -> ExitCode {
         ["check", base, dir, workload, options @ ..] => check::Check::parse(options)
             .and_then(|check| check.run(base, dir.as_ref(), workload)),
         ["report", results] => report::print(results.as_ref()),
+        ["peak-private", pid] => report::sample_private_memory(pid),
         _ => Err(
             "usage: bench_server sdk | bare <capture> | fake-api | requests <dir> | sign <dir> <key> \
-             | check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing] | report <results.tsv>"
+             | check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing] | report <results.tsv> \
+             | peak-private <pid>"
                 .into(),
         ),
     };

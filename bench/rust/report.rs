@@ -16,10 +16,12 @@ const SERVERS: &[&str] = &[
     "ts-sdk-checkpointing",
 ];
 
-/// Per (workload, server): the medians of req/s, p50 µs, p99 µs, CPU µs per request, peak RSS KiB.
-type Medians = BTreeMap<(String, String), [f64; 5]>;
+/// Per (workload, server): the medians of req/s, p50 µs, p99 µs, CPU µs per request, peak RSS
+/// KiB and peak private memory KiB.
+type Medians = BTreeMap<(String, String), [f64; 6]>;
 const CPU: usize = 3;
 const RSS: usize = 4;
+const PRIVATE: usize = 5;
 
 /// One measurement: a line of `results.tsv`.
 struct Sample {
@@ -28,6 +30,8 @@ struct Sample {
     p99_us: f64,
     cpu_us: f64,
     rss_kib: f64,
+    /// Not in results written before the harness sampled it.
+    private_kib: f64,
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -48,6 +52,12 @@ pub fn print(results: &Path) -> Outcome {
     let (mut most_connections, mut least_connections) = (0, BTreeMap::new());
     for line in text.lines().filter(|line| !line.starts_with("round")) {
         let fields: Vec<&str> = line.split('\t').collect();
+        // Results written before the harness sampled private memory have nine fields.
+        let (fields, private) = match fields.split_at_checked(9) {
+            Some((first, [private])) => (first, private.parse()?),
+            Some((first, [])) => (first, f64::NAN),
+            _ => return Err(format!("a results line without 9 or 10 fields: {line:?}").into()),
+        };
         let [
             round,
             workload,
@@ -58,9 +68,9 @@ pub fn print(results: &Path) -> Outcome {
             cpu,
             rss,
             connections,
-        ] = fields.as_slice()
+        ] = fields
         else {
-            return Err(format!("a results line without 9 fields: {line:?}").into());
+            return Err(format!("a results line without 9 or 10 fields: {line:?}").into());
         };
         let connections: u32 = connections.parse()?;
         most_connections = most_connections.max(connections);
@@ -77,6 +87,7 @@ pub fn print(results: &Path) -> Outcome {
                 p99_us: p99.parse()?,
                 cpu_us: cpu.parse()?,
                 rss_kib: rss.parse()?,
+                private_kib: private,
             });
     }
     let fewer: BTreeSet<_> = least_connections
@@ -94,6 +105,7 @@ pub fn print(results: &Path) -> Outcome {
                 pick(|s| s.p99_us),
                 pick(|s| s.cpu_us),
                 pick(|s| s.rss_kib),
+                pick(|s| s.private_kib),
             ];
             (key, values)
         })
@@ -103,9 +115,9 @@ pub fn print(results: &Path) -> Outcome {
         "Medians of {rounds} round(s). Ratios are this server's figure divided by rust-sdk's.\n"
     );
     println!(
-        "| workload | server | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | CPU ÷ rust-sdk | RSS ÷ rust-sdk |"
+        "| workload | server | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MiB | peak private MiB | CPU ÷ rust-sdk | RSS ÷ rust-sdk | private ÷ rust-sdk |"
     );
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for workload in ALL.iter().map(|workload| workload.name) {
         let ours = medians.get(&(workload.to_owned(), SERVERS[0].to_owned()));
         let mut servers: Vec<&str> = SERVERS.to_vec();
@@ -115,24 +127,33 @@ pub fn print(results: &Path) -> Outcome {
             }
         }
         for server in servers {
-            let Some([rps, p50, p99, cpu, rss]) =
+            let Some([rps, p50, p99, cpu, rss, private]) =
                 medians.get(&(workload.to_owned(), server.to_owned()))
             else {
                 continue;
             };
             let ratio = |value: f64, index: usize| match ours {
-                Some(ours) if ours[index] > 0.0 => format!("{:.2}x", value / ours[index]),
+                Some(ours) if ours[index] > 0.0 && !value.is_nan() => {
+                    format!("{:.2}x", value / ours[index])
+                }
                 _ => "-".to_owned(),
             };
             let key = (workload.to_owned(), server.to_owned());
             let mark = if fewer.contains(&key) { " ¹" } else { "" };
             println!(
-                "| {workload} | {server}{mark} | {rps:.0} | {:.2} | {:.2} | {cpu:.1} | {:.1} | {} | {} |",
+                "| {workload} | {server}{mark} | {rps:.0} | {:.2} | {:.2} | {cpu:.1} | {:.1} | {} | {} | {} | {} |",
                 p50 / 1000.0,
                 p99 / 1000.0,
                 rss / 1024.0,
+                // Not sampled by the harness that wrote older results.
+                if private.is_nan() {
+                    "-".to_owned()
+                } else {
+                    format!("{:.1}", private / 1024.0)
+                },
                 ratio(*cpu, CPU),
                 ratio(*rss, RSS),
+                ratio(*private, PRIVATE),
             );
         }
     }
@@ -207,21 +228,21 @@ fn print_targets(medians: &Medians) {
             ));
         }
     }
-    let memory: Vec<(f64, &str)> = ALL
-        .iter()
-        .filter_map(|w| {
-            Some((
-                get(w.name, "rust-sdk", RSS)? / get(w.name, "go-sdk", RSS)?,
-                w.name,
-            ))
-        })
-        .collect();
-    if let Some((highest, workload)) = memory.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
-        rows.push((
-            "peak RSS under a quarter of go-sdk's".into(),
-            format!("highest {highest:.2}x ({workload})"),
-            highest < 0.25,
-        ));
+    for (field, what) in [(RSS, "peak RSS"), (PRIVATE, "peak private memory")] {
+        let memory: Vec<(f64, &str)> = ALL
+            .iter()
+            .filter_map(|w| {
+                let ratio = get(w.name, "rust-sdk", field)? / get(w.name, "go-sdk", field)?;
+                ratio.is_finite().then_some((ratio, w.name))
+            })
+            .collect();
+        if let Some((highest, workload)) = memory.into_iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+            rows.push((
+                format!("{what} under a quarter of go-sdk's"),
+                format!("highest {highest:.2}x ({workload})"),
+                highest < 0.25,
+            ));
+        }
     }
     if rows.is_empty() {
         return;
@@ -233,4 +254,22 @@ fn print_targets(medians: &Medians) {
             if met { "yes" } else { "no" }
         );
     }
+}
+
+/// Samples `RssAnon` of process `pid` every 10 ms until it exits, then prints the highest (KiB).
+/// Private memory is what the server itself allocated (heap, stacks); peak RSS also counts the
+/// pages of its binary and shared libraries, which are shared and backed by their files.
+pub fn sample_private_memory(pid: &str) -> Outcome {
+    let status = format!("/proc/{pid}/status");
+    let mut peak: u64 = 0;
+    while let Ok(text) = fs::read_to_string(&status) {
+        let anon = text
+            .lines()
+            .find_map(|line| line.strip_prefix("RssAnon:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok());
+        peak = peak.max(anon.unwrap_or(0));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    println!("{peak}");
+    Ok(())
 }
