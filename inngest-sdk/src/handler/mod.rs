@@ -210,9 +210,23 @@ struct CallQuery<'a> {
 
 impl<'a> CallQuery<'a> {
     /// Reads the parameters without collecting the query; the last of a repeated one counts.
+    /// A pair with nothing percent- or plus-encoded (Inngest's are plain) is only split.
     fn parse(query: Option<&'a str>) -> Self {
         let mut parsed = Self::default();
-        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let pairs = query
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty());
+        for pair in pairs {
+            let (name, value) = if pair.contains(['%', '+']) {
+                match url::form_urlencoded::parse(pair.as_bytes()).next() {
+                    Some(decoded) => decoded,
+                    None => continue,
+                }
+            } else {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            };
             match &*name {
                 "fnId" => parsed.fn_id = Some(value),
                 "stepId" => parsed.step_id = Some(value),
@@ -258,5 +272,24 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Byte
 pub(crate) fn set_header(response: &mut Response<Bytes>, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallQuery;
+
+    #[test]
+    fn the_query_is_read_plain_or_encoded_and_the_last_repeat_counts() {
+        let query = CallQuery::parse(Some("fnId=app-fn&stepId=step&&x&fnId=app-other"));
+        assert_eq!(query.fn_id.as_deref(), Some("app-other"));
+        assert_eq!(query.step_id.as_deref(), Some("step"));
+        assert_eq!(query.probe, None);
+        let encoded = CallQuery::parse(Some("fn%49d=app%2Dmy+fn&probe=trust&stepId"));
+        assert_eq!(encoded.fn_id.as_deref(), Some("app-my fn"));
+        assert_eq!(encoded.probe.as_deref(), Some("trust"));
+        assert_eq!(encoded.step_id.as_deref(), Some(""));
+        let empty = CallQuery::parse(None);
+        assert!(empty.fn_id.is_none() && empty.step_id.is_none() && empty.probe.is_none());
     }
 }
