@@ -65,7 +65,11 @@ where
         move |request: Request<Body>| {
             let handler = handler.clone();
             let turns = turns.clone();
-            async move { call(&handler, &turns, limits, request).await }
+            // Boxed here, once: axum's own futures around it then hold a pointer, and moving
+            // them (as axum and hyper do on every request) copies a few bytes, not kilobytes.
+            let answer: futures::future::BoxFuture<'static, Response<Body>> =
+                Box::pin(async move { call(&handler, &turns, limits, request).await });
+            answer
         },
     )
 }
