@@ -19,6 +19,7 @@
 
 mod check;
 mod function;
+mod memory;
 mod report;
 mod servers;
 mod workloads;
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
         ["check", base, dir, workload, options @ ..] => check::Check::parse(options)
             .and_then(|check| check.run(base, dir.as_ref(), workload)),
         ["report", results] => report::print(results.as_ref()),
-        ["peak-private", pid] => report::sample_private_memory(pid),
+        ["peak-private", pid] => memory::sample_private_memory(pid),
         _ => Err(
             "usage: bench_server sdk | bare <capture> | fake-api | requests <dir> | sign <dir> <key> \
              | check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing] | report <results.tsv> \
