@@ -56,6 +56,6 @@ pub use client::{Client, SendError};
 pub use config::{Config, Mode};
 pub use error::{Classify, Error, Retry, StepError};
 pub use event::Event;
-pub use function::{Ctx, Function, FunctionOpts, Trigger};
+pub use function::{Ctx, Events, Function, FunctionOpts, Trigger};
 pub use handler::ServeHandler;
 pub use step::{FunctionRef, Invocation, Step, WaitForEvent};

@@ -327,6 +327,75 @@ async fn a_payload_that_does_not_decode_is_non_retriable_and_names_the_field() {
     assert_eq!((reply.status, reply.json), (200, json!(10)));
 }
 
+/// Sends `events` as the batch of a call to `fn_id`, its first as the trigger event.
+async fn send_batch(handler: &ServeHandler<()>, fn_id: &str, events: Vec<Value>) -> common::Reply {
+    let call = Call::new(fn_id, events[0].clone());
+    let mut body = call.body();
+    body["events"] = Value::Array(events);
+    let request = http::Request::post(format!(
+        "http://localhost/api/inngest?fnId={fn_id}&stepId=step"
+    ))
+    .body(bytes::Bytes::from(body.to_string()))
+    .expect("request");
+    common::Reply::from(handler.handle(request).await)
+}
+
+#[tokio::test]
+async fn a_batch_is_decoded_in_order_when_the_body_asks() {
+    let total = Function::new(
+        FunctionOpts::new("total").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Order, ()>| async move {
+            let batch = ctx.events.decode()?;
+            let ids: Vec<_> = batch.iter().map(|e| e.data.order_id.as_str()).collect();
+            let cents: u64 = batch.iter().map(|e| e.data.amount.cents).sum();
+            Ok(json!([
+                ctx.events.len(),
+                ids,
+                cents,
+                ctx.event.data.order_id
+            ]))
+        },
+    );
+    let handler = handler(vec![total]);
+    let order =
+        |id: &str, cents: u64| event("t/e", json!({"order_id": id, "amount": {"cents": cents}}));
+    let batch = vec![order("o1", 10), order("o2", 20), order("o3", 5)];
+    let reply = send_batch(&handler, "app-total", batch).await;
+    assert_eq!(
+        (reply.status, reply.json),
+        (200, json!([3, ["o1", "o2", "o3"], 35, "o1"]))
+    );
+}
+
+#[tokio::test]
+async fn a_batch_event_that_does_not_decode_fails_only_a_body_that_reads_the_batch() {
+    let reads_batch = Function::new(
+        FunctionOpts::new("batch").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Order, ()>| async move { Ok(ctx.events.decode()?.len()) },
+    );
+    let reads_event = Function::new(
+        FunctionOpts::new("first").with_trigger(Trigger::event("t/e")),
+        |ctx: Ctx<Order, ()>| async move { Ok(ctx.event.data.amount.cents) },
+    );
+    let handler = handler(vec![reads_batch, reads_event]);
+    let batch = vec![
+        event("t/e", json!({"order_id": "o1", "amount": {"cents": 10}})),
+        event("t/e", json!({"order_id": "o2", "amount": {"cents": "ten"}})),
+    ];
+
+    let reply = send_batch(&handler, "app-batch", batch.clone()).await;
+    assert_eq!(reply.status, 400, "{}", reply.raw);
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("true"));
+    let message = reply.json["message"].as_str().expect("message");
+    assert!(
+        message.contains("event 1 of the batch") && message.contains("data.amount.cents"),
+        "{message}"
+    );
+
+    let reply = send_batch(&handler, "app-first", batch).await;
+    assert_eq!((reply.status, reply.json), (200, json!(10)));
+}
+
 /// A payload type that refuses any field it does not name.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -355,7 +424,7 @@ async fn an_invoked_run_decodes_into_a_strict_payload_type() {
         |ctx: Ctx<StrictOrder, ()>| async move {
             Ok(json!([
                 ctx.event.data.order_id,
-                ctx.events[0].data.order_id
+                ctx.events.decode()?[0].data.order_id
             ]))
         },
     );
@@ -595,6 +664,24 @@ async fn bad_requests_get_clear_errors() {
     );
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("x-inngest-req-version"), Some("2"));
+
+    let mut latin1 = Call::new("app-parallel", event("t/e", json!({"name": "X"})))
+        .body()
+        .to_string()
+        .into_bytes();
+    let at = latin1.iter().position(|b| *b == b'X').expect("the name");
+    latin1[at] = 0xC9; // 'É' in Latin-1: not UTF-8
+    let request = http::Request::post("http://localhost/api/inngest?fnId=app-parallel&stepId=step")
+        .body(bytes::Bytes::from(latin1))
+        .expect("request");
+    let reply = common::Reply::from(handler.handle(request).await);
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.header("x-inngest-no-retry"), Some("true"));
+    let message = reply.json["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("malformed request body: not UTF-8"),
+        "{message}"
+    );
 
     let request = http::Request::post("http://localhost/api/inngest")
         .body(bytes::Bytes::from_static(b"{}"))

@@ -3,7 +3,6 @@
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::error::Error;
 use crate::event::Event;
@@ -16,24 +15,25 @@ const INNGEST_KEY: &str = "_inngest";
 const FUNCTION_FAILED: &str = "inngest/function.failed";
 
 /// Decodes one event into `Event<E>`, with `data._inngest` removed so that a payload type
-/// with `deny_unknown_fields` accepts an invoked run's event. `what` names the event in errors.
+/// with `deny_unknown_fields` accepts an invoked run's event. `what` names the event in errors
+/// (called only to write one).
 pub(super) fn decode_event<E: DeserializeOwned>(
-    raw: &RawValue,
-    what: &str,
+    text: &str,
+    what: impl Fn() -> String,
 ) -> Result<Event<E>, Error> {
     // Only an event whose text has the key can carry it: every other one decodes in one pass,
     // and is read again only to name the path that did not match.
-    if !raw.get().contains("\"_inngest\"") {
-        if let Ok(event) = serde_json::from_str(raw.get()) {
+    if !text.contains("\"_inngest\"") {
+        if let Ok(event) = serde_json::from_str(text) {
             return Ok(event);
         }
-        let mut de = serde_json::Deserializer::from_str(raw.get());
+        let mut de = serde_json::Deserializer::from_str(text);
         return serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| decode_error(what, &e.path().to_string(), e.inner()));
+            .map_err(|e| decode_error(&what(), &e.path().to_string(), e.inner()));
     }
-    let mut de = serde_json::Deserializer::from_str(raw.get());
+    let mut de = serde_json::Deserializer::from_str(text);
     let mut event: Event<Value> = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| decode_error(what, &e.path().to_string(), e.inner()))?;
+        .map_err(|e| decode_error(&what(), &e.path().to_string(), e.inner()))?;
     strip_metadata(&mut event.data);
     if event.name == FUNCTION_FAILED
         && let Some(failed) = event.data.as_object_mut()
@@ -53,7 +53,7 @@ pub(super) fn decode_event<E: DeserializeOwned>(
             "." => "data".to_owned(),
             inner => format!("data.{inner}"),
         };
-        decode_error(what, &path, e.inner())
+        decode_error(&what(), &path, e.inner())
     })?;
     Ok(Event {
         id: event.id,

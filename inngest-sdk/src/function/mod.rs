@@ -1,6 +1,7 @@
 //! Functions: typed handlers with their options, type-erased for the serve handler.
 
 mod decode;
+mod events;
 mod opts;
 mod trigger;
 mod validate;
@@ -9,12 +10,14 @@ mod wire;
 use std::future::Future;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+pub use events::Events;
 pub use opts::{
     Backoff, Batch, Cancel, Concurrency, Debounce, FunctionConfigError, FunctionOpts, RateLimit,
     Scope, SingletonMode, Throttle,
@@ -43,8 +46,9 @@ pub struct RunInfo {
 pub struct Ctx<E, S> {
     /// The triggering event (the first of a batch).
     pub event: Event<E>,
-    /// Every event of a batch (one element otherwise).
-    pub events: Vec<Event<E>>,
+    /// Every event of a batch (the trigger event alone otherwise), decoded when asked:
+    /// `ctx.events.decode()?`.
+    pub events: Events<E>,
     /// The step tools.
     pub step: Step,
     /// The app's shared state (database pools, clients...).
@@ -70,6 +74,8 @@ pub struct FunctionFailed<E> {
 pub(crate) struct RawCall<'a> {
     pub event: &'a RawValue,
     pub events: &'a [&'a RawValue],
+    /// The request body the events are slices of (when they are).
+    pub body: &'a Bytes,
 }
 
 type Handler<S> = dyn Fn(
@@ -115,13 +121,8 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
         Fut: Future<Output = Result<O, Error>> + Send + 'static,
     {
         let handler = move |call: RawCall<'_>, step: Step, state: S, run: RunInfo| {
-            let event: Event<E> = decode_event(call.event, "the event")?;
-            let events = call
-                .events
-                .iter()
-                .enumerate()
-                .map(|(i, raw)| decode_event(raw, &format!("event {i} of the batch")))
-                .collect::<Result<Vec<_>, _>>()?;
+            let event: Event<E> = decode_event(call.event.get(), || "the event".to_owned())?;
+            let events = Events::keep(call.body, call.events);
             let fut = body(Ctx {
                 event,
                 events,

@@ -88,7 +88,12 @@ fn functions() -> Vec<Function<()>> {
     let strict = Function::new(
         FunctionOpts::new("strict").with_trigger(Trigger::event("fuzz/strict")),
         |ctx: Ctx<Order, ()>| async move {
-            let total: i64 = ctx.events.iter().filter_map(|e| e.data.amount).sum();
+            let total: i64 = ctx
+                .events
+                .decode()?
+                .iter()
+                .filter_map(|e| e.data.amount)
+                .sum();
             Ok(json!([ctx.event.data.order_id, total]))
         },
     )

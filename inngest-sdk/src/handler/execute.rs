@@ -52,7 +52,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let Some((function, composite_id)) = self.function(fn_id) else {
             return error_response(StatusCode::GONE, &format!("function not found: {fn_id}"));
         };
-        let call: CallRequest<'_> = match serde_json::from_slice(body) {
+        // Checked as UTF-8 once here, so the parser need not check each string it borrows.
+        let parsed = std::str::from_utf8(body)
+            .map_err(|e| format!("not UTF-8: {e}"))
+            .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()));
+        let call: CallRequest<'_> = match parsed {
             Ok(call) => call,
             Err(e) => {
                 // The same bytes would fail again: tell Inngest not to retry.
@@ -129,7 +133,11 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             );
             let state = Arc::new(state.with_hooks(hooks.clone()).with_checkpoint(checkpoint));
             let start = |event: &RawValue, events: &[&RawValue]| {
-                let raw = RawCall { event, events };
+                let raw = RawCall {
+                    event,
+                    events,
+                    body,
+                };
                 let started = catch_unwind(AssertUnwindSafe(|| {
                     let step = Step::new(state.clone());
                     (function.handler)(raw, step, self.inner.state.clone(), run)

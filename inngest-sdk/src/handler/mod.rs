@@ -64,7 +64,8 @@ struct Inner<S> {
     functions: Vec<Function<S>>,
     /// Each function's composite id (`<app>-<function>`), at the function's index.
     composite_ids: Vec<String>,
-    by_id: HashMap<String, usize>,
+    /// Fixed at registration: a request only looks up, so a fast hasher is safe from flooding.
+    by_id: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
@@ -88,7 +89,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             all.push(function);
             all.extend(failure);
         }
-        let mut by_id = HashMap::new();
+        let mut by_id = HashMap::default();
         let mut composite_ids = Vec::with_capacity(all.len());
         for (index, function) in all.iter().enumerate() {
             function.opts.validate()?;
