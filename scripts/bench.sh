@@ -54,16 +54,11 @@ fail() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 drop_server() { servers=$(tr ' ' '\n' <<<"$servers" | grep -vx "$1" | tr '\n' ' '); }
 
 # --- tools -----------------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    say "installing wrk (Debian package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 ||
-      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || true
-  fi
-  if ! command -v wrk >/dev/null 2>&1; then
-    notice "wrk is not installed and could not be (apt-get install wrk as root); skipping the benchmark"
-    exit 0
-  fi
+# shellcheck source=scripts/lib/debian.sh
+source scripts/lib/debian.sh
+if ! ensure_tool wrk wrk; then
+  notice "wrk is not installed and could not be (apt-get install wrk as root); skipping the benchmark"
+  exit 0
 fi
 pin_server=() pin_load=()
 if command -v taskset >/dev/null 2>&1 && (($(nproc) >= 2)); then

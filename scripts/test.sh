@@ -89,6 +89,10 @@ step "Benchmark harness, short (scripts/bench.sh --short; BENCHMARKS.md has a fu
 bench_status=0
 bash scripts/bench.sh --short || bench_status=$?
 
+step "Instructions per request, short (scripts/bench-instructions.sh --short)"
+# Counted by callgrind in process; without valgrind it prints a notice and passes.
+bash scripts/bench-instructions.sh --short || bench_status=$?
+
 step "Dockerfile: its build command, then migrate and serve (scripts/dockerfile-check.sh)"
 # No Docker engine here: the script runs the Dockerfile's commands on this machine.
 bash scripts/dockerfile-check.sh || tests_status=$?

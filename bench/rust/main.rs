@@ -13,6 +13,8 @@
 //! - `report <results.tsv>`: medians over the rounds and ratios, as a Markdown table.
 //! - `peak-private <pid>`: samples the process's private memory (`RssAnon`) every 10 ms until
 //!   it exits, then prints the highest figure in KiB.
+//! - `repeat <workload> <count>`: handles the workload's request `count` times in process, for
+//!   `scripts/bench-instructions.sh` to count the instructions under callgrind.
 //!
 //! The function is the same in `bench/ts/server.mjs` and `bench/go/main.go`: step "first",
 //! `event.data.middle` steps "middle", then step "final"; every step returns a string.
@@ -20,6 +22,7 @@
 mod check;
 mod function;
 mod memory;
+mod repeat;
 mod report;
 mod servers;
 mod workloads;
@@ -39,10 +42,11 @@ fn main() -> ExitCode {
             .and_then(|check| check.run(base, dir.as_ref(), workload)),
         ["report", results] => report::print(results.as_ref()),
         ["peak-private", pid] => memory::sample_private_memory(pid),
+        ["repeat", workload, count] => repeat::repeat(workload, count),
         _ => Err(
             "usage: bench_server sdk | bare <capture> | fake-api | requests <dir> | sign <dir> <key> \
              | check <base-url> <dir> <workload> [--capture <prefix>] [--checkpointing] | report <results.tsv> \
-             | peak-private <pid>"
+             | peak-private <pid> | repeat <workload> <count>"
                 .into(),
         ),
     };

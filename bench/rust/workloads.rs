@@ -80,7 +80,7 @@ pub const ALL: &[Workload] = &[
 ];
 
 /// The function's composite id (app `bench`, function `bench`), as Inngest sends it in `fnId`.
-const FN_ID: &str = "bench-bench";
+pub const FN_ID: &str = "bench-bench";
 
 /// The step the server must report, and the value it must carry.
 pub fn expected(workload: &Workload) -> (String, &'static str) {
