@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request, in process, counted by callgrind: the SDK's own cost for each
-# benchmark workload, a figure a shared machine's noise does not move (BENCHMARKS.md).
+# benchmark workload, a figure a shared machine's noise barely moves (BENCHMARKS.md).
 #
 #   bash scripts/bench-instructions.sh          by hand: a release build, every workload
 #   bash scripts/bench-instructions.sh --short  the test command's run: a debug build, two workloads

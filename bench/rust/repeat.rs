@@ -1,6 +1,6 @@
 //! `repeat <workload> <count>`: the workload's request through the SDK's handler in process,
 //! `count` times, checked each time. Run under callgrind by `scripts/bench-instructions.sh`,
-//! it gives the instructions a request costs: a count the machine's noise does not move.
+//! it gives the instructions a request costs: a count the machine's noise barely moves.
 
 use bytes::Bytes;
 use inngest_sdk::signature::{SigningKey, sign};
