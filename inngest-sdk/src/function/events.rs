@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::decode::decode_event;
 use crate::error::Error;
 use crate::event::Event;
+use crate::step::range_within;
 
 /// Every event of the run's batch, in order: the trigger event alone unless the function
 /// batches. [`Ctx::event`](super::Ctx::event) is the first of them, already decoded.
@@ -26,16 +27,13 @@ impl<E> Events<E> {
     /// Keeps each event's text: a slice of `body` (no copy) when it is one, else a copy (the
     /// run state fetched from the API, or events a middleware transformed).
     pub(crate) fn keep(body: &Bytes, events: &[&RawValue]) -> Self {
-        let shared = body.as_ptr_range();
         let texts = events
             .iter()
             .map(|event| {
                 let text = event.get().as_bytes();
-                let inside = text.as_ptr_range();
-                if shared.start <= inside.start && inside.end <= shared.end {
-                    body.slice_ref(text)
-                } else {
-                    Bytes::copy_from_slice(text)
+                match range_within(body, text) {
+                    Some(range) => body.slice(range),
+                    None => Bytes::copy_from_slice(text),
                 }
             })
             .collect();

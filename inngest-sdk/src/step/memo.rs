@@ -153,7 +153,6 @@ impl Memo {
     /// Indexes `steps`, parsed from `buffer`. Unfinished steps (`{"input": ...}`) and keys that
     /// are not a SHA-1 in hex are left out: no step of this SDK can ask for them.
     pub fn index(buffer: &Bytes, steps: StepSlices<'_>) -> Self {
-        let base = buffer.as_ptr() as usize;
         let mut ranges = HashMap::with_capacity_and_hasher(steps.0.len(), Default::default());
         let found = steps
             .0
@@ -162,9 +161,8 @@ impl Memo {
             .filter_map(|(key, raw)| {
                 let digest = parse_hex_digest(key.as_bytes())?;
                 // The value was borrowed from `buffer`, so it lies inside it.
-                let start = (raw.get().as_ptr() as usize).checked_sub(base)?;
-                let range = start..start + raw.get().len();
-                (range.end <= buffer.len()).then_some((DigestKey(digest), range))
+                let range = range_within(buffer, raw.get().as_bytes())?;
+                Some((DigestKey(digest), range))
             });
         ranges.extend(found);
         Self {
@@ -185,6 +183,14 @@ impl Memo {
 }
 
 /// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
+/// Where `part` lies in `buffer`, when it is a slice of it: text parsed from a request body
+/// is kept as offsets into the body instead of being copied.
+pub(crate) fn range_within(buffer: &[u8], part: &[u8]) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(buffer.as_ptr() as usize)?;
+    let range = start..start.checked_add(part.len())?;
+    (range.end <= buffer.len()).then_some(range)
+}
+
 fn is_unfinished(raw: &RawValue) -> bool {
     raw.get().trim_start().starts_with(r#"{"input""#)
 }
