@@ -8,7 +8,7 @@ use inngest_sdk::{Client, Config, ServeHandler};
 
 use crate::Outcome;
 use crate::function::function;
-use crate::workloads::{self, FN_ID};
+use crate::workloads;
 
 /// A fixed key: the count must not depend on a random one.
 const SIGNING_KEY: &str = "signkey-test-62656e6368206b6579";
@@ -16,8 +16,8 @@ const SIGNING_KEY: &str = "signkey-test-62656e6368206b6579";
 pub fn repeat(workload: &str, count: &str) -> Outcome {
     let workload = workloads::find(workload)?;
     let count: u32 = count.parse().map_err(|e| format!("count {count:?}: {e}"))?;
-    let mut config = Config::new("bench");
-    config = match workload.signed {
+    let config = Config::new("bench");
+    let config = match workload.signed {
         true => config.with_signing_key(SIGNING_KEY),
         false => config.dev(None),
     };
@@ -31,9 +31,10 @@ pub fn repeat(workload: &str, count: &str) -> Outcome {
         let now = chrono::Utc::now().timestamp();
         sign(&SigningKey::new(SIGNING_KEY), &body, now)
     });
+    let path = workloads::url_path();
     for _ in 0..count {
-        let mut request = http::Request::post(format!("/api/inngest?fnId={FN_ID}&stepId=step"))
-            .header("content-type", "application/json");
+        let mut request =
+            http::Request::post(path.as_str()).header("content-type", "application/json");
         if let Some(signature) = &signature {
             request = request.header("x-inngest-signature", signature);
         }

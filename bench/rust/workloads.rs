@@ -80,7 +80,12 @@ pub const ALL: &[Workload] = &[
 ];
 
 /// The function's composite id (app `bench`, function `bench`), as Inngest sends it in `fnId`.
-pub const FN_ID: &str = "bench-bench";
+const FN_ID: &str = "bench-bench";
+
+/// The path and query every workload's request is sent to.
+pub fn url_path() -> String {
+    format!("/api/inngest?fnId={FN_ID}&stepId=step")
+}
 
 /// The step the server must report, and the value it must carry.
 pub fn expected(workload: &Workload) -> (String, &'static str) {
@@ -151,10 +156,7 @@ pub fn write_all(dir: &Path) -> Outcome {
     for workload in ALL {
         let file = |ext: &str| dir.join(format!("{}.{ext}", workload.name));
         fs::write(file("body"), body(workload))?;
-        fs::write(
-            file("url-path"),
-            format!("/api/inngest?fnId={FN_ID}&stepId=step"),
-        )?;
+        fs::write(file("url-path"), url_path())?;
         let (hash, value) = expected(workload);
         fs::write(file("expect"), format!("{hash} {value}\n"))?;
         if workload.signed {

@@ -74,8 +74,9 @@ fn execution(c: &mut Criterion) {
         "100-steps-of-1kb",
     ] {
         let body = Bytes::from(workloads::body(workloads::find(name).expect("a workload")));
+        let path = workloads::url_path();
         let request = || {
-            http::Request::post("/api/inngest?fnId=bench-bench&stepId=step")
+            http::Request::post(path.as_str())
                 .header("content-type", "application/json")
                 .body(body.clone())
                 .expect("a request")

@@ -182,7 +182,6 @@ impl Memo {
     }
 }
 
-/// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
 /// Where `part` lies in `buffer`, when it is a slice of it: text parsed from a request body
 /// is kept as offsets into the body instead of being copied.
 pub(crate) fn range_within(buffer: &[u8], part: &[u8]) -> Option<Range<usize>> {
@@ -191,6 +190,7 @@ pub(crate) fn range_within(buffer: &[u8], part: &[u8]) -> Option<Range<usize>> {
     (range.end <= buffer.len()).then_some(range)
 }
 
+/// Steps Inngest has not finished are sent as `{"input": ...}`; they are not memoized results.
 fn is_unfinished(raw: &RawValue) -> bool {
     raw.get().trim_start().starts_with(r#"{"input""#)
 }
