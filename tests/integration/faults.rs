@@ -227,7 +227,7 @@ async fn a_database_that_accepts_connections_but_never_answers_gets_a_503_within
     };
     assert_eq!(post("evt_silent_0").await, 200);
 
-    proxy.go_silent();
+    proxy.go_silent().await;
     let started = Instant::now();
     let status = tokio::time::timeout(Duration::from_secs(30), post("evt_silent_1"))
         .await

@@ -21,6 +21,8 @@ struct Inner {
     state: Mutex<State>,
     /// Bumped on every cut: each connection ends when it changes.
     cuts: watch::Sender<u64>,
+    /// How many connections are being relayed to the server right now.
+    relayed: watch::Sender<usize>,
 }
 
 #[derive(Default)]
@@ -78,6 +80,7 @@ impl DbProxy {
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             cuts: watch::channel(0).0,
+            relayed: watch::channel(0).0,
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, inner.clone()));
         Self {
@@ -111,9 +114,16 @@ impl DbProxy {
 
     /// The database stops answering without refusing anything (a network partition, a frozen
     /// host): open connections are dropped, new ones are accepted and then hear nothing.
-    pub fn go_silent(&self) {
-        self.inner.cuts.send_modify(|n| *n += 1);
+    /// Returns once every relayed connection is closed, so that no statement sent afterwards
+    /// can still reach the server, however busy the machine.
+    pub async fn go_silent(&self) {
         self.inner.lock().silent = true;
+        self.inner.cuts.send_modify(|n| *n += 1);
+        let mut relayed = self.inner.relayed.subscribe();
+        relayed
+            .wait_for(|open| *open == 0)
+            .await
+            .expect("the proxy owns the sender");
     }
 
     /// Goes down (as [`DbProxy::cut`]) the moment a client sends `pattern`, before the bytes
@@ -148,33 +158,43 @@ impl Drop for DbProxy {
 
 async fn accept_loop(listener: TcpListener, upstream: SocketAddr, inner: Arc<Inner>) {
     while let Ok((client, _)) = listener.accept().await {
-        {
-            let mut state = inner.lock();
-            if state.down {
-                // Closed at once: the client's start-up fails as against a server that is
-                // shutting down.
-                state.refused += 1;
-                drop(client);
-                continue;
-            }
-            state.accepted += 1;
-            if state.silent {
-                let mut cuts = inner.cuts.subscribe();
-                tokio::spawn(async move {
-                    // Held open, unanswered, until the next cut or the proxy's end.
-                    let _ = cuts.changed().await;
-                    drop(client);
-                });
-                continue;
-            }
+        let mut state = inner.lock();
+        if state.down {
+            // Closed at once: the client's start-up fails as against a server that is
+            // shutting down.
+            state.refused += 1;
+            drop(client);
+            continue;
         }
-        tokio::spawn(relay(client, upstream, inner.clone()));
+        state.accepted += 1;
+        // Subscribed (and counted) under the lock that `go_silent` takes: a cut that comes
+        // before the task first runs still ends this connection, and `go_silent` waits for it.
+        let cuts = inner.cuts.subscribe();
+        if state.silent {
+            drop(state);
+            tokio::spawn(hold_unanswered(client, cuts));
+            continue;
+        }
+        let open = Relayed::count(&inner);
+        drop(state);
+        tokio::spawn(relay(client, upstream, inner.clone(), cuts, open));
     }
 }
 
+/// Holds a connection open, unanswered, until the next cut or the proxy's end.
+async fn hold_unanswered(client: TcpStream, mut cuts: watch::Receiver<u64>) {
+    let _ = cuts.changed().await;
+    drop(client);
+}
+
 /// Carries one connection until either end closes it or the proxy is cut.
-async fn relay(client: TcpStream, upstream: SocketAddr, inner: Arc<Inner>) {
-    let mut cuts = inner.cuts.subscribe();
+async fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    inner: Arc<Inner>,
+    mut cuts: watch::Receiver<u64>,
+    _open: Relayed,
+) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
     };
@@ -205,4 +225,20 @@ async fn relay(client: TcpStream, upstream: SocketAddr, inner: Arc<Inner>) {
         _ = cuts.changed() => {}
     }
     // Dropping both halves of both sockets closes the two connections.
+}
+
+/// Counts one relayed connection for as long as it lives.
+struct Relayed(Arc<Inner>);
+
+impl Relayed {
+    fn count(inner: &Arc<Inner>) -> Self {
+        inner.relayed.send_modify(|open| *open += 1);
+        Self(inner.clone())
+    }
+}
+
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        self.0.relayed.send_modify(|open| *open -= 1);
+    }
 }
