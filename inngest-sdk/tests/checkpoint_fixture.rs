@@ -362,9 +362,13 @@ fn past_max_runtime_the_next_step_is_returned_planned() {
     let slow = case(all, "slow");
     assert_eq!(checkpointed(slow), vec![vec![hash("s1")]]);
     let s1 = &slow.checkpoints()[0].steps()[0];
+    // The step pauses 800 ms. The TypeScript SDK times it with `Date.now()`, against a timer
+    // that starts from the event loop's cached clock, so on a busy machine it can measure a few
+    // milliseconds less: the bound only shows a real duration, in nanoseconds.
+    let duration = s1["timing"]["b"].as_u64().expect("ns");
     assert!(
-        s1["timing"]["b"].as_u64().expect("ns") >= 800_000_000,
-        "real duration in ns"
+        (700_000_000..60_000_000_000).contains(&duration),
+        "a real duration in ns: {duration}"
     );
     assert_eq!(ops(slow), vec![op("StepPlanned", "s2")]);
 }

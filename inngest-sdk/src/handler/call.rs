@@ -43,12 +43,22 @@ pub(super) struct CallCtx<'a> {
     #[serde(borrow, default)]
     pub(super) fn_id: Cow<'a, str>,
     /// The queue item this call runs, for checkpoints.
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub(super) qi_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub(super) request_id: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(super) generation_id: Option<i64>,
+}
+
+/// An optional string borrowed from the body unless escaped: serde's `Cow` impl alone would
+/// copy it, which `#[serde(borrow)]` only prevents for a `Cow` that is the field itself.
+fn borrowed<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(deserializer)?.map(|b| b.0))
 }
 
 impl CallCtx<'_> {
@@ -129,4 +139,25 @@ pub(super) fn load<'a>(
         events,
         memo,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctx_strings_are_borrowed_from_the_body_unless_escaped() {
+        let body = r#"{"run_id":"r1","fn_id":"f","qi_id":"q1","request_id":"q\u002d2"}"#;
+        let ctx: CallCtx<'_> = serde_json::from_str(body).expect("parses");
+        assert!(matches!(ctx.run_id, Cow::Borrowed("r1")));
+        assert!(matches!(ctx.qi_id, Some(Cow::Borrowed("q1"))));
+        assert!(
+            matches!(ctx.request_id.as_deref(), Some("q-2")),
+            "an escaped string is unescaped"
+        );
+
+        let ctx: CallCtx<'_> =
+            serde_json::from_str(r#"{"run_id":"r1","qi_id":null}"#).expect("parses");
+        assert!(ctx.qi_id.is_none() && ctx.request_id.is_none());
+    }
 }

@@ -6,7 +6,6 @@
 //! 20-byte digest on the stack and looked up by it, so a replayed step costs no allocation
 //! and no hex encoding.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
@@ -60,10 +59,11 @@ pub(crate) fn to_hex(digest: &StepDigest) -> String {
     hex
 }
 
-/// The `steps` object of a request as parsed: each key with its value's text in the body.
-/// Keys are borrowed unless they contain escapes.
+/// The `steps` object of a request as parsed: each key's digest (`None` for a key that is not
+/// a SHA-1 in hex) with its value's text in the body. Keys are decoded as they are read, so
+/// none is copied, escaped or not.
 #[derive(Default)]
-pub(crate) struct StepSlices<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct StepSlices<'a>(Vec<(Option<StepDigest>, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for StepSlices<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -81,13 +81,35 @@ impl<'de: 'a, 'a> Deserialize<'de> for StepSlices<'a> {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16).min(4096));
-                while let Some(entry) = map.next_entry::<Cow<'a, str>, &'a RawValue>()? {
-                    entries.push(entry);
+                while let Some(HexKey(digest)) = map.next_key()? {
+                    entries.push((digest, map.next_value::<&'a RawValue>()?));
                 }
                 Ok(StepSlices(entries))
             }
         }
         deserializer.deserialize_any(Entries(std::marker::PhantomData))
+    }
+}
+
+/// A `steps` key read as a digest: the parser hands over the key's text (unescaped when it
+/// has escapes) and nothing is kept of it.
+struct HexKey(Option<StepDigest>);
+
+impl<'de> Deserialize<'de> for HexKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl Visitor<'_> for Key {
+            type Value = HexKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a hashed step id")
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<HexKey, E> {
+                Ok(HexKey(parse_hex_digest(key.as_bytes())))
+            }
+        }
+        deserializer.deserialize_str(Key)
     }
 }
 
@@ -158,8 +180,8 @@ impl Memo {
             .0
             .into_iter()
             .filter(|(_, raw)| !is_unfinished(raw))
-            .filter_map(|(key, raw)| {
-                let digest = parse_hex_digest(key.as_bytes())?;
+            .filter_map(|(digest, raw)| {
+                let digest = digest?;
                 // The value was borrowed from `buffer`, so it lies inside it.
                 let range = range_within(buffer, raw.get().as_bytes())?;
                 Some((DigestKey(digest), range))
