@@ -694,8 +694,9 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(handler.handle(request).await.status(), 405);
 }
 
-/// A fake Inngest API serving a run's state, as when it is too large to send (`use_api`).
-async fn state_api(expected_bearer: &'static str) -> String {
+/// A fake Inngest API serving a run's state, as when it is too large to send (`use_api`):
+/// `actions` as the memoized steps.
+async fn state_api(expected_bearer: &'static str, actions: bytes::Bytes) -> String {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::get;
     let authorized = move |headers: &HeaderMap| {
@@ -716,9 +717,9 @@ async fn state_api(expected_bearer: &'static str) -> String {
             "/v0/runs/01JRUN/actions",
             get(move |headers: HeaderMap| async move {
                 if !authorized(&headers) {
-                    return (StatusCode::UNAUTHORIZED, String::new());
+                    return (StatusCode::UNAUTHORIZED, bytes::Bytes::new());
                 }
-                (StatusCode::OK, json!({ h("s"): {"data": 22} }).to_string())
+                (StatusCode::OK, actions)
             }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -734,7 +735,8 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
     const KEY: &str = "signkey-test-00ff";
     let hashed = inngest_sdk::signature::SigningKey::new(KEY).hashed();
     let bearer: &'static str = Box::leak(format!("Bearer {hashed}").into_boxed_str());
-    let api = state_api(bearer).await;
+    let actions = json!({ h("s"): {"data": 22} }).to_string();
+    let api = state_api(bearer, actions.into()).await;
     let f = function("big", |ctx| async move {
         let s: u32 = ctx.step.run("s", || async { Ok::<_, Error>(0) }).await?;
         let n = ctx.event.data["n"].as_u64().unwrap_or_default() as u32;
@@ -779,4 +781,34 @@ async fn large_state_is_fetched_from_the_api_with_the_hashed_key() {
         "an API failure is retriable: {}",
         reply.raw
     );
+}
+
+#[tokio::test]
+async fn fetched_state_that_is_not_json_or_not_utf8_fails_retriably_naming_it() {
+    const KEY: &str = "signkey-test-00ff";
+    let hashed = inngest_sdk::signature::SigningKey::new(KEY).hashed();
+    let bearer: &'static str = Box::leak(format!("Bearer {hashed}").into_boxed_str());
+    let bad: [(&[u8], &str); 2] = [
+        (b"{\"steps\": [", "malformed actions"),
+        (b"{\"a\": \"caf\xe9\"}", "malformed actions: not UTF-8"),
+    ];
+    for (actions, why) in bad {
+        let api = state_api(bearer, bytes::Bytes::from_static(actions)).await;
+        let config = Config::new("app")
+            .dev(None)
+            .with_signing_key(KEY)
+            .with_api_base_url(&api)
+            .expect("url");
+        let f = function("big", |_| async move { Ok(json!(0)) });
+        let handler = ServeHandler::new(Client::new(config), (), vec![f]).expect("valid");
+        let mut body = Call::new("app-big", Value::Null).body();
+        body["use_api"] = json!(true);
+        let request = http::Request::post("http://localhost/api/inngest?fnId=app-big&stepId=step")
+            .body(bytes::Bytes::from(body.to_string()))
+            .expect("request");
+        let reply = common::Reply::from(handler.handle(request).await);
+        assert_eq!(reply.status, 500, "retriable: {}", reply.raw);
+        assert!(reply.raw.contains(why), "{why}: {}", reply.raw);
+        assert!(reply.header("x-inngest-no-retry").is_none());
+    }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -19,21 +19,23 @@ use crate::step::range_within;
 /// only `ctx.event` decodes its event once, and a batch event that does not match `E` fails
 /// only a body that asks for it.
 pub struct Events<E> {
-    texts: Vec<Bytes>,
+    texts: Vec<ByteString>,
     event_type: PhantomData<fn() -> E>,
 }
 
 impl<E> Events<E> {
     /// Keeps each event's text: a slice of `body` (no copy) when it is one, else a copy (the
     /// run state fetched from the API, or events a middleware transformed).
-    pub(crate) fn keep(body: &Bytes, events: &[&RawValue]) -> Self {
+    pub(crate) fn keep(body: &ByteString, events: &[&RawValue]) -> Self {
         let texts = events
             .iter()
             .map(|event| {
-                let text = event.get().as_bytes();
-                match range_within(body, text) {
-                    Some(range) => body.slice(range),
-                    None => Bytes::copy_from_slice(text),
+                let text = event.get();
+                match range_within(body.as_bytes(), text.as_bytes())
+                    .and_then(|range| body.get(range))
+                {
+                    Some(inside) => body.slice_ref(inside),
+                    None => ByteString::from(text),
                 }
             })
             .collect();
@@ -65,12 +67,7 @@ impl<E: DeserializeOwned> Events<E> {
         self.texts
             .iter()
             .enumerate()
-            .map(|(index, text)| {
-                let text = std::str::from_utf8(text).map_err(|e| {
-                    Error::non_retriable(format!("event {index} of the batch is not UTF-8: {e}"))
-                })?;
-                decode_event(text, || format!("event {index} of the batch"))
-            })
+            .map(|(index, text)| decode_event(text, || format!("event {index} of the batch")))
             .collect()
     }
 }
@@ -89,9 +86,8 @@ mod tests {
 
     #[test]
     fn events_inside_the_body_are_shared_and_others_copied() {
-        let body = Bytes::from_static(br#"{"events":[{"name":"a","data":{}}]}"#);
-        let text = std::str::from_utf8(&body).expect("utf-8");
-        let inside: &RawValue = serde_json::from_str(&text[11..33]).expect("an event");
+        let body = ByteString::from_static(r#"{"events":[{"name":"a","data":{}}]}"#);
+        let inside: &RawValue = serde_json::from_str(&body[11..33]).expect("an event");
         let outside = RawValue::from_string(r#"{"name":"b","data":{}}"#.to_owned()).expect("json");
         let events = Events::<serde_json::Value>::keep(&body, &[inside, &outside]);
 

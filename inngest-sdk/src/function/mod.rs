@@ -10,7 +10,7 @@ mod wire;
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -75,7 +75,7 @@ pub(crate) struct RawCall<'a> {
     pub event: &'a RawValue,
     pub events: &'a [&'a RawValue],
     /// The request body the events are slices of (when they are).
-    pub body: &'a Bytes,
+    pub body: &'a ByteString,
 }
 
 type Handler<S> = dyn Fn(

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -110,22 +111,24 @@ pub(super) fn load<'a>(
     event: Option<&'a RawValue>,
     mut events: Vec<&'a RawValue>,
     steps: StepSlices<'_>,
-    body: &Bytes,
+    body: &ByteString,
     fetched: Option<&'a FetchedState>,
 ) -> Result<LoadedCall<'a>, (StatusCode, String)> {
     let memo = match fetched {
         None => Memo::index(body, steps),
         Some(fetched) => {
             events = fetched.events.iter().map(|e| &**e).collect();
-            match serde_json::from_slice::<StepSlices<'_>>(&fetched.actions) {
-                Ok(steps) => Memo::index(&fetched.actions, steps),
-                Err(e) => {
-                    return Err((
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("could not load the run state: malformed actions: {e}"),
-                    ));
-                }
-            }
+            let malformed = |why: String| {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("could not load the run state: malformed actions: {why}"),
+                )
+            };
+            let actions = ByteString::try_from(fetched.actions.clone())
+                .map_err(|e| malformed(format!("not UTF-8: {e}")))?;
+            let steps = serde_json::from_str::<StepSlices<'_>>(&actions)
+                .map_err(|e| malformed(e.to_string()))?;
+            Memo::index(&actions, steps)
         }
     };
     let Some(event) = event.or_else(|| events.first().copied()) else {

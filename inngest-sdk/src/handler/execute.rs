@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use bytestring::ByteString;
 use futures::FutureExt;
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::value::RawValue;
@@ -52,22 +53,17 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
         let Some((function, composite_id)) = self.function(fn_id) else {
             return error_response(StatusCode::GONE, &format!("function not found: {fn_id}"));
         };
-        // Checked as UTF-8 once here, so the parser need not check each string it borrows.
-        let parsed = std::str::from_utf8(body)
-            .map_err(|e| format!("not UTF-8: {e}"))
-            .and_then(|text| serde_json::from_str(text).map_err(|e| e.to_string()));
-        let call: CallRequest<'_> = match parsed {
-            Ok(call) => call,
-            Err(e) => {
-                // The same bytes would fail again: tell Inngest not to retry.
-                let mut response = error_response(
-                    StatusCode::BAD_REQUEST,
-                    &format!("malformed request body: {e}"),
-                );
-                set_header(&mut response, headers::NO_RETRY, "true");
-                return response;
-            }
+        // Checked as UTF-8 once here (no copy): the parser need not check each string it
+        // borrows, nor a step each memoized value it decodes, nor the batch each event.
+        let text = match ByteString::try_from(body.clone()) {
+            Ok(text) => text,
+            Err(e) => return malformed_body(&format!("not UTF-8: {e}")),
         };
+        let call: CallRequest<'_> = match serde_json::from_str(&text) {
+            Ok(call) => call,
+            Err(e) => return malformed_body(&e.to_string()),
+        };
+        let text = &text;
         let step_id = query
             .step_id
             .as_deref()
@@ -105,7 +101,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 ctx,
                 ..
             } = call;
-            let loaded = match load(event, events, steps, body, fetched.as_ref()) {
+            let loaded = match load(event, events, steps, text, fetched.as_ref()) {
                 Ok(loaded) => loaded,
                 Err((status, message)) => return error_response(status, &message),
             };
@@ -136,7 +132,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 let raw = RawCall {
                     event,
                     events,
-                    body,
+                    body: text,
                 };
                 let started = catch_unwind(AssertUnwindSafe(|| {
                     let step = Step::new(state.clone());
@@ -204,6 +200,17 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
 }
 
 type Body = futures::future::BoxFuture<'static, Result<Box<RawValue>, Error>>;
+
+/// A 400 for a body that cannot be read: the same bytes would fail again, so Inngest is told
+/// not to retry.
+fn malformed_body(why: &str) -> Response<Bytes> {
+    let mut response = error_response(
+        StatusCode::BAD_REQUEST,
+        &format!("malformed request body: {why}"),
+    );
+    set_header(&mut response, headers::NO_RETRY, "true");
+    response
+}
 
 /// One request through the middleware `hooks`: input, memoization, the body, output.
 async fn run_hooked(

@@ -59,15 +59,14 @@ impl Step {
         &self,
         hooks: &RunHooksChain,
         step: &StepInfo,
-        raw: &[u8],
+        raw: &str,
     ) -> Result<T, StepError> {
-        let memo: ResultMemo<'_> =
-            serde_json::from_slice(raw).map_err(|e| malformed(&step.id, e))?;
+        let memo: ResultMemo<'_> = serde_json::from_str(raw).map_err(|e| malformed(&step.id, e))?;
         if let Some(error) = memo.error {
             return Err(error);
         }
         let data = memo.data.map_or("null", RawValue::get);
-        self.memoized_value(hooks, step, data.as_bytes()).await
+        self.memoized_value(hooks, step, data).await
     }
 
     /// A memoized value through `transform_memoized`, then decoded.
@@ -75,9 +74,9 @@ impl Step {
         &self,
         hooks: &RunHooksChain,
         step: &StepInfo,
-        raw: &[u8],
+        raw: &str,
     ) -> Result<T, StepError> {
-        let mut value: Value = serde_json::from_slice(raw).map_err(|e| malformed(&step.id, e))?;
+        let mut value: Value = serde_json::from_str(raw).map_err(|e| malformed(&step.id, e))?;
         self.hook(hooks.transform_memoized(step, &mut value).await)
             .await;
         decode_value(value, &step.id)

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytestring::ByteString;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -166,7 +166,7 @@ impl std::hash::Hash for DigestKey {
 /// The memoized steps of a request, looked up by digest.
 #[derive(Default)]
 pub(crate) struct Memo {
-    buffer: Bytes,
+    buffer: ByteString,
     /// Where each step's state sits in `buffer`.
     ranges: HashMap<DigestKey, Range<usize>, foldhash::fast::RandomState>,
 }
@@ -174,7 +174,7 @@ pub(crate) struct Memo {
 impl Memo {
     /// Indexes `steps`, parsed from `buffer`. Unfinished steps (`{"input": ...}`) and keys that
     /// are not a SHA-1 in hex are left out: no step of this SDK can ask for them.
-    pub fn index(buffer: &Bytes, steps: StepSlices<'_>) -> Self {
+    pub fn index(buffer: &ByteString, steps: StepSlices<'_>) -> Self {
         let mut ranges = HashMap::with_capacity_and_hasher(steps.0.len(), Default::default());
         let found = steps
             .0
@@ -183,7 +183,7 @@ impl Memo {
             .filter_map(|(digest, raw)| {
                 let digest = digest?;
                 // The value was borrowed from `buffer`, so it lies inside it.
-                let range = range_within(buffer, raw.get().as_bytes())?;
+                let range = range_within(buffer.as_bytes(), raw.get().as_bytes())?;
                 Some((DigestKey(digest), range))
             });
         ranges.extend(found);
@@ -194,7 +194,7 @@ impl Memo {
     }
 
     /// The state of the step with `digest`, as JSON text.
-    pub fn get(&self, digest: &StepDigest) -> Option<&[u8]> {
+    pub fn get(&self, digest: &StepDigest) -> Option<&str> {
         self.buffer
             .get(self.ranges.get(&DigestKey(*digest))?.clone())
     }
@@ -227,8 +227,8 @@ mod tests {
             #[serde(borrow)]
             steps: StepSlices<'a>,
         }
-        let buffer = Bytes::copy_from_slice(body.as_bytes());
-        let parsed: Body<'_> = serde_json::from_slice(&buffer).expect("parses");
+        let buffer = ByteString::from(body);
+        let parsed: Body<'_> = serde_json::from_str(&buffer).expect("parses");
         Memo::index(&buffer, parsed.steps)
     }
 
@@ -256,13 +256,10 @@ mod tests {
             r#"{{"steps":{{"{b}": {{"data": [1, 2]}}, "{a}":{{"data":"x"}}, "{c}": {{"input":[1]}}, "nothex":{{"data":1}}}}}}"#
         ));
         assert_eq!(memo.len(), 2);
-        assert_eq!(
-            memo.get(&digest_step_id("a", 0)),
-            Some(&br#"{"data":"x"}"#[..])
-        );
+        assert_eq!(memo.get(&digest_step_id("a", 0)), Some(r#"{"data":"x"}"#));
         assert_eq!(
             memo.get(&digest_step_id("b", 0)),
-            Some(&br#"{"data": [1, 2]}"#[..])
+            Some(r#"{"data": [1, 2]}"#)
         );
         assert_eq!(memo.get(&digest_step_id("c", 0)), None);
     }
@@ -272,7 +269,7 @@ mod tests {
         let a = to_hex(&digest_step_id("a", 0));
         let escaped: String = a.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
         let memo = memo_of(&format!(r#"{{"steps":{{"{escaped}":null}}}}"#));
-        assert_eq!(memo.get(&digest_step_id("a", 0)), Some(&b"null"[..]));
+        assert_eq!(memo.get(&digest_step_id("a", 0)), Some("null"));
         assert_eq!(memo_of(r#"{"steps":null}"#).len(), 0);
     }
 }

@@ -63,11 +63,11 @@ struct TypedResultMemo<T> {
 
 /// Decodes a memoized value. Only when that fails is it read again, to name the path that did
 /// not match in the error.
-fn decode<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepError> {
-    if let Ok(value) = serde_json::from_slice(raw) {
+fn decode<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
+    if let Ok(value) = serde_json::from_str(raw) {
         return Ok(value);
     }
-    let mut de = serde_json::Deserializer::from_slice(raw);
+    let mut de = serde_json::Deserializer::from_str(raw);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         StepError::new(
             "DeserializationError",
@@ -77,8 +77,8 @@ fn decode<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepError> {
 }
 
 /// Reads `{"data": X}` or `{"error": E}`, the memo of `run` and `invoke`.
-fn decode_result<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepError> {
-    match serde_json::from_slice::<TypedResultMemo<T>>(raw) {
+fn decode_result<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
+    match serde_json::from_str::<TypedResultMemo<T>>(raw) {
         Ok(TypedResultMemo {
             error: Some(error), ..
         }) => Err(error),
@@ -86,14 +86,14 @@ fn decode_result<T: DeserializeOwned>(raw: &[u8], step: &str) -> Result<T, StepE
             data: Some(value), ..
         }) => Ok(value),
         // No data, or `"data": null`: the value is whatever null decodes into.
-        Ok(TypedResultMemo { data: None, .. }) => decode(b"null", step),
+        Ok(TypedResultMemo { data: None, .. }) => decode("null", step),
         Err(_) => Err(explain_result_error::<T>(raw, step)),
     }
 }
 
 /// Why a memo did not decode: malformed, or data not matching the step's type (with its path).
-fn explain_result_error<T: DeserializeOwned>(raw: &[u8], step: &str) -> StepError {
-    let memo: ResultMemo<'_> = match serde_json::from_slice(raw) {
+fn explain_result_error<T: DeserializeOwned>(raw: &str, step: &str) -> StepError {
+    let memo: ResultMemo<'_> = match serde_json::from_str(raw) {
         Ok(memo) => memo,
         Err(e) => {
             return StepError::new(
@@ -106,7 +106,7 @@ fn explain_result_error<T: DeserializeOwned>(raw: &[u8], step: &str) -> StepErro
         return error;
     }
     let data = memo.data.map_or("null", RawValue::get);
-    match decode::<T>(data.as_bytes(), step) {
+    match decode::<T>(data, step) {
         Err(error) => error,
         Ok(_) => StepError::new(
             "DeserializationError",
@@ -186,11 +186,11 @@ impl Step {
             return pending().await;
         }
         match self.state.hooks.as_deref().filter(|h| h.transforms()) {
-            None => decode(data.get().as_bytes(), id),
+            None => decode(data.get(), id),
             Some(hooks) => {
                 let step = hooked::info(id, hash, StepKind::Run, true);
                 let memo = format!(r#"{{"data":{}}}"#, data.get());
-                self.memoized_result(hooks, &step, memo.as_bytes()).await
+                self.memoized_result(hooks, &step, &memo).await
             }
         }
     }
@@ -282,7 +282,7 @@ impl Step {
         if let Some(raw) = self.state.memoized(&digest) {
             let hooks = self.state.hooks.as_deref().filter(|h| h.transforms());
             return match (raw.trim_ascii(), hooks) {
-                (b"null", _) => Ok(None),
+                ("null", _) => Ok(None),
                 (event, None) => decode(event, id).map(Some),
                 (event, Some(hooks)) => {
                     let step = hooked::info(id, &to_hex(&digest), StepKind::WaitForEvent, true);

@@ -164,7 +164,7 @@ impl RunState {
     }
 
     /// The memoized state for `digest` as JSON text, if Inngest sent one.
-    pub fn memoized(&self, digest: &StepDigest) -> Option<&[u8]> {
+    pub fn memoized(&self, digest: &StepDigest) -> Option<&str> {
         let found = self.memo.get(digest);
         if found.is_some() {
             self.memo_hits.fetch_add(1, Ordering::Relaxed);
