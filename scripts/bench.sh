@@ -110,10 +110,22 @@ requests="$work/requests"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
-next_port=$((20000 + RANDOM % 20000))
+# Below the kernel's default range for outgoing connections (32768 and up), whose ports the
+# client sockets of other processes hold at any moment; a port taken anyway is skipped.
+next_port=$((10000 + RANDOM % 15000))
 
 # Starts `$1` for workload `$2` on a fresh port; sets server_pid and server_url.
 start_server() {
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    start_server_once "$@" && return 0
+    grep -qs "Address already in use" "$server_log" || break
+    say "port taken, trying the next one (attempt $attempt)"
+  done
+  fail "$1 did not start for $2: $(tail -n 5 "$server_log")"
+}
+
+start_server_once() {
   # A log of its own: a reused one could still hold the READY of the previous start.
   local name=$1 workload=$2 port=$((next_port++))
   local log="$work/logs/$name-$workload-$port.log"
@@ -139,7 +151,8 @@ start_server() {
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
-  fail "$name did not start for $workload: $(tail -n 5 "$log")"
+  stop_server
+  return 1
 }
 
 stop_server() {

@@ -39,7 +39,9 @@ async fn booking_announces_the_session_and_refuses_past_and_late_times() {
     let pack = pack(&app).await;
     let mut conn = app.conn().await;
     let now = Utc::now();
-    let session = sessions::book(&mut conn, MENTEE, pack.id, in_days(2), now)
+    // One slot, read once: two readings can straddle a second and name two slots.
+    let slot = in_days(2);
+    let session = sessions::book(&mut conn, MENTEE, pack.id, slot, now)
         .await
         .expect("booked");
     assert_eq!(session.status, SessionStatus::Scheduled);
@@ -61,7 +63,7 @@ async fn booking_announces_the_session_and_refuses_past_and_late_times() {
         matches!(late, Err(SessionsError::SlotAfterExpiry { .. })),
         "{late:?}"
     );
-    let taken = sessions::book(&mut conn, MENTEE, pack.id, in_days(2), now).await;
+    let taken = sessions::book(&mut conn, MENTEE, pack.id, slot, now).await;
     assert!(
         matches!(taken, Err(SessionsError::SlotTaken(_))),
         "{taken:?}"
