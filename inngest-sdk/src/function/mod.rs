@@ -72,8 +72,8 @@ pub struct FunctionFailed<E> {
 
 /// The raw request parts a function is started with.
 pub(crate) struct RawCall<'a> {
-    pub event: &'a RawValue,
-    pub events: &'a [&'a RawValue],
+    pub event: &'a str,
+    pub events: &'a [&'a str],
     /// The request body the events are slices of (when they are).
     pub body: &'a ByteString,
 }
@@ -121,7 +121,7 @@ impl<S: Clone + Send + Sync + 'static> Function<S> {
         Fut: Future<Output = Result<O, Error>> + Send + 'static,
     {
         let handler = move |call: RawCall<'_>, step: Step, state: S, run: RunInfo| {
-            let event: Event<E> = decode_event(call.event.get(), || "the event".to_owned())?;
+            let event: Event<E> = decode_event(call.event, || "the event".to_owned())?;
             let events = Events::keep(call.body, call.events);
             let fut = body(Ctx {
                 event,

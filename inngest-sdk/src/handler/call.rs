@@ -2,6 +2,7 @@
 //! the body, and its `ctx` says whether the call may checkpoint.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -9,22 +10,123 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::scan::{ScanError, Scanner};
 use crate::checkpoint::Checkpoint;
-use crate::step::{CheckpointIds, Memo, RunCheckpoint, StepSlices};
+use crate::step::{CheckpointIds, Memo, RunCheckpoint, StepSlices, parse_hex_digest};
 
 /// The call request, parsed once: the events and each memoized step stay slices of the body.
-#[derive(Deserialize)]
 pub(super) struct CallRequest<'a> {
-    #[serde(borrow, default)]
-    pub(super) event: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub(super) events: Vec<&'a RawValue>,
-    #[serde(borrow, default)]
+    pub(super) event: Option<&'a str>,
+    pub(super) events: Vec<&'a str>,
     pub(super) steps: StepSlices<'a>,
-    #[serde(borrow)]
     pub(super) ctx: CallCtx<'a>,
-    #[serde(default)]
     pub(super) use_api: bool,
+}
+
+/// Why a request body was refused.
+#[derive(Debug)]
+pub(super) struct Malformed(String);
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ScanError> for Malformed {
+    fn from(e: ScanError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for Malformed {
+    fn from(e: serde_json::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl<'a> CallRequest<'a> {
+    /// Reads a call request from the body's text, all of which must be JSON. Its fields are
+    /// read as serde would read them into this struct: unknown ones are skipped, a known one
+    /// twice is refused, and only `ctx` is required.
+    pub(super) fn parse(text: &'a str) -> Result<Self, Malformed> {
+        let mut scanner = Scanner::new(text);
+        let (mut event, mut events, mut steps, mut ctx, mut use_api) = (None, None, None, None, None);
+        let is_object = scanner.object(|scanner, key| {
+            match &*key.text()? {
+                "event" => {
+                    let value = scanner.at_null().then_some(None);
+                    let raw = scanner.value()?;
+                    once(&mut event, value.unwrap_or(Some(raw)), "event")
+                }
+                "events" => {
+                    let list = scanner.array()?.ok_or_else(|| expected("events", "an array"))?;
+                    once(&mut events, list, "events")
+                }
+                "steps" => once(&mut steps, step_slices(scanner)?, "steps"),
+                "ctx" => {
+                    let raw = scanner.value()?;
+                    let parsed = serde_json::from_str(raw)
+                        .map_err(|e| Malformed(format!("ctx: {e}")))?;
+                    once(&mut ctx, parsed, "ctx")
+                }
+                "use_api" => {
+                    let flag = scanner.boolean()?.ok_or_else(|| expected("use_api", "a boolean"))?;
+                    once(&mut use_api, flag, "use_api")
+                }
+                _ => scanner.value().map(drop).map_err(Malformed::from),
+            }
+        })?;
+        if !is_object {
+            return Err(Malformed("expected an object".into()));
+        }
+        scanner.end()?;
+        Ok(Self {
+            event: event.flatten(),
+            events: events.unwrap_or_default(),
+            steps: steps.unwrap_or_default(),
+            ctx: ctx.ok_or_else(|| Malformed("missing field `ctx`".into()))?,
+            use_api: use_api.unwrap_or_default(),
+        })
+    }
+}
+
+/// The `steps` object (or `null`): each key's digest (`None` for a key that is not a SHA-1
+/// in hex) with its value's text. The state Inngest fetches for a large run has this shape.
+fn step_slices<'a>(scanner: &mut Scanner<'a>) -> Result<StepSlices<'a>, Malformed> {
+    if scanner.at_null() {
+        scanner.value()?;
+        return Ok(StepSlices::default());
+    }
+    let mut entries = Vec::new();
+    let is_object = scanner.object(|scanner, key| {
+        let digest = parse_hex_digest(key.text()?.as_bytes());
+        entries.push((digest, scanner.value()?));
+        Ok::<_, Malformed>(())
+    })?;
+    match is_object {
+        true => Ok(StepSlices(entries)),
+        false => Err(expected("steps", "an object")),
+    }
+}
+
+/// A state fetched from the API (`use_api`): the `steps` object alone.
+fn fetched_step_slices(text: &str) -> Result<StepSlices<'_>, Malformed> {
+    let mut scanner = Scanner::new(text);
+    let steps = step_slices(&mut scanner)?;
+    scanner.end()?;
+    Ok(steps)
+}
+
+fn once<T>(slot: &mut Option<T>, value: T, field: &str) -> Result<(), Malformed> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(Malformed(format!("duplicate field `{field}`"))),
+    }
+}
+
+fn expected(field: &str, what: &str) -> Malformed {
+    Malformed(format!("{field}: expected {what}"))
 }
 
 /// The call's `ctx`; its strings are borrowed from the body unless escaped.
@@ -100,16 +202,16 @@ pub(super) struct FetchedState {
 
 /// A call with its event and memoized state loaded.
 pub(super) struct LoadedCall<'a> {
-    pub(super) event: &'a RawValue,
-    pub(super) events: Vec<&'a RawValue>,
+    pub(super) event: &'a str,
+    pub(super) events: Vec<&'a str>,
     pub(super) memo: Memo,
 }
 
 /// The event, the batch and the memoized steps: from the body, or from what was fetched from
 /// the API when the state was too large to send.
 pub(super) fn load<'a>(
-    event: Option<&'a RawValue>,
-    mut events: Vec<&'a RawValue>,
+    event: Option<&'a str>,
+    mut events: Vec<&'a str>,
     steps: StepSlices<'_>,
     body: &ByteString,
     fetched: Option<&'a FetchedState>,
@@ -117,7 +219,7 @@ pub(super) fn load<'a>(
     let memo = match fetched {
         None => Memo::index(body, steps),
         Some(fetched) => {
-            events = fetched.events.iter().map(|e| &**e).collect();
+            events = fetched.events.iter().map(|e| e.get()).collect();
             let malformed = |why: String| {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -126,8 +228,7 @@ pub(super) fn load<'a>(
             };
             let actions = ByteString::try_from(fetched.actions.clone())
                 .map_err(|e| malformed(format!("not UTF-8: {e}")))?;
-            let steps = serde_json::from_str::<StepSlices<'_>>(&actions)
-                .map_err(|e| malformed(e.to_string()))?;
+            let steps = fetched_step_slices(&actions).map_err(|e| malformed(e.to_string()))?;
             Memo::index(&actions, steps)
         }
     };
@@ -146,7 +247,132 @@ pub(super) fn load<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::step::Memo;
+
+    /// The request as serde_json read it before the scanner: the reference for what a body
+    /// must be to be read.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct SerdeRequest<'a> {
+        #[serde(borrow, default)]
+        event: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        events: Vec<&'a RawValue>,
+        #[serde(borrow, default)]
+        steps: Option<BTreeMap<String, &'a RawValue>>,
+        #[serde(borrow)]
+        ctx: CallCtx<'a>,
+        #[serde(default)]
+        use_api: bool,
+    }
+
+    const BODIES: &[&str] = &[
+        r#"{"ctx":{"run_id":"r","attempt":0,"stack":{"stack":[]}},"event":{"name":"a","data":{"n":1}},"events":[{"name":"a","data":{"n":1}}],"steps":{"0123456789abcdef0123456789abcdef01234567":{"data":"x"},"nothex":{"data":[1,2.5e3,null,true]}},"use_api":false,"version":2}"#,
+        r#" { "ctx" : { "run_id" : "r" } , "steps" : null , "event" : null } "#,
+        r#"{"ctx":{"run_id":"r"},"steps":{}}"#,
+        r#"{"ctx":{"run_id":"r"},"ctx":{"run_id":"s"}}"#,
+        r#"{"ctx":{"run_id":"r"},"steps":{},"steps":{}}"#,
+        r#"{"ctx":{"run_id":"r"},"unknown":1,"unknown":2}"#,
+        r#"{"event":{"name":"a"}}"#,
+        r#"{"ctx":{"run_id":"r"},"events":null}"#,
+        r#"{"ctx":{"run_id":"r"},"events":{}}"#,
+        r#"{"ctx":{"run_id":"r"},"steps":[]}"#,
+        r#"{"ctx":{"run_id":"r"},"steps":"x"}"#,
+        r#"{"ctx":{"run_id":"r"},"use_api":null}"#,
+        r#"{"ctx":{"run_id":"r"},"use_api":1}"#,
+        r#"{"ctx":{"run_id":7}}"#,
+        r#"{"ctx":null}"#,
+        r#"{"ctx":{"run_id":"r"}} x"#,
+        r#"{"ctx":{"run_id":"r"},"steps":{"\ud800":1}}"#,
+        r#"{"ctx":{"run_id":"r"},"\ud800":1}"#,
+        r#"{"ctx":{"run_id":"r"},"event":{"name":"\ud800"}}"#,
+        r#"{"c\u0074x":{"run_id":"r"}}"#,
+        "null",
+        "\"ctx\"",
+    ];
+
+    fn both_read(text: &str) -> (bool, bool) {
+        let ours = CallRequest::parse(text).is_ok();
+        let serde = serde_json::from_str::<SerdeRequest<'_>>(text).is_ok();
+        (ours, serde)
+    }
+
+    #[test]
+    fn a_body_is_read_exactly_when_serde_json_would_read_it() {
+        for body in BODIES {
+            let (ours, serde) = both_read(body);
+            assert_eq!(ours, serde, "{body}");
+        }
+    }
+
+    #[test]
+    fn every_prefix_and_one_byte_change_of_a_body_is_judged_as_serde_json_judges_it() {
+        let bytes: &[u8] = b" \"\\{}[],:0123456789abcdef-.eEtrufalsn\x01";
+        for body in BODIES {
+            let mut variants: Vec<Vec<u8>> = (0..body.len())
+                .map(|end| body.as_bytes()[..end].to_vec())
+                .collect();
+            for at in 0..body.len() {
+                for &b in bytes {
+                    let mut changed = body.as_bytes().to_vec();
+                    changed[at] = b;
+                    variants.push(changed);
+                }
+            }
+            for variant in variants {
+                let Ok(text) = std::str::from_utf8(&variant) else {
+                    continue;
+                };
+                // serde also reads a struct from an array of its fields; Inngest never sends
+                // one, and the scanner refuses it.
+                if text.trim_start().starts_with('[') {
+                    continue;
+                }
+                let (ours, serde) = both_read(text);
+                assert_eq!(ours, serde, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn events_and_steps_are_slices_of_the_body_and_escaped_keys_are_read() {
+        let a = crate::step::hash_step_id("a", 0);
+        let escaped: String = a.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let text = ByteString::from(format!(
+            r#"{{"ctx":{{"run_id":"r"}},"event":{{"name":"e"}},"events":[ {{"name":"e"}} ],"steps":{{"{escaped}":null,"nothex":1}}}}"#
+        ));
+        let call = CallRequest::parse(&text).expect("reads");
+        assert_eq!(call.event, Some(r#"{"name":"e"}"#));
+        assert_eq!(call.events, [r#"{"name":"e"}"#]);
+        assert_eq!(call.steps.0.len(), 2);
+        let memo = Memo::index(&text, call.steps);
+        assert_eq!(memo.len(), 1, "the key that is not a digest is left out");
+        let digest = parse_hex_digest(a.as_bytes()).expect("hex");
+        assert_eq!(memo.get(&digest), Some("null"));
+    }
+
+    #[test]
+    fn a_refused_body_says_why() {
+        let why = |text: &str| CallRequest::parse(text).err().map(|e| e.to_string());
+        assert_eq!(why(r#"{"event":{}}"#).as_deref(), Some("missing field `ctx`"));
+        assert_eq!(
+            why(r#"{"ctx":{"run_id":"r"},"ctx":{"run_id":"r"}}"#).as_deref(),
+            Some("duplicate field `ctx`")
+        );
+        assert_eq!(
+            why(r#"{"ctx":{"run_id":"r"},"events":{}}"#).as_deref(),
+            Some("events: expected an array")
+        );
+        assert_eq!(why("[]").as_deref(), Some("expected an object"));
+        assert_eq!(
+            why(r#"{"ctx":{"run_id":"r"}"#).as_deref(),
+            Some("EOF while parsing an object at byte 21")
+        );
+        assert!(why(r#"{"ctx":{"run_id":1}}"#).is_some_and(|m| m.starts_with("ctx: ")));
+    }
 
     #[test]
     fn ctx_strings_are_borrowed_from_the_body_unless_escaped() {

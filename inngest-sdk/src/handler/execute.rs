@@ -59,7 +59,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
             Ok(text) => text,
             Err(e) => return malformed_body(&format!("not UTF-8: {e}")),
         };
-        let call: CallRequest<'_> = match serde_json::from_str(&text) {
+        let call = match CallRequest::parse(&text) {
             Ok(call) => call,
             Err(e) => return malformed_body(&e.to_string()),
         };
@@ -128,7 +128,7 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 self.inner.client.clone(),
             );
             let state = Arc::new(state.with_hooks(hooks.clone()).with_checkpoint(checkpoint));
-            let start = |event: &RawValue, events: &[&RawValue]| {
+            let start = |event: &str, events: &[&str]| {
                 let raw = RawCall {
                     event,
                     events,
@@ -215,9 +215,9 @@ fn malformed_body(why: &str) -> Response<Bytes> {
 /// One request through the middleware `hooks`: input, memoization, the body, output.
 async fn run_hooked(
     hooks: &RunHooksChain,
-    event: &RawValue,
-    events: &[&RawValue],
-    start: impl FnOnce(&RawValue, &[&RawValue]) -> Result<Body, Outcome>,
+    event: &str,
+    events: &[&str],
+    start: impl FnOnce(&str, &[&str]) -> Result<Body, Outcome>,
     state: &Arc<RunState>,
 ) -> Outcome {
     let before = async {
@@ -235,11 +235,11 @@ async fn run_hooked(
         Ok(input) => input,
         Err(err) => return Outcome::Failed(err),
     };
-    let transformed: Vec<&RawValue>;
+    let transformed: Vec<&str>;
     let (event, events) = match &input {
         Some((event, events)) => {
-            transformed = events.iter().map(|e| &**e).collect();
-            (&**event, &transformed[..])
+            transformed = events.iter().map(|e| e.get()).collect();
+            (event.get(), &transformed[..])
         }
         None => (event, events),
     };

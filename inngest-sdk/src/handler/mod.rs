@@ -2,6 +2,7 @@
 //! POST (execution), independent of any web framework.
 
 mod call;
+mod scan;
 mod execute;
 mod introspect;
 mod sync;

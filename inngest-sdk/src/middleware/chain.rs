@@ -100,14 +100,14 @@ impl RunHooksChain {
     /// The event and batch through `transform_input`, outermost first.
     pub async fn transform_input(
         &self,
-        event: &RawValue,
-        events: &[&RawValue],
+        event: &str,
+        events: &[&str],
     ) -> Result<(Box<RawValue>, Vec<Box<RawValue>>), Error> {
         let mut input = RunInput {
-            event: serde_json::from_str(event.get())?,
+            event: serde_json::from_str(event)?,
             events: events
                 .iter()
-                .map(|e| serde_json::from_str(e.get()))
+                .map(|e| serde_json::from_str(e))
                 .collect::<Result<_, _>>()?,
         };
         each!(self, hooks, iter_mut(), hooks.transform_input(&mut input))?;

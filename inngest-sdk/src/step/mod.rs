@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 pub(crate) use checkpoint::{CheckpointIds, Halt, RunCheckpoint};
 pub(crate) use driver::{Outcome, drive};
-pub(crate) use memo::{Memo, StepSlices, range_within};
+pub(crate) use memo::{Memo, StepSlices, parse_hex_digest, range_within};
 pub use state::hash_step_id;
 pub(crate) use state::{RunSettings, RunState};
 

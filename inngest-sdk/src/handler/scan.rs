@@ -1,0 +1,476 @@
+//! A JSON scanner for the call request: it checks the text as it goes and hands back where
+//! each value lies, without building anything.
+//!
+//! Why not serde_json alone: keeping a memoized value as a `RawValue` makes serde_json check
+//! it byte by byte, eight bytes at a time in strings, and that first pass was about a third of
+//! the instructions of a request with 100 KB to 4 MB of state (BENCHMARKS.md). Here strings,
+//! where the bytes of a state are, are searched in wide chunks. The grammar is the one
+//! serde_json accepts when it skips a value (`IgnoredAny`, `RawValue`), so a body is refused
+//! exactly when serde_json would refuse it; the tests hold the two side by side.
+
+use std::fmt;
+
+/// Why the text is not JSON, and at which byte.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ScanError {
+    what: &'static str,
+    at: usize,
+}
+
+impl fmt::Display for ScanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+impl std::error::Error for ScanError {}
+
+/// A cursor over JSON text.
+pub(super) struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+    /// The open containers of the value being skipped (`[` or `{`); kept between values so
+    /// that it is allocated at most once per scanner.
+    open: Vec<u8>,
+}
+
+/// An object key as it is in the text, between its quotes.
+pub(super) struct Key<'a> {
+    raw: &'a str,
+    escaped: bool,
+}
+
+impl Key<'_> {
+    /// The key's text, unescaped when it has escapes. An escaped lone surrogate cannot be
+    /// text: refused, as serde_json refuses it in a field name.
+    pub(super) fn text(&self) -> Result<std::borrow::Cow<'_, str>, serde_json::Error> {
+        if !self.escaped {
+            return Ok(self.raw.into());
+        }
+        serde_json::from_str::<String>(&format!("\"{}\"", self.raw)).map(Into::into)
+    }
+}
+
+const WIDTH: usize = 32;
+
+impl<'a> Scanner<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            pos: 0,
+            open: Vec::new(),
+        }
+    }
+
+    fn error(&self, what: &'static str) -> ScanError {
+        ScanError { what, at: self.pos }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    fn peek_token(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+        self.peek()
+    }
+
+    /// Whether the next token is `null` (not consumed).
+    pub(super) fn at_null(&mut self) -> bool {
+        self.peek_token() == Some(b'n')
+    }
+
+    /// Only whitespace is left.
+    pub(super) fn end(&mut self) -> Result<(), ScanError> {
+        match self.peek_token() {
+            None => Ok(()),
+            Some(_) => Err(self.error("trailing characters")),
+        }
+    }
+
+    /// Skips one value and returns its text.
+    pub(super) fn value(&mut self) -> Result<&'a str, ScanError> {
+        self.peek_token();
+        let start = self.pos;
+        self.open.clear();
+        loop {
+            // A value, or the start of a container.
+            match self.peek_token() {
+                Some(b'n') => self.literal(b"null")?,
+                Some(b't') => self.literal(b"true")?,
+                Some(b'f') => self.literal(b"false")?,
+                Some(b'-' | b'0'..=b'9') => self.number()?,
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(open @ (b'[' | b'{')) => {
+                    self.pos += 1;
+                    self.open.push(open);
+                    match (open, self.peek_token()) {
+                        (b'[', Some(b']')) | (b'{', Some(b'}')) => self.pos += 1,
+                        (b'{', _) => {
+                            self.member_key()?;
+                            continue;
+                        }
+                        _ => continue,
+                    }
+                    self.open.pop();
+                }
+                Some(_) => return Err(self.error("expected value")),
+                None => return Err(self.error("EOF while parsing a value")),
+            }
+            // After a value: a comma and the next one, or the end of containers.
+            loop {
+                let Some(&container) = self.open.last() else {
+                    return Ok(&self.text[start..self.pos]);
+                };
+                match (container, self.peek_token()) {
+                    (_, Some(b',')) => {
+                        self.pos += 1;
+                        if container == b'{' {
+                            self.member_key()?;
+                        }
+                        break;
+                    }
+                    (b'[', Some(b']')) | (b'{', Some(b'}')) => {
+                        self.pos += 1;
+                        self.open.pop();
+                    }
+                    (b'[', Some(_)) => return Err(self.error("expected `,` or `]`")),
+                    (_, Some(_)) => return Err(self.error("expected `,` or `}`")),
+                    (_, None) => return Err(self.error("EOF while parsing a container")),
+                }
+            }
+        }
+    }
+
+    /// An object member's key and its colon.
+    fn member_key(&mut self) -> Result<Key<'a>, ScanError> {
+        match self.peek_token() {
+            Some(b'"') => {}
+            Some(_) => return Err(self.error("key must be a string")),
+            None => return Err(self.error("EOF while parsing an object")),
+        }
+        let key = self.string()?;
+        match self.peek_token() {
+            Some(b':') => self.pos += 1,
+            Some(_) => return Err(self.error("expected `:`")),
+            None => return Err(self.error("EOF while parsing an object")),
+        }
+        Ok(key)
+    }
+
+    /// Calls `member` for each member of the object that comes next, with the scanner at the
+    /// member's value: `member` must skip it (with [`value`](Self::value) or otherwise).
+    /// `Ok(false)` when the next value is not an object (nothing consumed).
+    pub(super) fn object<E: From<ScanError>>(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Key<'a>) -> Result<(), E>,
+    ) -> Result<bool, E> {
+        if self.peek_token() != Some(b'{') {
+            return Ok(false);
+        }
+        self.pos += 1;
+        if self.peek_token() == Some(b'}') {
+            self.pos += 1;
+            return Ok(true);
+        }
+        loop {
+            let key = self.member_key()?;
+            member(self, key)?;
+            match self.peek_token() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    return Ok(true);
+                }
+                Some(_) => return Err(self.error("expected `,` or `}`").into()),
+                None => return Err(self.error("EOF while parsing an object").into()),
+            }
+        }
+    }
+
+    /// Each element's text of the array that comes next; `None` when the next value is not
+    /// an array (nothing consumed).
+    pub(super) fn array(&mut self) -> Result<Option<Vec<&'a str>>, ScanError> {
+        if self.peek_token() != Some(b'[') {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let mut elements = Vec::new();
+        if self.peek_token() == Some(b']') {
+            self.pos += 1;
+            return Ok(Some(elements));
+        }
+        loop {
+            elements.push(self.value()?);
+            match self.peek_token() {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    return Ok(Some(elements));
+                }
+                Some(_) => return Err(self.error("expected `,` or `]`")),
+                None => return Err(self.error("EOF while parsing a list")),
+            }
+        }
+    }
+
+    /// `true` or `false`; `None` for anything else (nothing consumed).
+    pub(super) fn boolean(&mut self) -> Result<Option<bool>, ScanError> {
+        match self.peek_token() {
+            Some(b't') => self.literal(b"true").map(|()| Some(true)),
+            Some(b'f') => self.literal(b"false").map(|()| Some(false)),
+            _ => Ok(None),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ScanError> {
+        for &expected in word {
+            match self.peek() {
+                Some(b) if b == expected => self.pos += 1,
+                Some(_) => return Err(self.error("expected ident")),
+                None => return Err(self.error("EOF while parsing a value")),
+            }
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as serde_json skips numbers.
+    fn number(&mut self) -> Result<(), ScanError> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if let Some(b'0'..=b'9') = self.peek() {
+                    return Err(self.error("invalid number"));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if self.digits() == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.error("invalid number"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A string, from its opening quote through its closing one.
+    fn string(&mut self) -> Result<Key<'a>, ScanError> {
+        self.pos += 1;
+        let start = self.pos;
+        let mut escaped = false;
+        loop {
+            self.pos = plain_run_end(self.text.as_bytes(), self.pos);
+            match self.peek() {
+                Some(b'"') => {
+                    let raw = &self.text[start..self.pos];
+                    self.pos += 1;
+                    return Ok(Key { raw, escaped });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.pos += 1;
+                    self.escape()?;
+                }
+                Some(_) => return Err(self.error("control character in a string")),
+                None => return Err(self.error("EOF while parsing a string")),
+            }
+        }
+    }
+
+    /// The rest of an escape, after its backslash. Like serde_json when it skips, any four hex
+    /// digits pass after `\u`: a lone surrogate fails only where text is decoded.
+    fn escape(&mut self) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.pos += 1,
+            Some(b'u') => {
+                self.pos += 1;
+                for _ in 0..4 {
+                    match self.peek() {
+                        Some(b) if b.is_ascii_hexdigit() => self.pos += 1,
+                        Some(_) => return Err(self.error("invalid escape")),
+                        None => return Err(self.error("EOF while parsing a string")),
+                    }
+                }
+            }
+            Some(_) => return Err(self.error("invalid escape")),
+            None => return Err(self.error("EOF while parsing a string")),
+        }
+        Ok(())
+    }
+}
+
+/// Where the run of plain string bytes starting at `from` ends: at a quote, a backslash, a
+/// control character (JSON forbids them raw) or the end. Whole chunks are tested first, with
+/// no branch inside a chunk, which the compiler turns into vector compares.
+fn plain_run_end(bytes: &[u8], from: usize) -> usize {
+    fn stop(b: u8) -> u8 {
+        u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20)
+    }
+    let rest = &bytes[from.min(bytes.len())..];
+    let (chunks, _) = rest.as_chunks::<WIDTH>();
+    let plain_chunks = chunks
+        .iter()
+        .position(|chunk| chunk.iter().fold(0, |hit, &b| hit | stop(b)) != 0)
+        .unwrap_or(chunks.len());
+    let at = plain_chunks * WIDTH;
+    rest[at..]
+        .iter()
+        .position(|&b| stop(b) != 0)
+        .map_or(bytes.len(), |offset| from + at + offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What serde_json says of `text` as one value (`IgnoredAny`).
+    fn serde_accepts(text: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    }
+
+    fn scan_accepts(text: &str) -> bool {
+        let mut scanner = Scanner::new(text);
+        scanner.value().is_ok() && scanner.end().is_ok()
+    }
+
+    const SAMPLES: &[&str] = &[
+        r#"{"a": [1, -2.5e+3, 0, "x\"\\\/\b\f\n\r\t\u00e9", true, false, null], "b": {}}"#,
+        r#"  [ [], {}, [[{"k": [ ]}]] ]  "#,
+        r#""a long string that spans more than one chunk of thirty-two bytes, twice over!""#,
+        r#""\ud800""#,
+        "0",
+        "-0.0E-0",
+        "1e5",
+        r#"{"a":1,}"#,
+        "[1,]",
+        "[1 2]",
+        r#"{"a" 1}"#,
+        r#"{1: 2}"#,
+        "01",
+        "-",
+        "1.",
+        "1.e5",
+        "1e",
+        "+1",
+        ".5",
+        "tru",
+        "nul",
+        "truex",
+        r#""\x""#,
+        r#""\u12g4""#,
+        "\"tab\there\"",
+        "\"unterminated",
+        "[",
+        "{",
+        r#"{"a":"#,
+        "",
+        "   ",
+        "[] []",
+        "{}}",
+        "]",
+        r#"{"a":[1,{"b":[2,3]}],"c":"d"}"#,
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        "NaN",
+        "Infinity",
+        "\u{feff}{}",
+    ];
+
+    #[test]
+    fn accepts_exactly_what_serde_json_accepts() {
+        for text in SAMPLES {
+            assert_eq!(scan_accepts(text), serde_accepts(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_prefix_and_every_one_byte_change_is_judged_as_serde_json_judges_it() {
+        // Prefixes cut values at every place; single-byte changes put every grammar rule's
+        // neighbour (and control characters inside strings) everywhere.
+        let bytes: &[u8] = b" \t\n\r\"\\/bfnrtu0123456789abcdefABCDEF-+.eE[]{},:xnul\x01\x1f";
+        for text in SAMPLES {
+            for end in 0..=text.len() {
+                if let Some(prefix) = text.get(..end) {
+                    assert_eq!(scan_accepts(prefix), serde_accepts(prefix), "{prefix:?}");
+                }
+            }
+            for at in 0..text.len() {
+                for &b in bytes {
+                    let mut changed = text.as_bytes().to_vec();
+                    changed[at] = b;
+                    if let Ok(changed) = std::str::from_utf8(&changed) {
+                        assert_eq!(scan_accepts(changed), serde_accepts(changed), "{changed:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_is_returned_as_its_text_and_members_are_visited_in_order() {
+        let text = r#" { "a" : [1, {"b": "c"}] , "k\u0065y": "v" , "z": {"data": 2} } "#;
+        let mut scanner = Scanner::new(text);
+        let mut seen = Vec::new();
+        let is_object = scanner
+            .object(|scanner, key| {
+                seen.push((key.text().expect("text").into_owned(), scanner.value()?));
+                Ok::<_, ScanError>(())
+            })
+            .expect("scans");
+        assert!(is_object && scanner.end().is_ok());
+        assert_eq!(
+            seen,
+            [
+                ("a".to_owned(), r#"[1, {"b": "c"}]"#),
+                ("key".to_owned(), r#""v""#),
+                ("z".to_owned(), r#"{"data": 2}"#),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_needs_no_stack() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(scan_accepts(&deep));
+        assert!(!scan_accepts(&deep[1..]));
+    }
+
+    #[test]
+    fn a_control_character_is_found_wherever_it_sits_in_a_long_string() {
+        let long = "x".repeat(100);
+        for at in 0..100 {
+            let mut text = format!("\"{long}\"");
+            text.replace_range(at + 1..at + 2, "\u{1}");
+            assert!(!scan_accepts(&text), "at {at}");
+        }
+        assert!(scan_accepts(&format!("\"{long}\"")));
+    }
+}
