@@ -51,31 +51,34 @@ impl<'a> CallRequest<'a> {
     /// twice is refused, and only `ctx` is required.
     pub(super) fn parse(text: &'a str) -> Result<Self, Malformed> {
         let mut scanner = Scanner::new(text);
-        let (mut event, mut events, mut steps, mut ctx, mut use_api) = (None, None, None, None, None);
-        let is_object = scanner.object(|scanner, key| {
-            match &*key.text()? {
-                "event" => {
-                    let value = scanner.at_null().then_some(None);
-                    let raw = scanner.value()?;
-                    once(&mut event, value.unwrap_or(Some(raw)), "event")
-                }
-                "events" => {
-                    let list = scanner.array()?.ok_or_else(|| expected("events", "an array"))?;
-                    once(&mut events, list, "events")
-                }
-                "steps" => once(&mut steps, step_slices(scanner)?, "steps"),
-                "ctx" => {
-                    let raw = scanner.value()?;
-                    let parsed = serde_json::from_str(raw)
-                        .map_err(|e| Malformed(format!("ctx: {e}")))?;
-                    once(&mut ctx, parsed, "ctx")
-                }
-                "use_api" => {
-                    let flag = scanner.boolean()?.ok_or_else(|| expected("use_api", "a boolean"))?;
-                    once(&mut use_api, flag, "use_api")
-                }
-                _ => scanner.value().map(drop).map_err(Malformed::from),
+        let (mut event, mut events, mut steps, mut ctx, mut use_api) =
+            (None, None, None, None, None);
+        let is_object = scanner.object(|scanner, key| match &*key.text()? {
+            "event" => {
+                let value = scanner.at_null().then_some(None);
+                let raw = scanner.value()?;
+                once(&mut event, value.unwrap_or(Some(raw)), "event")
             }
+            "events" => {
+                let list = scanner
+                    .array()?
+                    .ok_or_else(|| expected("events", "an array"))?;
+                once(&mut events, list, "events")
+            }
+            "steps" => once(&mut steps, step_slices(scanner)?, "steps"),
+            "ctx" => {
+                let parsed = scanner
+                    .deserialize()
+                    .map_err(|e| Malformed(format!("ctx: {e}")))?;
+                once(&mut ctx, parsed, "ctx")
+            }
+            "use_api" => {
+                let flag = scanner
+                    .boolean()?
+                    .ok_or_else(|| expected("use_api", "a boolean"))?;
+                once(&mut use_api, flag, "use_api")
+            }
+            _ => scanner.value().map(drop).map_err(Malformed::from),
         })?;
         if !is_object {
             return Err(Malformed("expected an object".into()));
@@ -357,7 +360,10 @@ mod tests {
     #[test]
     fn a_refused_body_says_why() {
         let why = |text: &str| CallRequest::parse(text).err().map(|e| e.to_string());
-        assert_eq!(why(r#"{"event":{}}"#).as_deref(), Some("missing field `ctx`"));
+        assert_eq!(
+            why(r#"{"event":{}}"#).as_deref(),
+            Some("missing field `ctx`")
+        );
         assert_eq!(
             why(r#"{"ctx":{"run_id":"r"},"ctx":{"run_id":"r"}}"#).as_deref(),
             Some("duplicate field `ctx`")

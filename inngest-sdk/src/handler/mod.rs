@@ -2,9 +2,9 @@
 //! POST (execution), independent of any web framework.
 
 mod call;
-mod scan;
 mod execute;
 mod introspect;
+mod scan;
 mod sync;
 
 use std::borrow::Cow;

@@ -51,8 +51,6 @@ impl Key<'_> {
     }
 }
 
-const WIDTH: usize = 32;
-
 impl<'a> Scanner<'a> {
     pub(super) fn new(text: &'a str) -> Self {
         Self {
@@ -81,6 +79,23 @@ impl<'a> Scanner<'a> {
     /// Whether the next token is `null` (not consumed).
     pub(super) fn at_null(&mut self) -> bool {
         self.peek_token() == Some(b'n')
+    }
+
+    /// Reads the value that comes next with serde, straight into `T`, and moves past it: for
+    /// a small value with fields to read, one pass instead of a scan and then a parse.
+    pub(super) fn deserialize<T: serde::Deserialize<'a>>(
+        &mut self,
+    ) -> Result<T, serde_json::Error> {
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let mut values = serde_json::Deserializer::from_str(rest).into_iter::<T>();
+        match values.next() {
+            Some(value) => {
+                let value = value?;
+                self.pos += values.byte_offset();
+                Ok(value)
+            }
+            None => serde_json::from_str(rest),
+        }
     }
 
     /// Only whitespace is left.
@@ -328,24 +343,57 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Where the run of plain string bytes starting at `from` ends: at a quote, a backslash, a
-/// control character (JSON forbids them raw) or the end. Whole chunks are tested first, with
-/// no branch inside a chunk, which the compiler turns into vector compares.
-fn plain_run_end(bytes: &[u8], from: usize) -> usize {
-    fn stop(b: u8) -> u8 {
-        u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20)
+/// Bytes that end a run of plain string bytes: a quote, a backslash or a control character
+/// (JSON forbids them raw).
+const STOPS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
     }
-    let rest = &bytes[from.min(bytes.len())..];
-    let (chunks, _) = rest.as_chunks::<WIDTH>();
-    let plain_chunks = chunks
-        .iter()
-        .position(|chunk| chunk.iter().fold(0, |hit, &b| hit | stop(b)) != 0)
-        .unwrap_or(chunks.len());
-    let at = plain_chunks * WIDTH;
-    rest[at..]
-        .iter()
-        .position(|&b| stop(b) != 0)
-        .map_or(bytes.len(), |offset| from + at + offset)
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Where the run of plain string bytes starting at `from` ends: at a stop (see [`STOPS`]) or
+/// the end. Chunks are tested with no branch inside them, which the compiler turns into vector
+/// compares: short ones first (most strings are short keys), long ones after 64 bytes; the
+/// rest byte by byte.
+fn plain_run_end(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    let mut short = 0;
+    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
+        if has_stop(chunk) {
+            break;
+        }
+        at += 16;
+        short += 1;
+        if short == 4 {
+            while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<64>()) {
+                if has_stop(chunk) {
+                    break;
+                }
+                at += 64;
+            }
+            short = 0;
+        }
+    }
+    while let Some(&b) = bytes.get(at) {
+        if STOPS[usize::from(b)] {
+            break;
+        }
+        at += 1;
+    }
+    at
+}
+
+fn has_stop<const N: usize>(chunk: &[u8; N]) -> bool {
+    let hits = chunk.iter().fold(0_u8, |hits, &b| {
+        hits | u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20)
+    });
+    hits != 0
 }
 
 #[cfg(test)]
