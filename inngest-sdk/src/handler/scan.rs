@@ -64,6 +64,14 @@ impl<'a> Scanner<'a> {
         ScanError { what, at: self.pos }
     }
 
+    /// The text from `start` to here. Both ends sit next to ASCII bytes (a token or a
+    /// quote), so this never fails on checked text; it is `get`, not indexing, all the same.
+    fn slice(&self, start: usize) -> Result<&'a str, ScanError> {
+        self.text
+            .get(start..self.pos)
+            .ok_or_else(|| self.error("not at a character boundary"))
+    }
+
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -140,7 +148,7 @@ impl<'a> Scanner<'a> {
             // After a value: a comma and the next one, or the end of containers.
             loop {
                 let Some(&container) = self.open.last() else {
-                    return Ok(&self.text[start..self.pos]);
+                    return self.slice(start);
                 };
                 match (container, self.peek_token()) {
                     (_, Some(b',')) => {
@@ -306,7 +314,7 @@ impl<'a> Scanner<'a> {
             self.pos = plain_run_end(self.text.as_bytes(), self.pos);
             match self.peek() {
                 Some(b'"') => {
-                    let raw = &self.text[start..self.pos];
+                    let raw = self.slice(start)?;
                     self.pos += 1;
                     return Ok(Key { raw, escaped });
                 }
