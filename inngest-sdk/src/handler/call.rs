@@ -54,14 +54,17 @@ impl<'a> CallRequest<'a> {
         let (mut event, mut events, mut steps, mut ctx, mut use_api) =
             (None, None, None, None, None);
         let is_object = scanner.object(|scanner, key| match &*key.text()? {
+            // The trigger event comes twice, as `event` and as `events[0]`: the second
+            // is checked only by comparing it with the first.
             "event" => {
                 let value = scanner.at_null().then_some(None);
-                let raw = scanner.value()?;
+                let first_of_events = events.as_ref().and_then(|e: &Vec<_>| e.first().copied());
+                let raw = scanner.value_or_repeat(first_of_events)?;
                 once(&mut event, value.unwrap_or(Some(raw)), "event")
             }
             "events" => {
                 let list = scanner
-                    .array()?
+                    .array(event.flatten())?
                     .ok_or_else(|| expected("events", "an array"))?;
                 once(&mut events, list, "events")
             }
@@ -275,6 +278,10 @@ mod tests {
     const BODIES: &[&str] = &[
         r#"{"ctx":{"run_id":"r","attempt":0,"stack":{"stack":[]}},"event":{"name":"a","data":{"n":1}},"events":[{"name":"a","data":{"n":1}}],"steps":{"0123456789abcdef0123456789abcdef01234567":{"data":"x"},"nothex":{"data":[1,2.5e3,null,true]}},"use_api":false,"version":2}"#,
         r#" { "ctx" : { "run_id" : "r" } , "steps" : null , "event" : null } "#,
+        r#"{"events":[{"name":"a","data":{"s":"x\"y","n":[1,2]}},{"name":"a"}],"event":{"name":"a","data":{"s":"x\"y","n":[1,2]}},"ctx":{"run_id":"r"}}"#,
+        r#"{"event":"e","events":["e","e",1],"ctx":{"run_id":"r"}}"#,
+        r#"{"event":1,"events":[12],"ctx":{"run_id":"r"}}"#,
+        r#"{"event":[1,{}],"events":[[1,{}],[1,{}]],"ctx":{"run_id":"r"}}"#,
         r#"{"ctx":{"run_id":"r"},"steps":{}}"#,
         r#"{"ctx":{"run_id":"r"},"ctx":{"run_id":"s"}}"#,
         r#"{"ctx":{"run_id":"r"},"steps":{},"steps":{}}"#,

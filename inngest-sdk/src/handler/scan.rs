@@ -170,6 +170,24 @@ impl<'a> Scanner<'a> {
         }
     }
 
+    /// Skips one value and returns its text, like [`value`](Self::value), but without
+    /// checking it again when it repeats `checked` byte for byte: Inngest sends the trigger
+    /// event twice, as `event` and as `events[0]`. `checked` must be a value this scanner
+    /// returned; it is only trusted when it ends on its own (an object, array or string), so
+    /// that the bytes after it cannot extend it.
+    pub(super) fn value_or_repeat(&mut self, checked: Option<&str>) -> Result<&'a str, ScanError> {
+        self.peek_token();
+        let start = self.pos;
+        let rest = self.text.get(start..).unwrap_or_default();
+        match checked {
+            Some(checked) if checked.ends_with(['}', ']', '"']) && rest.starts_with(checked) => {
+                self.pos += checked.len();
+                self.slice(start)
+            }
+            _ => self.value(),
+        }
+    }
+
     /// An object member's key and its colon.
     fn member_key(&mut self) -> Result<Key<'a>, ScanError> {
         match self.peek_token() {
@@ -217,8 +235,12 @@ impl<'a> Scanner<'a> {
     }
 
     /// Each element's text of the array that comes next; `None` when the next value is not
-    /// an array (nothing consumed).
-    pub(super) fn array(&mut self) -> Result<Option<Vec<&'a str>>, ScanError> {
+    /// an array (nothing consumed). An element that repeats `checked` is not checked again
+    /// (see [`value_or_repeat`](Self::value_or_repeat)).
+    pub(super) fn array(
+        &mut self,
+        checked: Option<&str>,
+    ) -> Result<Option<Vec<&'a str>>, ScanError> {
         if self.peek_token() != Some(b'[') {
             return Ok(None);
         }
@@ -229,7 +251,7 @@ impl<'a> Scanner<'a> {
             return Ok(Some(elements));
         }
         loop {
-            elements.push(self.value()?);
+            elements.push(self.value_or_repeat(checked)?);
             match self.peek_token() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
@@ -548,6 +570,32 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(scan_accepts(&deep));
         assert!(!scan_accepts(&deep[1..]));
+    }
+
+    #[test]
+    fn a_repeat_is_taken_whole_only_when_it_ends_on_its_own() {
+        let repeat = |text: &str, checked: &str| {
+            let mut scanner = Scanner::new(text);
+            scanner.value_or_repeat(Some(checked)).map(str::to_owned)
+        };
+        // Not checked again: even a text that is not JSON is taken, which shows the shortcut
+        // is used (the parser only passes values it has checked).
+        assert_eq!(
+            repeat(r#" {"a":}, 1"#, r#"{"a":}"#).ok().as_deref(),
+            Some(r#"{"a":}"#)
+        );
+        assert_eq!(
+            repeat(r#""ab"]"#, r#""ab""#).ok().as_deref(),
+            Some(r#""ab""#)
+        );
+        // A number could go on past the repeat: read again, to its real end.
+        assert_eq!(repeat("123]", "12").ok().as_deref(), Some("123"));
+        // Different bytes: checked as any value.
+        assert_eq!(
+            repeat(r#"{"a":2}"#, r#"{"a":1}"#).ok().as_deref(),
+            Some(r#"{"a":2}"#)
+        );
+        assert!(repeat(r#"{"a":}"#, r#"{"a":1}"#).is_err());
     }
 
     #[test]
