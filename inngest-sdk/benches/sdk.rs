@@ -1,6 +1,8 @@
 //! Micro-benchmarks of the SDK's hot paths through its public API: step-id hashing, signature
 //! verification and a whole execution request (parsing the body and replaying memoized steps),
-//! on the same function and request bytes as the load harness (`scripts/bench.sh`).
+//! on the same function and request bytes as the load harness (`scripts/bench.sh`); the same
+//! requests again through the axum adapter and a `Router`, in process (no socket), where the
+//! cost of moving the request's futures around shows.
 //!
 //! `cargo bench -p inngest-sdk --bench sdk`; the test command builds and runs each once
 //! (`--profile-time 1`) so it cannot rot.
@@ -94,5 +96,45 @@ fn execution(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hashing, signatures, execution);
+fn through_axum(c: &mut Criterion) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    let handler = ServeHandler::new(
+        Client::new(Config::new("bench").dev(None)),
+        (),
+        [function::function()],
+    )
+    .expect("the benchmark function registers");
+    let router = axum::Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut group = c.benchmark_group("through_axum");
+    for name in ["first-step", "memoized-100"] {
+        let body = Bytes::from(workloads::body(workloads::find(name).expect("a workload")));
+        let path = workloads::url_path();
+        let answer = || async {
+            let request = http::Request::post(path.as_str())
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.clone()))
+                .expect("a request");
+            let response = router.clone().oneshot(request).await.expect("infallible");
+            let status = response.status();
+            let bytes = response.into_body().collect().await.expect("a body");
+            (status, bytes.to_bytes())
+        };
+        let (status, _) = runtime.block_on(answer());
+        assert_eq!(
+            status, 206,
+            "{name}: the benchmark must measure a correct answer"
+        );
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(name, |b| b.iter(|| runtime.block_on(answer())));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hashing, signatures, execution, through_axum);
 criterion_main!(benches);
