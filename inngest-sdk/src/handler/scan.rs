@@ -327,10 +327,32 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// A string, from its opening quote through its closing one.
+    /// A string, from its opening quote through its closing one. Most are short keys and ids
+    /// that end within eight bytes: those are read here, in one register, and the rest by
+    /// [`long_string`](Self::long_string).
+    #[inline]
     fn string(&mut self) -> Result<Key<'a>, ScanError> {
-        self.pos += 1;
-        let start = self.pos;
+        let start = self.pos + 1;
+        let bytes = self.text.as_bytes();
+        if let Some(word) = bytes.get(start..).and_then(|rest| rest.first_chunk::<8>()) {
+            let stops = stops_in(u64::from_le_bytes(*word));
+            let end = start + (stops.trailing_zeros() / 8) as usize;
+            if stops != 0 && bytes.get(end) == Some(&b'"') {
+                self.pos = end;
+                let raw = self.slice(start)?;
+                self.pos += 1;
+                return Ok(Key {
+                    raw,
+                    escaped: false,
+                });
+            }
+        }
+        self.long_string(start)
+    }
+
+    /// The string whose text starts at `start`, searched in wide chunks.
+    fn long_string(&mut self, start: usize) -> Result<Key<'a>, ScanError> {
+        self.pos = start;
         let mut escaped = false;
         loop {
             self.pos = plain_run_end(self.text.as_bytes(), self.pos);
@@ -388,19 +410,11 @@ const STOPS: [bool; 256] = {
 };
 
 /// Where the run of plain string bytes starting at `from` ends: at a stop (see [`STOPS`]) or
-/// the end. Most strings are short keys and ids: the first eight bytes are searched in one
-/// register. Then chunks are tested with no branch inside them, which the compiler turns into
-/// vector compares: 16 bytes at a time, 64 after 64 bytes; the chunk with the stop is then
-/// searched eight bytes at a time, and the last few bytes of the text one by one.
+/// the end. Chunks are tested with no branch inside them, which the compiler turns into vector
+/// compares: 16 bytes at a time, 64 after 64 bytes; the chunk with the stop is then searched
+/// eight bytes at a time, and the last few bytes of the text one by one.
 fn plain_run_end(bytes: &[u8], from: usize) -> usize {
     let mut at = from;
-    if let Some(word) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        let stops = stops_in(u64::from_le_bytes(*word));
-        if stops != 0 {
-            return at + (stops.trailing_zeros() / 8) as usize;
-        }
-        at += 8;
-    }
     let mut short = 0;
     while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
         if has_stop(chunk) {
