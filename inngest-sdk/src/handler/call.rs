@@ -51,14 +51,14 @@ impl<'a> CallRequest<'a> {
     /// twice is refused, and only `ctx` is required.
     pub(super) fn parse(text: &'a str) -> Result<Self, Malformed> {
         let mut scanner = Scanner::new(text);
-        let (mut event, mut events, mut steps, mut ctx, mut use_api) =
-            (None, None, None, None, None);
+        let (mut event, mut steps, mut ctx, mut use_api) = (None, None, None, None);
+        let mut events: Option<Vec<&str>> = None;
         let is_object = scanner.object(|scanner, key| match &*key.text()? {
             // The trigger event comes twice, as `event` and as `events[0]`: the second
             // is checked only by comparing it with the first.
             "event" => {
                 let value = scanner.at_null().then_some(None);
-                let first_of_events = events.as_ref().and_then(|e: &Vec<_>| e.first().copied());
+                let first_of_events = events.as_deref().and_then(<[_]>::first).copied();
                 let raw = scanner.value_or_repeat(first_of_events)?;
                 once(&mut event, value.unwrap_or(Some(raw)), "event")
             }
