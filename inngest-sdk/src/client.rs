@@ -1,7 +1,7 @@
 //! The Inngest client: sends events and calls the Inngest API.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -151,9 +151,7 @@ impl std::fmt::Debug for MiddlewareList {
 #[derive(Debug)]
 struct ClientInner {
     config: Config,
-    /// Built at the first call to Inngest: serving alone never needs it, and building it
-    /// (loading the system's root certificates) is most of a process's start.
-    http: OnceLock<reqwest::Client>,
+    http: reqwest::Client,
     keys: KeyPreference,
 }
 
@@ -182,10 +180,16 @@ impl Client {
     /// A client for `config`.
     #[must_use]
     pub fn new(config: Config) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(SDK_HEADER_VALUE)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
         Self {
             inner: Arc::new(ClientInner {
                 config,
-                http: OnceLock::new(),
+                http,
                 keys: KeyPreference::default(),
             }),
             middleware: MiddlewareList::default(),
@@ -212,14 +216,7 @@ impl Client {
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
-        self.inner.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(SDK_HEADER_VALUE)
-                .connect_timeout(Duration::from_secs(10))
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new())
-        })
+        &self.inner.http
     }
 
     /// Sends one event; returns its id.
@@ -299,7 +296,8 @@ impl Client {
         let mut attempt = 1;
         loop {
             let mut request = self
-                .http()
+                .inner
+                .http
                 .post(&url)
                 .header("content-type", "application/json")
                 .header("x-inngest-sdk", SDK_HEADER_VALUE)
@@ -371,7 +369,8 @@ impl Client {
         let response = self
             .send_authorized(|| {
                 let request = self
-                    .http()
+                    .inner
+                    .http
                     .get(&url)
                     .header("x-inngest-sdk", SDK_HEADER_VALUE);
                 match &self.inner.config.env {
@@ -408,7 +407,8 @@ impl Client {
             let sent = self
                 .send_authorized(|| {
                     let request = self
-                        .http()
+                        .inner
+                        .http
                         .post(&url)
                         .header("x-inngest-sdk", SDK_HEADER_VALUE)
                         .json(body);
@@ -544,22 +544,5 @@ fn truncate(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_http_client_is_built_at_the_first_call_to_inngest_and_shared_by_clones() {
-        let client = Client::new(Config::new("app").dev(None));
-        let clone = client.clone();
-        assert!(
-            client.inner.http.get().is_none(),
-            "serving alone must not pay for it"
-        );
-        let first: *const reqwest::Client = client.http();
-        assert!(std::ptr::eq(first, clone.http()), "built once");
     }
 }
