@@ -144,6 +144,14 @@ pub fn execution_request(data: &[u8]) {
 pub(super) fn execute(data: &[u8]) -> Option<u16> {
     let harness = harness();
     let input = Input::parse(data);
+    // The request scanner must judge any text exactly as serde_json does.
+    if let Ok(text) = std::str::from_utf8(input.body) {
+        assert_eq!(
+            crate::handler::scans_as_json(text),
+            is_json(text),
+            "the scanner and serde_json disagree on {text:?}"
+        );
+    }
     let query = input
         .query
         .map_or(Ok("fnId=fuzz-steps&stepId=step"), std::str::from_utf8)
@@ -163,6 +171,8 @@ pub(super) fn execute(data: &[u8]) -> Option<u16> {
         );
     }
 
+    // The query as the server sees it: a `#` ends it there (the rest is a fragment).
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let response = harness.runtime.block_on(harness.handler.handle(request));
 
     let status = response.status().as_u16();

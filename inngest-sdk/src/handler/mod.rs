@@ -277,6 +277,14 @@ pub(crate) fn set_header(response: &mut Response<Bytes>, name: &'static str, val
     }
 }
 
+/// Whether the request scanner takes `text` as one JSON value: for the fuzz targets, which
+/// hold it against serde_json.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn scans_as_json(text: &str) -> bool {
+    let mut scanner = scan::Scanner::new(text);
+    scanner.value().is_ok() && scanner.end().is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::CallQuery;
