@@ -144,14 +144,17 @@ pub fn execution_request(data: &[u8]) {
 pub(super) fn execute(data: &[u8]) -> Option<u16> {
     let harness = harness();
     let input = Input::parse(data);
-    // The request scanner must judge any text exactly as serde_json does.
-    if let Ok(text) = std::str::from_utf8(input.body) {
+    // `None` for a body that is not UTF-8. The request scanner must judge any text exactly as
+    // serde_json does.
+    let body_is_json = std::str::from_utf8(input.body).ok().map(|text| {
+        let json = is_json(text);
         assert_eq!(
             crate::handler::scans_as_json(text),
-            is_json(text),
+            json,
             "the scanner and serde_json disagree on {text:?}"
         );
-    }
+        json
+    });
     let query = input
         .query
         .map_or(Ok("fnId=fuzz-steps&stepId=step"), std::str::from_utf8)
@@ -206,11 +209,7 @@ pub(super) fn execute(data: &[u8]) -> Option<u16> {
             .any(|f| id == f.opts().id || id == format!("{APP}-{}", f.opts().id))
     });
     let probe = last("probe").is_some_and(|p| p == "trust");
-    if signed_here
-        && known_function
-        && !probe
-        && std::str::from_utf8(input.body).is_ok_and(|b| !is_json(b))
-    {
+    if signed_here && known_function && !probe && body_is_json == Some(false) {
         assert_eq!((status, no_retry), (400, Some("true")), "{body}");
     }
     if status == 206 {
