@@ -12,6 +12,7 @@ use crate::config::{AppConfig, ConfigError};
 use crate::db::DbPool;
 use crate::integrations::clerk::ClerkApi;
 use crate::integrations::discord::DiscordApi;
+use crate::integrations::http_client;
 use crate::integrations::paypal::PaypalApi;
 use crate::integrations::resend::ResendApi;
 use crate::integrations::stripe::StripeApi;
@@ -80,15 +81,25 @@ impl AppState {
         db: DbPool,
         sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     ) -> Result<Self, ConfigError> {
-        let inngest = inngest_client(&config)?;
         let timeout = config.provider_timeout;
+        let http = http_client(timeout).map_err(ConfigError::HttpClient)?;
+        let inngest = inngest_client(&config, http.clone())?;
         let stripe = config.stripe.as_ref().map(|c| StripeApi::new(c, timeout));
-        let paypal = config.paypal.as_ref().map(|c| PaypalApi::new(c, timeout));
-        let clerk = config.clerk.as_ref().map(|c| ClerkApi::new(c, timeout));
-        let discord = config.discord.as_ref().map(|c| DiscordApi::new(c, timeout));
+        let paypal = config
+            .paypal
+            .as_ref()
+            .map(|c| PaypalApi::new(c, http.clone()));
+        let clerk = match &config.clerk {
+            Some(c) => Some(ClerkApi::new(c, timeout).map_err(ConfigError::HttpClient)?),
+            None => None,
+        };
+        let discord = config
+            .discord
+            .as_ref()
+            .map(|c| DiscordApi::new(c, http.clone()));
         let resend = match &config.resend {
             Some(r) => Some(
-                ResendApi::new(r.api_key.expose(), &r.api_base, &r.from, timeout).map_err(|e| {
+                ResendApi::new(r.api_key.expose(), &r.api_base, &r.from, http).map_err(|e| {
                     ConfigError::Invalid {
                         name: "RESEND_*",
                         reason: e.to_string(),
@@ -121,8 +132,11 @@ impl AppState {
 /// The Inngest client: a tracing span around every run and step, and, with
 /// `INNGEST_ENCRYPTION_KEY`, step results, outputs and the `encrypted` field of events
 /// encrypted end to end (readable by the official SDKs' encryption middleware).
-fn inngest_client(config: &AppConfig) -> Result<inngest_sdk::Client, ConfigError> {
-    let client = inngest_sdk::Client::new(config.inngest.clone())
+fn inngest_client(
+    config: &AppConfig,
+    http: reqwest::Client,
+) -> Result<inngest_sdk::Client, ConfigError> {
+    let client = inngest_sdk::Client::with_http_client(config.inngest.clone(), http)
         .with_middleware(inngest_sdk::middleware::TracingMiddleware::new());
     let Some(keys) = &config.inngest_encryption_key else {
         return Ok(client);

@@ -41,6 +41,10 @@ pub enum ConfigError {
     /// The Inngest settings are invalid.
     #[error(transparent)]
     Inngest(#[from] inngest_sdk::config::ConfigError),
+    /// The HTTP clients of the providers could not be built: TLS could not be set up (are the
+    /// system's root certificates installed?).
+    #[error("no HTTP client could be built: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// Stripe settings.

@@ -63,7 +63,7 @@ fn paypal_api() -> &'static PaypalApi {
                 webhook_id: PAYPAL_WEBHOOK_ID.to_owned(),
                 api_base: NOWHERE.to_owned(),
             },
-            TIMEOUT,
+            crate::integrations::http_client(TIMEOUT).expect("an HTTP client for the fuzz target"),
         )
     })
 }

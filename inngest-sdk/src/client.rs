@@ -20,6 +20,12 @@ pub const SDK_HEADER_VALUE: &str = concat!("rust:v", env!("CARGO_PKG_VERSION"));
 
 const SEND_ATTEMPTS: u32 = 5;
 
+/// The longest one request to Inngest may take, connecting included.
+const API_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a connection to Inngest may take to open, with the SDK's own HTTP client.
+const API_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How many times a checkpoint is tried before its results go back in the call's answer.
 pub(crate) const CHECKPOINT_ATTEMPTS: u32 = 5;
 
@@ -177,15 +183,24 @@ enum KeyRole {
 }
 
 impl Client {
-    /// A client for `config`.
+    /// A client for `config`, with an HTTP client of its own.
     #[must_use]
     pub fn new(config: Config) -> Self {
         let http = reqwest::Client::builder()
-            .user_agent(SDK_HEADER_VALUE)
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
+            .connect_timeout(API_CONNECT_TIMEOUT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        Self::with_http_client(config, http)
+    }
+
+    /// A client for `config` that sends through `http`, an HTTP client the caller already has.
+    ///
+    /// Building a client loads the system's root certificates, a few milliseconds each time;
+    /// an app with several API clients can build one and share it (and its connection pool).
+    /// Each request the SDK sends still carries its own `User-Agent` and a 30 s timeout,
+    /// whatever `http`'s defaults; proxies, TLS roots and the connect timeout are `http`'s.
+    #[must_use]
+    pub fn with_http_client(config: Config, http: reqwest::Client) -> Self {
         Self {
             inner: Arc::new(ClientInner {
                 config,
@@ -215,8 +230,19 @@ impl Client {
         &self.inner.config
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// A request to Inngest (its API or its event API), with the SDK's identity, its timeout
+    /// and the configured branch environment.
+    pub(crate) fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .inner
+            .http
+            .request(method, url)
+            .timeout(API_TIMEOUT)
+            .header(reqwest::header::USER_AGENT, SDK_HEADER_VALUE);
+        match &self.inner.config.env {
+            Some(env) => request.header("x-inngest-env", env),
+            None => request,
+        }
     }
 
     /// Sends one event; returns its id.
@@ -295,17 +321,12 @@ impl Client {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 1;
         loop {
-            let mut request = self
-                .inner
-                .http
-                .post(&url)
+            let request = self
+                .request(reqwest::Method::POST, &url)
                 .header("content-type", "application/json")
                 .header("x-inngest-sdk", SDK_HEADER_VALUE)
                 .header("x-inngest-event-id-seed", &seed)
                 .body(body.clone());
-            if let Some(env) = &self.inner.config.env {
-                request = request.header("x-inngest-env", env);
-            }
             let retry = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -368,15 +389,8 @@ impl Client {
         let url = join_url(&self.inner.config.api_base_url, path);
         let response = self
             .send_authorized(|| {
-                let request = self
-                    .inner
-                    .http
-                    .get(&url)
-                    .header("x-inngest-sdk", SDK_HEADER_VALUE);
-                match &self.inner.config.env {
-                    Some(env) => request.header("x-inngest-env", env),
-                    None => request,
-                }
+                self.request(reqwest::Method::GET, &url)
+                    .header("x-inngest-sdk", SDK_HEADER_VALUE)
             })
             .await?;
         let status = response.status();
@@ -406,16 +420,9 @@ impl Client {
         loop {
             let sent = self
                 .send_authorized(|| {
-                    let request = self
-                        .inner
-                        .http
-                        .post(&url)
+                    self.request(reqwest::Method::POST, &url)
                         .header("x-inngest-sdk", SDK_HEADER_VALUE)
-                        .json(body);
-                    match &self.inner.config.env {
-                        Some(env) => request.header("x-inngest-env", env),
-                        None => request,
-                    }
+                        .json(body)
                 })
                 .await;
             let failure = match sent {

@@ -149,6 +149,73 @@ async fn event_requests_carry_the_sdk_headers() {
 }
 
 #[tokio::test]
+async fn a_client_on_the_callers_http_client_sends_through_it_with_its_own_identity() {
+    let api = EventApi::start().await.expect("the fake event API starts");
+    let mut defaults = reqwest::header::HeaderMap::new();
+    defaults.insert(
+        "x-app",
+        reqwest::header::HeaderValue::from_static("huckleberry"),
+    );
+    let shared = reqwest::Client::builder()
+        .user_agent("huckleberry/1")
+        .default_headers(defaults)
+        .build()
+        .expect("an HTTP client");
+    let config = Config::new("app")
+        .with_event_key(EVENT_KEY)
+        .with_env("feature-branch")
+        .with_event_api_base_url(&api.url())
+        .expect("the fake's URL parses");
+    let client = Client::with_http_client(config, shared);
+
+    client
+        .send(&signup("a@example.com"))
+        .await
+        .expect("accepted");
+
+    let sent = &api.requests()[0];
+    assert_eq!(
+        sent.header("x-app"),
+        Some("huckleberry"),
+        "the caller's client"
+    );
+    assert_eq!(sent.header("user-agent"), Some("rust:v0.1.0"));
+    assert_eq!(sent.header("x-inngest-sdk"), Some("rust:v0.1.0"));
+    assert_eq!(sent.header("x-inngest-env"), Some("feature-branch"));
+}
+
+/// A shared client may have no timeout at all; the SDK's requests are bounded anyway (30 s a
+/// try), so a silent event API ends in an error, not a send that waits for ever. The clock is
+/// paused: tokio moves it to the next timer whenever the test is only waiting.
+#[tokio::test(start_paused = true)]
+async fn a_silent_event_api_times_out_even_on_a_client_without_a_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a local port");
+    let url = format!("http://{}", silent.local_addr().expect("local address"));
+    let config = Config::new("app")
+        .with_event_key(EVENT_KEY)
+        .with_event_api_base_url(&url)
+        .expect("the URL parses");
+    let client = Client::with_http_client(config, reqwest::Client::new());
+    let started = tokio::time::Instant::now();
+
+    let sent = tokio::time::timeout(
+        std::time::Duration::from_secs(3600),
+        client.send(&signup("a@example.com")),
+    )
+    .await
+    .expect("each try is cut off before the hour is up");
+
+    assert!(
+        matches!(sent, Err(SendError::Unreachable { attempts: 5, .. })),
+        "{sent:?}"
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5 * 30));
+    drop(silent);
+}
+
+#[tokio::test]
 async fn x_inngest_env_is_sent_when_configured() {
     let api = EventApi::start().await.expect("the fake event API starts");
     let client = Client::new(

@@ -33,18 +33,26 @@ pub struct ClerkApi {
 
 impl ClerkApi {
     /// A client for `config`, every request (API calls and the JWKS) bounded by `timeout`.
-    pub fn new(config: &ClerkConfig, timeout: Duration) -> Self {
-        let mut configuration = ClerkConfiguration::new(config.secret_key.expose())
-            .with_base_path(config.api_base.trim_end_matches('/'));
-        // clerk-rs builds its HTTP client without a timeout; ours carries the same headers.
-        if let Some(http) = bounded_http_client(&configuration, timeout) {
-            configuration.client = http;
-        }
+    ///
+    /// The configuration is written out rather than taken from `ClerkConfiguration::new`,
+    /// which builds an HTTP client of its own (without a timeout) only to be replaced: each
+    /// client built loads the system's root certificates.
+    pub fn new(config: &ClerkConfig, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let configuration = ClerkConfiguration {
+            base_path: config.api_base.trim_end_matches('/').to_owned(),
+            user_agent: Some(clerk_rs::clerk::USER_AGENT.to_owned()),
+            client: bounded_http_client(timeout)?,
+            basic_auth: None,
+            oauth_access_token: None,
+            bearer_access_token: Some(config.secret_key.expose().to_owned()),
+            api_key: None,
+            api_version: Some(clerk_rs::clerk::CLERK_API_VERSION.to_owned()),
+        };
         let client = Clerk::new(configuration);
-        Self {
+        Ok(Self {
             jwks: Arc::new(MemoryCacheJwksProvider::new(client.clone())),
             client,
-        }
+        })
     }
 
     /// The backend client, for API calls.
@@ -74,24 +82,22 @@ impl ClerkApi {
 }
 
 /// A client like clerk-rs' own (its user agent and API version headers) with `timeout` on
-/// every request; `None` only if a header value it holds is not one (clerk-rs checked them).
-fn bounded_http_client(
-    configuration: &ClerkConfiguration,
-    timeout: Duration,
-) -> Option<reqwest::Client> {
+/// every request.
+fn bounded_http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
     let mut headers = HeaderMap::new();
-    if let Some(agent) = &configuration.user_agent {
-        headers.insert(USER_AGENT, HeaderValue::from_str(agent).ok()?);
-    }
-    if let Some(version) = &configuration.api_version {
-        headers.insert("Clerk-API-Version", HeaderValue::from_str(version).ok()?);
-    }
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(clerk_rs::clerk::USER_AGENT),
+    );
+    headers.insert(
+        "Clerk-API-Version",
+        HeaderValue::from_static(clerk_rs::clerk::CLERK_API_VERSION),
+    );
     reqwest::Client::builder()
         .default_headers(headers)
         .timeout(timeout)
         .build()
-        .ok()
 }
 
 /// The `kid` of a JWT's header, if the header reads as one.

@@ -1,8 +1,6 @@
 //! Discord over reqwest: the OAuth code exchange, the connecting user, and (with a bot) guild
 //! membership and the mentee role.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::json;
 
@@ -53,14 +51,11 @@ pub struct DiscordApi {
 }
 
 impl DiscordApi {
-    /// A client for `config`, every request bounded by `timeout`.
-    pub fn new(config: &DiscordConfig, timeout: Duration) -> Self {
+    /// A client for `config`, sending through `http` ([`super::http_client`]).
+    pub fn new(config: &DiscordConfig, http: reqwest::Client) -> Self {
         Self {
             config: config.clone(),
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
+            http,
         }
     }
 

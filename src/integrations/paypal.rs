@@ -70,14 +70,11 @@ const WEBHOOK_HEADERS: [(&str, &str); 5] = [
 ];
 
 impl PaypalApi {
-    /// A client for `config`, every request bounded by `timeout`.
-    pub fn new(config: &PaypalConfig, timeout: Duration) -> Self {
+    /// A client for `config`, sending through `http` ([`super::http_client`]).
+    pub fn new(config: &PaypalConfig, http: reqwest::Client) -> Self {
         Self {
             config: config.clone(),
-            http: reqwest::Client::builder()
-                .timeout(timeout)
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
+            http,
             token: Mutex::new(None),
         }
     }

@@ -106,22 +106,18 @@ impl fmt::Debug for ResendApi {
 
 impl ResendApi {
     /// A client sending as `from` (e.g. `Huckleberry Art Academy <hello@academy.example>`)
-    /// through `base_url` (`https://api.resend.com`, or a local fake in tests), every request
-    /// bounded by `timeout`.
+    /// to `base_url` (`https://api.resend.com`, or a local fake in tests), through `http`
+    /// ([`super::http_client`]).
     pub fn new(
         api_key: &str,
         base_url: &str,
         from: &str,
-        timeout: Duration,
+        http: reqwest::Client,
     ) -> Result<Self, ResendError> {
         let url = base_url
             .parse()
             .map_err(|e| ResendError::Config(format!("base URL {base_url:?}: {e}")))?;
         check_rate_limit_var(std::env::var("RESEND_RATE_LIMIT").ok().as_deref())?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| ResendError::Config(format!("HTTP client: {e}")))?;
         let config = ConfigBuilder::new(api_key)
             .base_url(url)
             .client(http)
@@ -248,8 +244,12 @@ mod tests {
         }
     }
 
+    fn http() -> reqwest::Client {
+        crate::integrations::http_client(TIMEOUT).expect("an HTTP client")
+    }
+
     fn api(server: &MockServer) -> ResendApi {
-        ResendApi::new(KEY, &server.uri(), FROM, TIMEOUT).expect("test fixture")
+        ResendApi::new(KEY, &server.uri(), FROM, http()).expect("test fixture")
     }
 
     /// A Resend error body as the API sends it.
@@ -323,7 +323,7 @@ mod tests {
             KEY,
             &format!("{}/proxy/resend/", server.uri()),
             FROM,
-            TIMEOUT,
+            http(),
         )
         .expect("test fixture");
         assert_eq!(
@@ -418,7 +418,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("test fixture");
         let uri = format!("http://{}", listener.local_addr().expect("test fixture"));
         drop(listener);
-        let error = ResendApi::new(KEY, &uri, FROM, TIMEOUT)
+        let error = ResendApi::new(KEY, &uri, FROM, http())
             .expect("test fixture")
             .send("ada@example.com", &email(), "k")
             .await
@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn bad_settings_are_errors_not_panics() {
-        let error = ResendApi::new(KEY, "not a url", FROM, TIMEOUT).expect_err("the send fails");
+        let error = ResendApi::new(KEY, "not a url", FROM, http()).expect_err("the send fails");
         assert!(matches!(error, ResendError::Config(_)) && !retriable(&error));
         assert_no_key(&error);
         assert!(check_rate_limit_var(None).is_ok());

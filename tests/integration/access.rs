@@ -80,7 +80,8 @@ async fn a_refund_racing_the_grant_leaves_clerk_saying_no_access() {
             api_base: clerk.clone().start().await,
         },
         Duration::from_secs(10),
-    );
+    )
+    .expect("a Clerk client");
     let access = Access::new(&app.state.db, Some(&api), None);
     let grant = access.grant(f.pack_id);
     let refund = async {

@@ -276,7 +276,8 @@ fn paypal(api_base: String) -> PaypalApi {
             webhook_id: "WH-TEST-ID".into(),
             api_base,
         },
-        huckleberry::config::DEFAULT_PROVIDER_TIMEOUT,
+        huckleberry::integrations::http_client(huckleberry::config::DEFAULT_PROVIDER_TIMEOUT)
+            .expect("an HTTP client"),
     )
 }
 

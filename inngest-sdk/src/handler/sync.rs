@@ -267,14 +267,10 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
                 let mut request = self
                     .inner
                     .client
-                    .http()
-                    .post(&register)
+                    .request(reqwest::Method::POST, &register)
                     .header("content-type", "application/json")
                     .header(headers::SDK, sdk_name())
                     .json(&payload);
-                if let Some(env) = &config.env {
-                    request = request.header(headers::ENV, env);
-                }
                 if let Some(kind) = parts.headers.get(headers::SERVER_KIND) {
                     request = request.header(headers::EXPECTED_SERVER_KIND, kind.as_bytes());
                 }
