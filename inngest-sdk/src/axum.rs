@@ -3,7 +3,7 @@
 //! The endpoint is public, so reading a request costs nothing before it can be trusted: in
 //! cloud mode an unsigned POST or PUT is answered without its body being read, a body larger
 //! than anything Inngest sends is refused with 413, a body that trickles in is dropped with
-//! 408, and only a bounded number of bodies are held in memory at once.
+//! 408, and only a bounded number of bodies, and of their bytes, are held in memory at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode, header};
 use axum::routing::{MethodRouter, on};
 use futures::StreamExt;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::handler::{ServeHandler, error_response};
 
@@ -27,17 +27,54 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// How many requests may hold a body in memory at once; more wait for a turn.
     pub max_buffered_requests: usize,
+    /// How many bytes of bodies may be held in memory at once. A request reserves its
+    /// `Content-Length` (`max_body_bytes` if it declares none) before its body is read, and
+    /// waits for a turn while the requests before it hold too much. A body is held until its
+    /// answer is built, so this bounds the memory of a burst of large runs.
+    pub max_buffered_bytes: usize,
     /// How long a body may take to arrive once a turn is granted; slower ones get 408.
     pub body_read_timeout: Duration,
 }
 
 impl Default for Limits {
+    /// Up to 32 bodies and 32 MiB of them at once (four of the largest), a 30 s read.
     fn default() -> Self {
         Self {
             max_body_bytes: MAX_BODY_BYTES,
             max_buffered_requests: 32,
+            max_buffered_bytes: 4 * MAX_BODY_BYTES,
             body_read_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The turns to hold a body: one of a number of requests, and its bytes of a budget.
+struct Turns {
+    requests: Semaphore,
+    bytes: Semaphore,
+    /// The budget's size, at most `u32::MAX` (the most one acquisition can take).
+    byte_budget: u32,
+}
+
+impl Turns {
+    fn new(limits: Limits) -> Self {
+        let byte_budget = u32::try_from(limits.max_buffered_bytes.max(1)).unwrap_or(u32::MAX);
+        Self {
+            requests: Semaphore::new(limits.max_buffered_requests.max(1)),
+            bytes: Semaphore::new(byte_budget as usize),
+            byte_budget,
+        }
+    }
+
+    /// Waits for a turn to hold a body of `bytes` bytes. A body larger than the whole budget
+    /// takes all of it, and so is read alone. `None` once the semaphores are closed.
+    async fn take(&self, bytes: usize) -> Option<(SemaphorePermit<'_>, SemaphorePermit<'_>)> {
+        let request = self.requests.acquire().await.ok()?;
+        let share = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.byte_budget);
+        let bytes = self.bytes.acquire_many(share).await.ok()?;
+        Some((request, bytes))
     }
 }
 
@@ -57,7 +94,7 @@ where
     St: Clone + Send + Sync + 'static,
 {
     let handler = handler.with_framework("axum");
-    let turns = Arc::new(Semaphore::new(limits.max_buffered_requests.max(1)));
+    let turns = Arc::new(Turns::new(limits));
     on(
         axum::routing::MethodFilter::GET
             .or(axum::routing::MethodFilter::PUT)
@@ -76,7 +113,7 @@ where
 
 async fn call<S: Clone + Send + Sync + 'static>(
     handler: &ServeHandler<S>,
-    turns: &Semaphore,
+    turns: &Turns,
     limits: Limits,
     request: Request<Body>,
 ) -> Response<Body> {
@@ -95,7 +132,10 @@ async fn call<S: Clone + Send + Sync + 'static>(
         return too_large(limits).map(Body::from);
     }
     // The turn is held until the answer is built: the body lives that long.
-    let Ok(_turn) = turns.acquire().await else {
+    let expected = declared.map_or(limits.max_body_bytes, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    });
+    let Some(_turn) = turns.take(expected).await else {
         return error_response(StatusCode::SERVICE_UNAVAILABLE, "shutting down").map(Body::from);
     };
     let read = read_within(limits, body, declared).await;

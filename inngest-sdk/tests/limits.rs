@@ -247,3 +247,112 @@ async fn only_the_allowed_number_of_bodies_are_read_at_once() {
         "read, then refused"
     );
 }
+
+/// A POST declaring `declared` bytes, signed (wrongly: it is refused once read).
+fn post_declaring(body: Body, declared: usize) -> Request<Body> {
+    let mut request = post(body, Some("t=1&s=00"));
+    request
+        .headers_mut()
+        .insert(http::header::CONTENT_LENGTH, declared.into());
+    request
+}
+
+#[tokio::test]
+async fn a_body_waits_while_the_bodies_before_it_hold_the_byte_budget() {
+    let limits = Limits {
+        max_buffered_bytes: 3 * MB,
+        body_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let router = cloud(limits);
+    let first = Arc::new(AtomicUsize::new(0));
+    let second_pulled = Arc::new(AtomicUsize::new(0));
+
+    let stalled = tokio::spawn(
+        router
+            .clone()
+            .oneshot(post_declaring(counted_body(1, true, first.clone()), 2 * MB)),
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        first.load(Ordering::SeqCst),
+        MB,
+        "the first body is being read"
+    );
+    let waiting = tokio::spawn(router.clone().oneshot(post_declaring(
+        counted_body(2, false, second_pulled.clone()),
+        2 * MB,
+    )));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        second_pulled.load(Ordering::SeqCst),
+        0,
+        "2 MB more would pass the 3 MB budget: the second waits"
+    );
+
+    let first = stalled.await.expect("joins").expect("axum answers");
+    assert_eq!(first.status(), StatusCode::REQUEST_TIMEOUT);
+    let second = waiting.await.expect("joins").expect("axum answers");
+    assert_eq!(
+        second.status(),
+        StatusCode::UNAUTHORIZED,
+        "read, then refused"
+    );
+    assert_eq!(second_pulled.load(Ordering::SeqCst), 2 * MB);
+
+    // The budget is whole again: a body that fits is read at once.
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let third = router
+        .oneshot(post_declaring(
+            counted_body(3, false, pulled.clone()),
+            3 * MB,
+        ))
+        .await
+        .expect("axum answers");
+    assert_eq!(third.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(pulled.load(Ordering::SeqCst), 3 * MB);
+}
+
+#[tokio::test]
+async fn small_bodies_share_the_byte_budget_and_one_larger_than_it_is_read_alone() {
+    let limits = Limits {
+        max_buffered_bytes: MB,
+        body_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let router = cloud(limits);
+    let pulled = Arc::new(AtomicUsize::new(0));
+
+    // Two stalled bodies declaring 100 bytes each fit the budget together.
+    let small = || {
+        let body = Body::from_stream(
+            futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b" "))])
+                .chain(futures::stream::pending()),
+        );
+        router.clone().oneshot(post_declaring(body, 100))
+    };
+    let (one, two) = tokio::join!(small(), small());
+    assert_eq!(
+        one.expect("axum answers").status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
+    assert_eq!(
+        two.expect("axum answers").status(),
+        StatusCode::REQUEST_TIMEOUT
+    );
+
+    // A 2 MB body, more than the whole 1 MB budget, takes all of it rather than waiting for
+    // ever.
+    let large = tokio::time::timeout(
+        Duration::from_secs(5),
+        router.oneshot(post_declaring(
+            counted_body(2, false, pulled.clone()),
+            2 * MB,
+        )),
+    )
+    .await
+    .expect("the larger body is read, alone")
+    .expect("axum answers");
+    assert_eq!(large.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(pulled.load(Ordering::SeqCst), 2 * MB);
+}
