@@ -31,6 +31,11 @@ pub struct Limits {
     /// `Content-Length` (`max_body_bytes` if it declares none) before its body is read, and
     /// waits for a turn while the requests before it hold too much. A body is held until its
     /// answer is built, so this bounds the memory of a burst of large runs.
+    ///
+    /// Like the count above, it can be held by clients that declare large bodies and send
+    /// them slowly, each until `body_read_timeout`; on a hostile network, put the endpoint
+    /// behind a proxy that reads whole requests before passing them on (as load balancers
+    /// and serverless gateways do).
     pub max_buffered_bytes: usize,
     /// How long a body may take to arrive once a turn is granted; slower ones get 408.
     pub body_read_timeout: Duration,
