@@ -209,3 +209,45 @@ impl ClerkApi {
             .map_err(|e| api_error(user_id, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    /// The client is configured by hand (not by `ClerkConfiguration::new`): it must still send
+    /// what clerk-rs' own would, to the configured base.
+    #[tokio::test]
+    async fn requests_carry_the_key_the_api_version_and_the_user_agent() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/v1/users/user_1"))
+            .and(header("authorization", "Bearer sk_test_clerk"))
+            .and(header(
+                "clerk-api-version",
+                clerk_rs::clerk::CLERK_API_VERSION,
+            ))
+            .and(header("user-agent", clerk_rs::clerk::USER_AGENT))
+            .respond_with(ResponseTemplate::new(404).set_body_string("{}"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let api = ClerkApi::new(
+            &ClerkConfig {
+                secret_key: Secret::new("sk_test_clerk"),
+                api_base: format!("{}/v1/", server.uri()),
+            },
+            Duration::from_secs(10),
+        )
+        .expect("a Clerk client");
+
+        let error = api.get_user("user_1").await.expect_err("no such user");
+
+        assert!(
+            matches!(error, ClerkApiError::NotFound(ref id) if id == "user_1"),
+            "{error:?}"
+        );
+    }
+}
