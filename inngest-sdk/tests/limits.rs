@@ -205,38 +205,25 @@ async fn a_body_that_trickles_in_is_dropped_with_408() {
     assert!(message(response).await.contains("did not arrive"));
 }
 
-#[tokio::test]
-async fn only_the_allowed_number_of_bodies_are_read_at_once() {
-    let limits = Limits {
-        max_buffered_requests: 1,
-        body_read_timeout: Duration::from_millis(500),
-        ..Limits::default()
-    };
-    let router = cloud(limits);
-    let first = Arc::new(AtomicUsize::new(0));
-    let second = Arc::new(AtomicUsize::new(0));
-
-    let stalled = tokio::spawn(
-        router
-            .clone()
-            .oneshot(post(counted_body(1, true, first.clone()), Some("t=1&s=00"))),
-    );
+/// Sends `first`, whose body gives one MB and then stalls, then `second`; checks that no byte
+/// of `second`'s body is pulled (`why`) until `first` is dropped with 408, and that it is read
+/// then (and refused: its signature is wrong).
+async fn the_second_waits_for_the_first(
+    router: &Router,
+    (first, first_pulled): (Request<Body>, Arc<AtomicUsize>),
+    (second, second_pulled): (Request<Body>, Arc<AtomicUsize>),
+    why: &str,
+) {
+    let stalled = tokio::spawn(router.clone().oneshot(first));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        first.load(Ordering::SeqCst),
+        first_pulled.load(Ordering::SeqCst),
         MB,
         "the first body is being read"
     );
-    let waiting = tokio::spawn(router.oneshot(post(
-        counted_body(1, false, second.clone()),
-        Some("t=1&s=00"),
-    )));
+    let waiting = tokio::spawn(router.clone().oneshot(second));
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        second.load(Ordering::SeqCst),
-        0,
-        "the second waits for a turn"
-    );
+    assert_eq!(second_pulled.load(Ordering::SeqCst), 0, "{why}");
 
     let first = stalled.await.expect("joins").expect("axum answers");
     assert_eq!(first.status(), StatusCode::REQUEST_TIMEOUT);
@@ -246,6 +233,31 @@ async fn only_the_allowed_number_of_bodies_are_read_at_once() {
         StatusCode::UNAUTHORIZED,
         "read, then refused"
     );
+    assert!(second_pulled.load(Ordering::SeqCst) > 0);
+}
+
+#[tokio::test]
+async fn only_the_allowed_number_of_bodies_are_read_at_once() {
+    let limits = Limits {
+        max_buffered_requests: 1,
+        body_read_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let (first, second) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
+
+    the_second_waits_for_the_first(
+        &cloud(limits),
+        (
+            post(counted_body(1, true, first.clone()), Some("t=1&s=00")),
+            first,
+        ),
+        (
+            post(counted_body(1, false, second.clone()), Some("t=1&s=00")),
+            second,
+        ),
+        "the second waits for a turn",
+    )
+    .await;
 }
 
 /// A POST declaring `declared` bytes, signed (wrongly: it is refused once read).
@@ -265,40 +277,22 @@ async fn a_body_waits_while_the_bodies_before_it_hold_the_byte_budget() {
         ..Limits::default()
     };
     let router = cloud(limits);
-    let first = Arc::new(AtomicUsize::new(0));
-    let second_pulled = Arc::new(AtomicUsize::new(0));
+    let (first, second) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
 
-    let stalled = tokio::spawn(
-        router
-            .clone()
-            .oneshot(post_declaring(counted_body(1, true, first.clone()), 2 * MB)),
-    );
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        first.load(Ordering::SeqCst),
-        MB,
-        "the first body is being read"
-    );
-    let waiting = tokio::spawn(router.clone().oneshot(post_declaring(
-        counted_body(2, false, second_pulled.clone()),
-        2 * MB,
-    )));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        second_pulled.load(Ordering::SeqCst),
-        0,
-        "2 MB more would pass the 3 MB budget: the second waits"
-    );
-
-    let first = stalled.await.expect("joins").expect("axum answers");
-    assert_eq!(first.status(), StatusCode::REQUEST_TIMEOUT);
-    let second = waiting.await.expect("joins").expect("axum answers");
-    assert_eq!(
-        second.status(),
-        StatusCode::UNAUTHORIZED,
-        "read, then refused"
-    );
-    assert_eq!(second_pulled.load(Ordering::SeqCst), 2 * MB);
+    the_second_waits_for_the_first(
+        &router,
+        (
+            post_declaring(counted_body(1, true, first.clone()), 2 * MB),
+            first,
+        ),
+        (
+            post_declaring(counted_body(2, false, second.clone()), 2 * MB),
+            second.clone(),
+        ),
+        "2 MB more would pass the 3 MB budget: the second waits",
+    )
+    .await;
+    assert_eq!(second.load(Ordering::SeqCst), 2 * MB);
 
     // The budget is whole again: a body that fits is read at once.
     let pulled = Arc::new(AtomicUsize::new(0));
