@@ -81,8 +81,8 @@ impl ClerkApi {
     }
 }
 
-/// A client like clerk-rs' own (its user agent and API version headers) with `timeout` on
-/// every request.
+/// A client like clerk-rs' own (its user agent and API version headers) with the providers'
+/// timeouts.
 fn bounded_http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     use reqwest::header::{HeaderMap, HeaderValue, USER_AGENT};
     let mut headers = HeaderMap::new();
@@ -94,9 +94,8 @@ fn bounded_http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Er
         "Clerk-API-Version",
         HeaderValue::from_static(clerk_rs::clerk::CLERK_API_VERSION),
     );
-    reqwest::Client::builder()
+    super::client_builder(timeout)
         .default_headers(headers)
-        .timeout(timeout)
         .build()
 }
 

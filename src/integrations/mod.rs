@@ -19,10 +19,15 @@ use chrono::{DateTime, Utc};
 /// 150 KB each time), and a shared one also shares its pool of open connections. Clerk's
 /// client is its own: clerk-rs sends its API version as a header of the client.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    client_builder(timeout).build()
+}
+
+/// A builder with the providers' timeouts: every request bounded by `timeout`, and its
+/// connection by [`CONNECT_TIMEOUT`] at most.
+fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(CONNECT_TIMEOUT))
-        .build()
 }
 
 /// The longest a provider's connection may take to open (a request's own timeout still
