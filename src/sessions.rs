@@ -63,6 +63,10 @@ pub enum SessionsError {
     /// The session is no longer scheduled.
     #[error("the session is already {0}")]
     NotScheduled(SessionStatus),
+    /// The session's time has come: only its mentor may still move or cancel it (the mentee
+    /// may have had it; the mentor ends it as completed or a no-show).
+    #[error("the session started at {0}; only its mentor can change it now")]
+    AlreadyStarted(DateTime<Utc>),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -88,6 +92,7 @@ impl SessionsError {
             SessionsError::SlotAfterExpiry { .. } => "slot_after_expiry",
             SessionsError::SlotTaken(_) => "slot_taken",
             SessionsError::NotScheduled(_) => "session_not_scheduled",
+            SessionsError::AlreadyStarted(_) => "session_started",
             SessionsError::Db(_) => "unavailable",
         }
     }
@@ -179,8 +184,9 @@ pub async fn book(
             Some(status) => return Err(SessionsError::SeatNotActive(status)),
             None => return Err(SessionsError::SeatNotActive(SeatStatus::Released)),
         }
-        let scheduled = Session::scheduled_for_pack(conn, pack.id).await?.len();
-        if scheduled >= usize::try_from(pack.remaining_sessions).unwrap_or(0) {
+        // A session the mentor has ended but Inngest has not yet counted still holds its place:
+        // counting it later must not find the pack already spent on another booking.
+        if Session::claims_on_pack(conn, pack.id).await? >= i64::from(pack.remaining_sessions) {
             return Err(SessionsError::NoSessionsLeft);
         }
         let session = Session::book(conn, pack.id, pack.mentor_id, at)
@@ -226,6 +232,24 @@ async fn session_for(
     Ok((session, pack, caller))
 }
 
+/// Refuses the mentee a change to a session whose time has come: they may have had it, and
+/// cancelling or moving it then would give it back for free. Its mentor may still, for a
+/// session that did not take place through them.
+fn check_changeable(
+    session: &Session,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> Result<(), SessionsError> {
+    if session.status != SessionStatus::Scheduled {
+        return Err(SessionsError::NotScheduled(session.status));
+    }
+    let by_mentor = Some(session.mentor_id) == caller.mentor_id;
+    if !by_mentor && session.scheduled_at <= now {
+        return Err(SessionsError::AlreadyStarted(session.scheduled_at));
+    }
+    Ok(())
+}
+
 /// The mentee or the mentor moves a scheduled session to `at`; `session/rescheduled` (which
 /// stops the old time's reminders) and `session/scheduled` (which starts the new ones) are
 /// announced.
@@ -237,10 +261,8 @@ pub async fn reschedule(
     now: DateTime<Utc>,
 ) -> Result<Session, SessionsError> {
     conn.transaction(async move |conn| {
-        let (session, pack, _) = session_for(conn, clerk_id, session_id).await?;
-        if session.status != SessionStatus::Scheduled {
-            return Err(SessionsError::NotScheduled(session.status));
-        }
+        let (session, pack, caller) = session_for(conn, clerk_id, session_id).await?;
+        check_changeable(&session, &caller, now)?;
         check_bookable(&pack, at, now)?;
         let previous = session.scheduled_at;
         let moved = Session::reschedule(conn, session.id, at)
@@ -277,30 +299,54 @@ pub async fn reschedule(
     .await
 }
 
-/// The mentee or the mentor cancels a scheduled session; `session/cancelled` is announced.
+/// The mentee (before its time) or the mentor cancels a scheduled session;
+/// `session/cancelled` is announced.
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
     clerk_id: &str,
     session_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<Session, SessionsError> {
     conn.transaction(async move |conn| {
-        let (session, pack, _) = session_for(conn, clerk_id, session_id).await?;
+        let (session, _, caller) = session_for(conn, clerk_id, session_id).await?;
+        check_changeable(&session, &caller, now)?;
         let cancelled = Session::cancel(conn, session.id)
             .await?
             .ok_or(SessionsError::NotScheduled(session.status))?;
-        let event = Event::new(
-            SESSION_CANCELLED,
-            SessionCancelled {
-                session_id: cancelled.id,
-                session_pack_id: pack.id,
-                scheduled_at: cancelled.scheduled_at,
-            },
-        )
-        .with_id(format!("session-cancelled-{}", cancelled.id));
-        InboxEntry::enqueue(conn, &event).await?;
+        announce_cancelled(conn, &cancelled).await?;
         Ok(cancelled)
     })
     .await
+}
+
+/// Cancels the scheduled sessions of a refunded pack, each announced as cancelled (so its
+/// reminders stop), in the caller's transaction: a refunded pack keeps no booked time.
+pub async fn cancel_all_of_refunded_pack(
+    conn: &mut AsyncPgConnection,
+    pack_id: Uuid,
+) -> diesel::QueryResult<Vec<Session>> {
+    let cancelled = Session::cancel_scheduled_of_pack(conn, pack_id).await?;
+    for session in &cancelled {
+        announce_cancelled(conn, session).await?;
+    }
+    Ok(cancelled)
+}
+
+async fn announce_cancelled(
+    conn: &mut AsyncPgConnection,
+    cancelled: &Session,
+) -> diesel::QueryResult<()> {
+    let event = Event::new(
+        SESSION_CANCELLED,
+        SessionCancelled {
+            session_id: cancelled.id,
+            session_pack_id: cancelled.session_pack_id,
+            scheduled_at: cancelled.scheduled_at,
+        },
+    )
+    .with_id(format!("session-cancelled-{}", cancelled.id));
+    InboxEntry::enqueue(conn, &event).await?;
+    Ok(())
 }
 
 /// The session's mentor ends it as completed or a no-show (either uses it up);

@@ -181,6 +181,42 @@ impl Session {
         .optional()
     }
 
+    /// The sessions that take or have taken one of the pack's remaining sessions: those
+    /// scheduled, and those used but not yet counted (counting follows through Inngest, and
+    /// until then the pack's `remaining_sessions` still includes them).
+    pub async fn claims_on_pack(conn: &mut AsyncPgConnection, pack_id: Uuid) -> QueryResult<i64> {
+        sessions::table
+            .filter(sessions::session_pack_id.eq(pack_id))
+            .filter(
+                sessions::status
+                    .eq(SessionStatus::Scheduled)
+                    .or(sessions::status
+                        .eq_any([SessionStatus::Completed, SessionStatus::NoShow])
+                        .and(sessions::counted_at.is_null())),
+            )
+            .count()
+            .get_result(conn)
+            .await
+    }
+
+    /// Cancels every scheduled session of a pack (it was refunded), returning them.
+    pub async fn cancel_scheduled_of_pack(
+        conn: &mut AsyncPgConnection,
+        pack_id: Uuid,
+    ) -> QueryResult<Vec<Self>> {
+        diesel::update(sessions::table)
+            .filter(sessions::session_pack_id.eq(pack_id))
+            .filter(sessions::status.eq(SessionStatus::Scheduled))
+            .set((
+                sessions::status.eq(SessionStatus::Cancelled),
+                sessions::cancelled_at.eq(diesel::dsl::now),
+                sessions::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Self::as_returning())
+            .get_results(conn)
+            .await
+    }
+
     /// The scheduled sessions of a pack, earliest first.
     pub async fn scheduled_for_pack(
         conn: &mut AsyncPgConnection,

@@ -1,5 +1,6 @@
 //! Applying a refund: the provider's cumulative refunded amount is recorded (so a repeated
-//! event is harmless); a full refund also refunds the pack and releases the seat.
+//! event is harmless); a full refund also refunds the pack, cancels its booked sessions and
+//! releases the seat.
 
 use bigdecimal::BigDecimal;
 use diesel::OptionalExtension;
@@ -12,7 +13,7 @@ use crate::models::seat::SeatOf;
 use crate::models::{
     Order, OrderStatus, Payment, PaymentStatus, Provider, ReleaseReason, SessionPack,
 };
-use crate::seats;
+use crate::{seats, sessions};
 
 /// A refund as the provider reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,6 +86,7 @@ pub async fn apply_refund(
         if full {
             if let Some(pack) = &pack {
                 SessionPack::mark_refunded(conn, pack.id).await?;
+                sessions::cancel_all_of_refunded_pack(conn, pack.id).await?;
             }
             // The pack's seat: after a renewal it is the renewed seat (bought by an earlier
             // order), and the earlier pack, refunded, no longer has one.

@@ -441,7 +441,7 @@ async fn a_cancelled_session_stops_its_reminders_and_only_its_own() {
     let dropped = book(&app, f.pack_id, from_now(Duration::days(3))).await;
     let scheduled = relay(&app).await;
     let mut conn = app.conn().await;
-    sessions::cancel(&mut conn, MENTEE, dropped.id)
+    sessions::cancel(&mut conn, MENTEE, dropped.id, Utc::now())
         .await
         .expect("cancelled");
     let cancelled = the(&relay(&app).await, "session/cancelled");
@@ -510,4 +510,78 @@ async fn a_run_replayed_after_failing_past_the_count_still_releases_the_seat() {
     assert!(output["grace"]["releasedSeat"].is_string(), "{output}");
     let seat = app.seat(f.order_id).await;
     assert_eq!(seat.status, SeatStatus::Released);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_refund_cancels_the_booked_sessions_and_stops_their_reminders() {
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    use huckleberry::models::Payment;
+    use huckleberry::payments::refunds::{ReportedRefund, apply_refund};
+    use huckleberry::schema::payments;
+
+    let app = spawn_app().await;
+    let (_, f) = paid_pack(&app, 3).await;
+    let booked = [
+        book(&app, f.pack_id, from_now(Duration::days(2))).await,
+        book(&app, f.pack_id, from_now(Duration::days(3))).await,
+    ];
+    let scheduled = relay(&app).await;
+    let mut conn = app.conn().await;
+    let payment: Payment = payments::table
+        .filter(payments::order_id.eq(f.order_id))
+        .select(Payment::as_select())
+        .first(&mut conn)
+        .await
+        .expect("payment");
+    let refund = ReportedRefund {
+        provider: payment.provider,
+        provider_payment_id: payment.provider_payment_id.clone(),
+        refunded_total: payment.amount.clone(),
+        currency: payment.currency.clone(),
+    };
+    let outcome = apply_refund(&mut conn, &refund).await.expect("refunded");
+    assert!(outcome.full && outcome.seat_released, "{outcome:?}");
+    // Told twice (the provider repeats itself): nothing more is cancelled or announced.
+    apply_refund(&mut conn, &refund).await.expect("again");
+
+    for session in &booked {
+        let now = Session::find(&mut conn, session.id)
+            .await
+            .expect("query")
+            .expect("session");
+        assert_eq!(now.status, SessionStatus::Cancelled);
+    }
+    let announced = relay(&app).await;
+    let cancelled: Vec<&Event<Value>> = announced
+        .iter()
+        .filter(|e| e.name == "session/cancelled")
+        .collect();
+    assert_eq!(cancelled.len(), 2, "{announced:?}");
+    for event in scheduled {
+        let session = event.data["sessionId"].clone();
+        let its_cancellation = cancelled
+            .iter()
+            .find(|c| c.data["sessionId"] == session)
+            .expect("each booked session is announced cancelled");
+        let run = app
+            .engine
+            .run("session-reminders", event.clone())
+            .with_incoming((*its_cancellation).clone())
+            .await;
+        assert!(run.is_cancelled(), "{session}");
+    }
+    assert!(email_keys(&app).await.is_empty());
+    let rebook = sessions::book(
+        &mut conn,
+        MENTEE,
+        f.pack_id,
+        from_now(Duration::days(4)),
+        Utc::now(),
+    )
+    .await;
+    assert!(
+        matches!(rebook, Err(sessions::SessionsError::PackRefunded)),
+        "{rebook:?}"
+    );
 }

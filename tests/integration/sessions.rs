@@ -139,3 +139,82 @@ async fn a_used_session_is_counted_once_even_concurrently() {
     let unknown = sessions::count_used_session(&mut conn, Uuid::new_v4(), pack.id).await;
     assert!(matches!(unknown, Err(SessionsError::SessionNotFound(_))));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_but_not_yet_counted_keeps_its_place_in_the_pack() {
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut conn = app.conn().await;
+    let mut booked = Vec::new();
+    for day in 1..=4 {
+        let session = sessions::book(&mut conn, MENTEE, pack.id, in_days(day), Utc::now())
+            .await
+            .expect("booked");
+        booked.push(session);
+    }
+    sessions::end(&mut conn, MENTOR, booked[0].id, SessionStatus::Completed)
+        .await
+        .expect("ended");
+    // Inngest has not counted it yet: the pack still says 4 left, but all 4 are spoken for.
+    let fifth = sessions::book(&mut conn, MENTEE, pack.id, in_days(5), Utc::now()).await;
+    assert!(
+        matches!(fifth, Err(SessionsError::NoSessionsLeft)),
+        "{fifth:?}"
+    );
+    sessions::count_used_session(&mut conn, booked[0].id, pack.id)
+        .await
+        .expect("counted");
+    let fifth = sessions::book(&mut conn, MENTEE, pack.id, in_days(5), Utc::now()).await;
+    assert!(
+        matches!(fifth, Err(SessionsError::NoSessionsLeft)),
+        "{fifth:?}"
+    );
+    // A cancelled one gives its place back.
+    sessions::cancel(&mut conn, MENTEE, booked[1].id, Utc::now())
+        .await
+        .expect("cancelled");
+    sessions::book(&mut conn, MENTEE, pack.id, in_days(5), Utc::now())
+        .await
+        .expect("booked in the freed place");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentee_cannot_cancel_or_move_a_session_whose_time_has_come_but_its_mentor_can() {
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut conn = app.conn().await;
+    let slot = in_days(1);
+    let session = sessions::book(&mut conn, MENTEE, pack.id, slot, Utc::now())
+        .await
+        .expect("booked");
+    // An hour into the session, before the mentor has marked it.
+    let during = slot + Duration::hours(1);
+    let cancel = sessions::cancel(&mut conn, MENTEE, session.id, during).await;
+    assert!(
+        matches!(cancel, Err(SessionsError::AlreadyStarted(at)) if at == slot),
+        "{cancel:?}"
+    );
+    let moved = sessions::reschedule(&mut conn, MENTEE, session.id, in_days(3), during).await;
+    assert!(
+        matches!(moved, Err(SessionsError::AlreadyStarted(_))),
+        "{moved:?}"
+    );
+    // Up to its start, the mentee may.
+    let before = slot - Duration::seconds(1);
+    let moved = sessions::reschedule(&mut conn, MENTEE, session.id, in_days(2), before)
+        .await
+        .expect("moved before its time");
+    // The mentor may move one whose time has come (they did not hold it), or cancel it.
+    let later = moved.scheduled_at + Duration::minutes(30);
+    let moved = sessions::reschedule(&mut conn, MENTOR, session.id, in_days(3), later)
+        .await
+        .expect("the mentor moved it");
+    sessions::cancel(
+        &mut conn,
+        MENTOR,
+        session.id,
+        moved.scheduled_at + Duration::minutes(5),
+    )
+    .await
+    .expect("the mentor cancelled it");
+}

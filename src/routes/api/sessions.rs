@@ -93,7 +93,7 @@ pub async fn book(
     Ok((StatusCode::CREATED, Json(SessionView::from(&session))))
 }
 
-/// Moves a scheduled session; its mentee or its mentor may.
+/// Moves a scheduled session; its mentee (before its time) or its mentor may.
 #[utoipa::path(
     post,
     path = "/api/sessions/{id}/reschedule",
@@ -107,8 +107,9 @@ pub async fn book(
         (status = NOT_FOUND, description = "`not_found`: no such session of the caller's, as \
             mentee or mentor", body = ErrorBody),
         (status = CONFLICT, description = "Refused, the code says why: \
-            `session_not_scheduled`, `pack_expired`, `pack_refunded`, `no_sessions_left`, \
-            `slot_in_past`, `slot_after_expiry`, `slot_taken`", body = ErrorBody),
+            `session_not_scheduled`, `session_started` (the mentee, once its time has come), \
+            `pack_expired`, `pack_refunded`, `no_sessions_left`, `slot_in_past`, \
+            `slot_after_expiry`, `slot_taken`", body = ErrorBody),
     ),
 )]
 pub async fn reschedule(
@@ -125,7 +126,8 @@ pub async fn reschedule(
     Ok(Json(SessionView::from(&session)))
 }
 
-/// Cancels a scheduled session (it is not used up); its mentee or its mentor may.
+/// Cancels a scheduled session (it is not used up); its mentee (before its time) or its
+/// mentor may.
 #[utoipa::path(
     post,
     path = "/api/sessions/{id}/cancel",
@@ -137,7 +139,8 @@ pub async fn reschedule(
         (status = NOT_FOUND, description = "`not_found`: no such session of the caller's, as \
             mentee or mentor", body = ErrorBody),
         (status = CONFLICT, description = "`session_not_scheduled`: already completed, \
-            missed or cancelled", body = ErrorBody),
+            missed or cancelled; `session_started`: the mentee, once its time has come",
+            body = ErrorBody),
     ),
 )]
 pub async fn cancel(
@@ -147,7 +150,7 @@ pub async fn cancel(
 ) -> AppResult<Json<SessionView>> {
     let session = {
         let mut conn = app.conn().await?;
-        sessions::cancel(&mut conn, &clerk_id, id).await?
+        sessions::cancel(&mut conn, &clerk_id, id, Utc::now()).await?
     };
     app.relay_wake.notify_one();
     Ok(Json(SessionView::from(&session)))
