@@ -219,8 +219,8 @@ window() {
     fail "$server on $workload: $answered answers, $non2xx non-2xx, $socket_errors socket errors"
 }
 
-measure() { # round server workload
-  local round=$1 server=$2 workload=$3 options=() used=$connections
+measure() { # round server workload [connections]
+  local round=$1 server=$2 workload=$3 options=() used=${4:-$connections}
   local answered=0 duration_us=0 p50_us=0 p99_us=0 non2xx=0 socket_errors=0 ticks=0
   [[ $server == ts-sdk-checkpointing ]] && options=(--checkpointing)
   # Inngest refuses a signature older than 5 minutes, and a round takes longer: sign now.
@@ -235,13 +235,13 @@ measure() { # round server workload
   local url
   url="$server_url$(<"$requests/$workload.url-path")"
   BENCH_REQUEST="$requests/$workload" "${pin_load[@]}" \
-    wrk -t1 -c"$connections" --timeout 60s -d"${warmup}s" -s bench/wrk.lua "$url" >/dev/null
-  window "$connections" "$seconds"
+    wrk -t1 -c"$used" --timeout 60s -d"${warmup}s" -s bench/wrk.lua "$url" >/dev/null
+  window "$used" "$seconds"
   # Too few answers to count: the CPU of the requests still in flight at the end of the window
   # would weigh on too few. Such a server (TypeScript at 1000 steps) is measured again with one
   # connection, twice as long; its req/s and latencies are then those of one connection.
-  if ((answered < 4 * connections)); then
-    used=1
+  if ((used > 1 && answered < 4 * used)); then
+    used=1 one_connection=1
     window 1 $((2 * seconds))
   fi
   ((answered > 0)) || fail "$server on $workload: no answer in $((2 * seconds)) s"
@@ -263,9 +263,18 @@ for round in $(seq "$rounds"); do
   for workload in $workloads; do
     # Interleaved: each round starts with the next server, so no server always goes first.
     count=${#server_list[@]}
+    one_connection=0
     for i in $(seq 0 $((count - 1))); do
       measure "$round" "${server_list[$(((i + round - 1) % count))]}" "$workload"
     done
+    # A peer measured with one connection is compared with ours at one connection too: with 32
+    # connections, 32 bodies share the caches, and at 4 MB that alone costs ours a third more
+    # CPU per request (BENCHMARKS.md). Memory is compared so as well.
+    if ((one_connection && connections > 1)); then
+      for server in rust-sdk bare-axum; do
+        [[ " ${server_list[*]} " == *" $server "* ]] && measure "$round" "$server" "$workload" 1
+      done
+    fi
   done
 done
 

@@ -1,6 +1,6 @@
 //! Medians over the rounds of `results.tsv` (written by `scripts/bench.sh`), as Markdown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -16,9 +16,14 @@ const SERVERS: &[&str] = &[
     "ts-sdk-checkpointing",
 ];
 
-/// Per (workload, server): the medians of req/s, p50 µs, p99 µs, CPU µs per request, peak RSS
-/// KiB and peak private memory KiB.
-type Medians = BTreeMap<(String, String), [f64; 6]>;
+/// A workload, a server, and whether it was measured with one connection where the rest had
+/// more: a peer too slow to answer enough (the harness then measures ours and the bare
+/// handler with one connection too, so that each ratio compares like with like).
+type Key = (String, String, bool);
+
+/// Per key: the medians of req/s, p50 µs, p99 µs, CPU µs per request, peak RSS KiB and peak
+/// private memory KiB.
+type Medians = BTreeMap<Key, [f64; 6]>;
 const CPU: usize = 3;
 const RSS: usize = 4;
 const PRIVATE: usize = 5;
@@ -43,13 +48,17 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// Ours on `workload`, measured as `one` says if it was, else as the rest.
+fn ours_in<'m>(medians: &'m Medians, workload: &str, one: bool) -> Option<&'m [f64; 6]> {
+    let key = |one| (workload.to_owned(), SERVERS[0].to_owned(), one);
+    medians.get(&key(one)).or_else(|| medians.get(&key(false)))
+}
+
 /// Prints the table: per workload and server, the medians and the ratios to `rust-sdk`.
 pub fn print(results: &Path) -> Outcome {
     let text = fs::read_to_string(results)?;
-    let mut samples: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+    let mut rows: Vec<(String, String, u32, Sample)> = Vec::new();
     let mut rounds = 0;
-    // Measurements made with fewer connections than the rest (too slow to answer enough).
-    let (mut most_connections, mut least_connections) = (0, BTreeMap::new());
     for line in text.lines().filter(|line| !line.starts_with("round")) {
         let fields: Vec<&str> = line.split('\t').collect();
         // Results written before the harness sampled private memory have nine fields.
@@ -72,29 +81,31 @@ pub fn print(results: &Path) -> Outcome {
         else {
             return Err(format!("a results line without 9 or 10 fields: {line:?}").into());
         };
-        let connections: u32 = connections.parse()?;
-        most_connections = most_connections.max(connections);
-        let least = least_connections.entry(((*workload).to_owned(), (*server).to_owned()));
-        let least = least.or_insert(connections);
-        *least = (*least).min(connections);
         rounds = rounds.max(round.parse::<u32>()?);
-        samples
-            .entry(((*workload).to_owned(), (*server).to_owned()))
-            .or_default()
-            .push(Sample {
-                rps: rps.parse()?,
-                p50_us: p50.parse()?,
-                p99_us: p99.parse()?,
-                cpu_us: cpu.parse()?,
-                rss_kib: rss.parse()?,
-                private_kib: private,
-            });
+        let sample = Sample {
+            rps: rps.parse()?,
+            p50_us: p50.parse()?,
+            p99_us: p99.parse()?,
+            cpu_us: cpu.parse()?,
+            rss_kib: rss.parse()?,
+            private_kib: private,
+        };
+        rows.push((
+            (*workload).to_owned(),
+            (*server).to_owned(),
+            connections.parse()?,
+            sample,
+        ));
     }
-    let fewer: BTreeSet<_> = least_connections
-        .into_iter()
-        .filter(|(_, least)| *least < most_connections)
-        .map(|(key, _)| key)
-        .collect();
+    let most_connections = rows.iter().map(|row| row.2).max().unwrap_or(0);
+    let mut samples: BTreeMap<Key, Vec<Sample>> = BTreeMap::new();
+    for (workload, server, connections, sample) in rows {
+        let one = connections < most_connections;
+        samples
+            .entry((workload, server, one))
+            .or_default()
+            .push(sample);
+    }
     let medians: Medians = samples
         .into_iter()
         .map(|(key, list)| {
@@ -119,27 +130,27 @@ pub fn print(results: &Path) -> Outcome {
     );
     println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for workload in ALL.iter().map(|workload| workload.name) {
-        let ours = medians.get(&(workload.to_owned(), SERVERS[0].to_owned()));
-        let mut servers: Vec<&str> = SERVERS.to_vec();
-        for (name, server) in medians.keys() {
-            if name == workload && !servers.contains(&server.as_str()) {
-                servers.push(server);
-            }
-        }
-        for server in servers {
-            let Some([rps, p50, p99, cpu, rss, private]) =
-                medians.get(&(workload.to_owned(), server.to_owned()))
-            else {
+        // Known servers first, in their order; the rest after; those with one connection last.
+        let rank = |server: &str| {
+            SERVERS
+                .iter()
+                .position(|s| *s == server)
+                .unwrap_or(SERVERS.len())
+        };
+        let mut keys: Vec<&Key> = medians.keys().filter(|key| key.0 == workload).collect();
+        keys.sort_by_key(|(_, server, one)| (*one, rank(server)));
+        for key @ (_, server, one) in keys {
+            let Some([rps, p50, p99, cpu, rss, private]) = medians.get(key) else {
                 continue;
             };
+            let ours = ours_in(&medians, workload, *one);
             let ratio = |value: f64, index: usize| match ours {
                 Some(ours) if ours[index] > 0.0 && !value.is_nan() => {
                     format!("{:.2}x", value / ours[index])
                 }
                 _ => "-".to_owned(),
             };
-            let key = (workload.to_owned(), server.to_owned());
-            let mark = if fewer.contains(&key) { " ¹" } else { "" };
+            let mark = if *one { " ¹" } else { "" };
             println!(
                 "| {workload} | {server}{mark} | {rps:.0} | {:.2} | {:.2} | {cpu:.1} | {:.1} | {} | {} | {} | {} |",
                 p50 / 1000.0,
@@ -157,11 +168,13 @@ pub fn print(results: &Path) -> Outcome {
             );
         }
     }
-    if !fewer.is_empty() {
+    if medians.keys().any(|(_, _, one)| *one) {
         println!(
-            "\n¹ Too slow to answer 4 requests per connection at {most_connections} connections: \
-             measured with 1 connection (CPU per request comparable; req/s and latency are one \
-             connection's)."
+            "\n¹ With 1 connection: a peer too slow to answer 4 requests per connection at \
+             {most_connections} connections, and ours and the bare handler measured so beside \
+             it. Ratios in these rows are to rust-sdk with 1 connection (to rust-sdk with \
+             {most_connections} in results written before the harness measured it so). Req/s \
+             and latency are one connection's."
         );
     }
     print_targets(&medians);
@@ -171,12 +184,20 @@ pub fn print(results: &Path) -> Outcome {
 /// Issue 12's targets beside what this run measured (a target whose workloads or servers were
 /// not measured is left out).
 fn print_targets(medians: &Medians) {
+    // Ours and the bare handler as measured with the rest of the workload's servers.
     let get = |workload: &str, server: &str, field: usize| {
         medians
-            .get(&(workload.to_owned(), server.to_owned()))
+            .get(&(workload.to_owned(), server.to_owned(), false))
             .map(|values| values[field])
     };
     let ours = |workload: &str| get(workload, "rust-sdk", CPU);
+    // A peer beside ours measured the same way: with one connection if the peer was.
+    let matched = |workload: &str, peer: &str, field: usize| {
+        [false, true].into_iter().find_map(|one| {
+            let theirs = medians.get(&(workload.to_owned(), peer.to_owned(), one))?;
+            Some((theirs[field], ours_in(medians, workload, one)?[field]))
+        })
+    };
     let body_kb = |name: &str| crate::workloads::find(name).map(|w| body(w).len() as f64 / 1000.0);
     let mut rows: Vec<(String, String, bool)> = Vec::new();
     if let (Some(ours), Some(bare)) = (ours("first-step"), get("first-step", "bare-axum", CPU)) {
@@ -218,7 +239,10 @@ fn print_targets(medians: &Medians) {
     for (peer, floor) in [("go-sdk", 4.0), ("ts-sdk", 50.0)] {
         let ratios: Vec<(f64, &str)> = ALL
             .iter()
-            .filter_map(|w| Some((get(w.name, peer, CPU)? / ours(w.name)?, w.name)))
+            .filter_map(|w| {
+                let (theirs, ours) = matched(w.name, peer, CPU)?;
+                Some((theirs / ours, w.name))
+            })
             .collect();
         if let Some((lowest, workload)) = ratios.into_iter().min_by(|a, b| a.0.total_cmp(&b.0)) {
             rows.push((
@@ -232,7 +256,8 @@ fn print_targets(medians: &Medians) {
         let memory: Vec<(f64, &str)> = ALL
             .iter()
             .filter_map(|w| {
-                let ratio = get(w.name, "rust-sdk", field)? / get(w.name, "go-sdk", field)?;
+                let (go, ours) = matched(w.name, "go-sdk", field)?;
+                let ratio = ours / go;
                 ratio.is_finite().then_some((ratio, w.name))
             })
             .collect();
