@@ -57,9 +57,7 @@ async fn run() -> Result<(), String> {
 async fn checked_config() -> Result<AppConfig, Problems> {
     let env = Environment::read(Mode::Serve, None)?;
     let mut problems = startup::check_settings(&env, Mode::Serve);
-    if let Some(url) = env.get("DATABASE_URL")
-        && let Some(problem) = startup::check_database(&url, Mode::Serve).await
-    {
+    if let Some(problem) = startup::check_database(&env, Mode::Serve).await {
         problems.push(problem);
     }
     if !problems.is_empty() {

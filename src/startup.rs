@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_postgres::error::SqlState;
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, OperationsConfig};
+use crate::db::{PoolSettings, tls};
 
 /// What the process was started to do; the checks differ a little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,15 +131,17 @@ pub fn check_settings(env: &Environment, mode: Mode) -> Vec<String> {
             "DATABASE_URL is not set: it names the PostgreSQL database, e.g. \
              {DATABASE_URL_EXAMPLE} (scripts/dev.sh starts a local one and sets it for you)"
         )),
-        Some(url) => {
-            if database_config(&url).is_none() {
-                // The value is not echoed: it may hold a password.
-                problems.push(format!(
-                    "DATABASE_URL is not a PostgreSQL URL: expected \
-                     postgres://user:password@host:port/database, e.g. {DATABASE_URL_EXAMPLE}"
-                ));
-            }
-        }
+        Some(url) => match database_target(&url) {
+            Ok(_) => {}
+            // The URL itself is not echoed: it may hold a password.
+            Err(Some(sslmode)) => problems.push(format!(
+                "DATABASE_URL: {sslmode}: use disable, prefer, require, verify-ca or verify-full"
+            )),
+            Err(None) => problems.push(format!(
+                "DATABASE_URL is not a PostgreSQL URL: expected \
+                 postgres://user:password@host:port/database, e.g. {DATABASE_URL_EXAMPLE}"
+            )),
+        },
     }
     if let Some(port) = get("PORT")
         && port.trim().parse::<u16>().is_err()
@@ -396,11 +399,60 @@ fn is_http_url(value: &str) -> bool {
         .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
-fn database_config(url: &str) -> Option<tokio_postgres::Config> {
+/// What the pool will connect to, read as the pool reads it (`sslmode` included), or why
+/// not: `Some` names a wrong `sslmode`; `None` is any other malformed URL.
+fn database_target(url: &str) -> Result<tls::Target, Option<String>> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return None;
+        return Err(None);
     }
-    url.parse().ok()
+    tls::target(url).map_err(|why| why.starts_with("sslmode=").then_some(why))
+}
+
+/// How the start-up checks reach the database: as the pool will, over TLS when `sslmode`
+/// asks for it, within the pool's connect timeout.
+struct Database {
+    config: tokio_postgres::Config,
+    transport: tls::Transport,
+    timeout: Duration,
+}
+
+impl Database {
+    /// `Ok(None)` when the URL is malformed (`check_settings` reports it).
+    fn of(url: &str, settings: &PoolSettings) -> Result<Option<Self>, String> {
+        let Ok(target) = database_target(url) else {
+            return Ok(None);
+        };
+        let transport = tls::transport(&target, settings.ca_cert.as_deref())?;
+        Ok(Some(Self {
+            config: target.config,
+            transport,
+            timeout: settings.connect_timeout,
+        }))
+    }
+
+    /// The same server, its database `name`.
+    fn named(&self, name: &str) -> Self {
+        let mut config = self.config.clone();
+        config.dbname(name);
+        Self {
+            config,
+            transport: self.transport.clone(),
+            timeout: self.timeout,
+        }
+    }
+
+    async fn connect(&self) -> Result<tokio_postgres::Client, ConnectError> {
+        let connecting = tls::connect_client(&self.config, &self.transport);
+        match tokio::time::timeout(self.timeout, connecting).await {
+            Err(_) => Err(ConnectError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(ConnectError::Postgres(e)),
+            Ok(Ok(client)) => Ok(client),
+        }
+    }
+
+    fn address(&self) -> DatabaseAddress {
+        DatabaseAddress::of(&self.config)
+    }
 }
 
 /// Where a database lives, for the messages.
@@ -438,26 +490,34 @@ impl fmt::Display for DatabaseAddress {
     }
 }
 
-/// How long the database has to answer at start-up.
-const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Why the database cannot be used, in plain words, or `None` when it answers. In dev mode a
+/// Why the database `DATABASE_URL` names cannot be used, in plain words, or `None` when it
+/// answers (or is not set: `check_settings` says so). It is reached as the pool will reach it:
+/// `sslmode`, `DATABASE_CA_CERT` and `DATABASE_CONNECT_TIMEOUT_SECS` apply. In dev mode a
 /// missing database is created.
-pub async fn check_database(url: &str, mode: Mode) -> Option<String> {
-    let config = database_config(url)?;
-    let address = DatabaseAddress::of(&config);
-    let error = match connect(&config).await {
+pub async fn check_database(env: &Environment, mode: Mode) -> Option<String> {
+    let url = env.get("DATABASE_URL")?;
+    // A malformed setting is reported by `check_settings`; the defaults reach the database.
+    let settings = OperationsConfig::from_vars(&|name| env.get(name))
+        .map(|operations| operations.database)
+        .unwrap_or_default();
+    let database = match Database::of(&url, &settings) {
+        Ok(Some(database)) => database,
+        Ok(None) => return None,
+        Err(problem) => return Some(problem),
+    };
+    let address = database.address();
+    let error = match database.connect().await {
         Ok(client) => return check_migrations(&client, mode).await,
         Err(error) => error,
     };
     if error.missing_database() && mode == Mode::Dev {
-        return create_database(&config, &address).await.err();
+        return create_database(&database, &address).await.err();
     }
-    Some(error.describe(&address))
+    Some(error.describe(&address, &database.transport))
 }
 
 enum ConnectError {
-    Timeout,
+    Timeout(Duration),
     Postgres(tokio_postgres::Error),
 }
 
@@ -466,13 +526,13 @@ impl ConnectError {
         matches!(self, ConnectError::Postgres(e) if e.code() == Some(&SqlState::INVALID_CATALOG_NAME))
     }
 
-    fn describe(&self, at: &DatabaseAddress) -> String {
+    fn describe(&self, at: &DatabaseAddress, transport: &tls::Transport) -> String {
         let error = match self {
-            ConnectError::Timeout => {
+            ConnectError::Timeout(timeout) => {
                 return format!(
                     "the database at {at} did not answer within {} seconds: check the host and \
                      port in DATABASE_URL and that PostgreSQL is running there",
-                    DATABASE_TIMEOUT.as_secs()
+                    timeout.as_secs()
                 );
             }
             ConnectError::Postgres(error) => error,
@@ -488,12 +548,26 @@ impl ConnectError {
                 user = at.user,
             );
         }
-        if code == Some(&SqlState::INVALID_PASSWORD)
-            || code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
-        {
+        if code == Some(&SqlState::INVALID_PASSWORD) {
             return format!(
                 "the database at {at} refused user \"{}\": check the user and password in \
                  DATABASE_URL",
+                at.user
+            );
+        }
+        if code == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION) {
+            // pg_hba.conf: also what a server that takes TLS only says to a plain connection.
+            let server = error.as_db_error().map_or("", |db| db.message());
+            let tls_hint = match transport {
+                tls::Transport::Plain => {
+                    "; if the server accepts TLS connections only, add sslmode=require to \
+                     DATABASE_URL"
+                }
+                tls::Transport::Tls { .. } => "",
+            };
+            return format!(
+                "the database at {at} refused user \"{}\" ({server}): check the user, \
+                 password and database in DATABASE_URL{tls_hint}",
                 at.user
             );
         }
@@ -504,20 +578,10 @@ impl ConnectError {
                 "cannot reach the database at {at} (connection refused): is PostgreSQL running \
                  there? Without DATABASE_URL, scripts/dev.sh starts a local one"
             ),
-            _ => format!("cannot use the database at {at}: {error}"),
-        }
-    }
-}
-
-async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, ConnectError> {
-    let connecting = config.connect(tokio_postgres::NoTls);
-    match tokio::time::timeout(DATABASE_TIMEOUT, connecting).await {
-        Err(_) => Err(ConnectError::Timeout),
-        Ok(Err(e)) => Err(ConnectError::Postgres(e)),
-        Ok(Ok((client, connection))) => {
-            // The connection task ends when the client is dropped.
-            tokio::spawn(connection);
-            Ok(client)
+            _ => format!(
+                "cannot use the database at {at}: {}",
+                tls::explain_failure(error, transport)
+            ),
         }
     }
 }
@@ -525,34 +589,32 @@ async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Clie
 /// Drops the database `url` names, if there, and creates it empty: the demo's own database,
 /// which each `huckleberry demo` starts afresh.
 pub async fn recreate_database(url: &str) -> Result<(), String> {
-    let config = database_config(url).ok_or("DATABASE_URL is not a PostgreSQL URL")?;
-    let at = DatabaseAddress::of(&config);
-    let (client, quoted) = server_of(&config, &at).await?;
+    let database = Database::of(url, &PoolSettings::default())?
+        .ok_or("DATABASE_URL is not a PostgreSQL URL")?;
+    let at = database.address();
+    let (client, quoted) = server_of(&database, &at).await?;
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
         .await
         .map_err(|e| format!("cannot drop the database {quoted} at {at}: {e}"))?;
-    create_database(&config, &at).await
+    create_database(&database, &at).await
 }
 
 /// A connection to the server's `postgres` database, and the quoted name of `at`'s.
 async fn server_of(
-    config: &tokio_postgres::Config,
+    database: &Database,
     at: &DatabaseAddress,
 ) -> Result<(tokio_postgres::Client, String), String> {
-    let mut server = config.clone();
-    server.dbname("postgres");
-    let client = connect(&server)
+    let server = database.named("postgres");
+    let client = server
+        .connect()
         .await
-        .map_err(|e| e.describe(&DatabaseAddress::of(&server)))?;
+        .map_err(|e| e.describe(&server.address(), &server.transport))?;
     Ok((client, format!("\"{}\"", at.name.replace('"', "\"\""))))
 }
 
-async fn create_database(
-    config: &tokio_postgres::Config,
-    at: &DatabaseAddress,
-) -> Result<(), String> {
-    let (client, quoted) = server_of(config, at).await?;
+async fn create_database(database: &Database, at: &DatabaseAddress) -> Result<(), String> {
+    let (client, quoted) = server_of(database, at).await?;
     match client
         .batch_execute(&format!("CREATE DATABASE {quoted}"))
         .await
@@ -652,9 +714,7 @@ pub async fn prepare(env: &Environment, mode: Mode) -> Result<Ready, Problems> {
     } else {
         None
     };
-    if let Some(url) = env.get("DATABASE_URL")
-        && let Some(problem) = check_database(&url, mode).await
-    {
+    if let Some(problem) = check_database(env, mode).await {
         problems.push(problem);
     }
     let port = env
@@ -750,6 +810,26 @@ mod tests {
         );
         assert_eq!(found.len(), 7, "{found:#?}");
         assert!(found[0].starts_with("DATABASE_URL is not set"));
+    }
+
+    #[test]
+    fn every_sslmode_the_pool_knows_is_accepted_and_a_typo_is_named() {
+        for sslmode in ["disable", "prefer", "require", "verify-ca", "verify-full"] {
+            let url = format!("postgres://u:hunter2@db.example.com/app?sslmode={sslmode}");
+            assert_eq!(
+                problems(&[("DATABASE_URL", url.as_str())], Mode::Migrate),
+                Vec::<String>::new(),
+                "{sslmode}"
+            );
+        }
+        let url = "postgres://u:hunter2@db.example.com/app?sslmode=verify_full";
+        let found = problems(&[("DATABASE_URL", url)], Mode::Migrate);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("sslmode=verify_full") && !found[0].contains("hunter2"),
+            "{}",
+            found[0]
+        );
     }
 
     #[test]

@@ -159,6 +159,35 @@ pub async fn connect(
     }
 }
 
+/// Opens a bare tokio-postgres client over `transport` (the start-up checks, which run before
+/// the pool); its connection runs on a task of its own until the client is dropped.
+pub async fn connect_client(
+    target: &tokio_postgres::Config,
+    transport: &Transport,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    match transport {
+        Transport::Plain => {
+            let (client, connection) = target.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+        Transport::Tls { config, .. } => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new((**config).clone());
+            let (client, connection) = target.connect(tls).await?;
+            tokio::spawn(connection);
+            Ok(client)
+        }
+    }
+}
+
+/// A failure to connect over `transport`, in words an operator can act on.
+pub fn explain_failure(error: &tokio_postgres::Error, transport: &Transport) -> String {
+    match transport {
+        Transport::Plain => describe(error),
+        Transport::Tls { roots, .. } => explain(error, roots),
+    }
+}
+
 /// A TLS failure in words an operator can act on; other failures as they are.
 fn explain(error: &tokio_postgres::Error, roots: &str) -> String {
     match rustls_cause(error) {

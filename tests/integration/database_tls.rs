@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use huckleberry::db::{self, PoolSettings};
+use huckleberry::startup::{self, Environment, Mode};
 
 struct TlsServer {
     url: String,
@@ -112,4 +113,45 @@ async fn a_missing_ca_file_is_a_set_up_error_naming_the_variable() {
         error.contains("DATABASE_CA_CERT=/nonexistent/ca.pem"),
         "{error}"
     );
+}
+
+/// What the start-up check says of `url` with `ca` trusted, run as `huckleberry migrate`
+/// runs it (the TLS server's database is not migrated, and migrating needs no migrations).
+async fn start_up_check(url: &str, ca: &std::path::Path) -> Option<String> {
+    let ca = ca.display().to_string();
+    let env = Environment::from_pairs([("DATABASE_URL", url), ("DATABASE_CA_CERT", ca.as_str())]);
+    startup::check_database(&env, Mode::Migrate).await
+}
+
+#[tokio::test]
+async fn the_start_up_check_reaches_a_database_requiring_tls_as_the_pool_does() {
+    let Some(server) = tls_server() else { return };
+    // tokio-postgres alone knows neither verify-ca nor verify-full; the pool reads them.
+    for sslmode in ["require", "verify-ca", "verify-full"] {
+        let url = server
+            .url
+            .replace("sslmode=require", &format!("sslmode={sslmode}"));
+        let env = Environment::from_pairs([("DATABASE_URL", url.as_str())]);
+        assert_eq!(
+            startup::check_settings(&env, Mode::Migrate),
+            Vec::<String>::new()
+        );
+        assert_eq!(start_up_check(&url, &server.ca).await, None, "{sslmode}");
+    }
+}
+
+#[tokio::test]
+async fn the_start_up_check_says_what_to_set_when_tls_is_missing_or_does_not_verify() {
+    let Some(server) = tls_server() else { return };
+    let unverified = start_up_check(&server.url, &server.wrong_ca)
+        .await
+        .expect("refused");
+    assert!(
+        unverified.contains("did not verify") && unverified.contains("DATABASE_CA_CERT"),
+        "{unverified}"
+    );
+    // The server takes TLS only; without sslmode the connection is plain, and refused.
+    let plain = server.url.replace("?sslmode=require", "");
+    let refused = start_up_check(&plain, &server.ca).await.expect("refused");
+    assert!(refused.contains("sslmode=require"), "{refused}");
 }
