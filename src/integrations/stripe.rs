@@ -102,13 +102,20 @@ impl StripeApi {
             | EventObject::CheckoutSessionAsyncPaymentSucceeded(session) => {
                 checkout_completed(session).map(|data| (STRIPE_CHECKOUT_COMPLETED, json!(data)))
             }
-            EventObject::CheckoutSessionExpired(session) => order_id(session).map(|order_id| {
-                let data = StripeCheckoutExpired {
-                    session_id: session.id.as_str().to_owned(),
-                    order_id,
-                };
-                (STRIPE_CHECKOUT_EXPIRED, json!(data))
-            }),
+            // A delayed payment method failed: the session will never be paid, and its order
+            // ends as an expired one does (its seat hold released). Without this, the order
+            // stayed pending for ever: the abandoned-checkout sweep skips an order whose
+            // session completed, and a completed session reads as paid when closed.
+            EventObject::CheckoutSessionExpired(session)
+            | EventObject::CheckoutSessionAsyncPaymentFailed(session) => {
+                order_id(session).map(|order_id| {
+                    let data = StripeCheckoutExpired {
+                        session_id: session.id.as_str().to_owned(),
+                        order_id,
+                    };
+                    (STRIPE_CHECKOUT_EXPIRED, json!(data))
+                })
+            }
             EventObject::ChargeRefunded(charge) => charge.payment_intent.as_ref().map(|pi| {
                 let data = StripeChargeRefunded {
                     charge_id: charge.id.as_str().to_owned(),

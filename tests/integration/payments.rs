@@ -314,6 +314,45 @@ async fn an_expired_checkout_releases_its_hold() {
     assert!(next.is_ok(), "the released seat can be bought again");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_payment_that_fails_ends_the_order_and_releases_its_hold() {
+    let app = spawn_app().await;
+    let product = app.seed_product(1).await;
+    let pending = app
+        .pending_order(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    // The session completed with a bank debit still to settle (unpaid), which then failed.
+    let completed = stripe_fixture(
+        "event_checkout_session_completed.json",
+        pending.order.id,
+        product.id,
+    );
+    let mut failed: Value = serde_json::from_str(&completed).expect("json");
+    failed["id"] = json!("evt_test_async_failed_1");
+    failed["type"] = json!("checkout.session.async_payment_failed");
+    failed["data"]["object"]["payment_status"] = json!("unpaid");
+    let unpaid = completed.replace(
+        "\"payment_status\": \"paid\"",
+        "\"payment_status\": \"unpaid\"",
+    );
+    assert_eq!(app.post_stripe(&unpaid).await.status(), 200);
+    assert_eq!(app.post_stripe(&failed.to_string()).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    let event = forwarded(&app, "evt_test_async_failed_1").remove(0);
+    assert_eq!(event.name, "stripe/checkout.session.expired");
+    let run = app.engine.run("expire-stripe-checkout", event).await;
+    assert_eq!(run.output::<Value>()["released"], true);
+
+    let order = app.order(pending.order.id).await;
+    assert_eq!(order.status, OrderStatus::Expired);
+    let seat = app.seat(pending.order.id).await;
+    assert_eq!(seat.status, SeatStatus::Released);
+    let again = app
+        .try_checkout(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    assert!(again.is_ok(), "the buyer can check out again: {again:?}");
+}
+
 async fn refund(
     app: &TestApp,
     fixture: &str,

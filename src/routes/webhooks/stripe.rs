@@ -14,9 +14,10 @@ use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
 /// The event types we forward.
-pub(crate) const HANDLED: [&str; 4] = [
+pub(crate) const HANDLED: [&str; 5] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "charge.refunded",
 ];
