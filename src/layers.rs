@@ -1,16 +1,22 @@
 //! What every request passes through, outermost first: a request id (the client's
 //! `x-request-id`, or a new UUID), one span per request carrying it (so each log line of the
-//! request names it), and CORS for the configured dashboard origins only.
+//! request names it), CORS for the configured dashboard origins only, and a deadline for the
+//! whole of each request body.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ORIGIN};
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
+use http_body::{Frame, SizeHint};
 use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -104,5 +110,81 @@ async fn cors_for_allowed(
     match cors.layer(next).oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
+    }
+}
+
+/// `router` with every request body given `limit` to arrive whole, counted from when it is
+/// first read: a read past that fails, and the request is refused. Only the body is timed,
+/// never the handler, so work with a provider in flight is not cancelled halfway. (tower-http's
+/// body timeout restarts with every chunk, so a client sending a byte now and then would never
+/// be cut off.)
+pub fn with_body_deadline(router: Router, limit: Duration) -> Router {
+    router.layer(axum::middleware::map_request(
+        move |request: Request| async move {
+            request.map(|body| Body::new(DeadlineBody::new(body, limit)))
+        },
+    ))
+}
+
+/// A body that fails once `limit` has passed since it was first polled.
+struct DeadlineBody {
+    inner: Body,
+    limit: Duration,
+    /// Set at the first poll: a body waiting for its turn to be read is not yet late.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Body, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            deadline: None,
+        }
+    }
+}
+
+/// The error a late body's read fails with.
+#[derive(Debug)]
+struct BodyTooSlow(Duration);
+
+impl std::fmt::Display for BodyTooSlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the body did not arrive within {} s",
+            self.0.as_secs_f64()
+        )
+    }
+}
+
+impl std::error::Error for BodyTooSlow {}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        let limit = this.limit;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow(limit)))));
+        }
+        Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    // Kept: the SDK and the extractors size their buffers and budgets by it.
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }

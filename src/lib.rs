@@ -138,11 +138,10 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
 /// once; a client that trickles one would otherwise hold its connection and buffer forever.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `router` with every request body cut off after `timeout`: the read fails and the request
-/// is refused. Only the body is timed, never the handler, so work with a provider in flight
-/// is not cancelled halfway.
+/// `router` with every request body cut off `timeout` after its reading starts, however it
+/// trickles in: the read fails and the request is refused (see [`layers::with_body_deadline`]).
 pub fn with_body_timeout(router: Router, timeout: Duration) -> Router {
-    router.layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+    layers::with_body_deadline(router, timeout)
 }
 
 /// The layering above, checked on the source so a change that breaks it fails a test.

@@ -93,3 +93,39 @@ async fn a_body_that_trickles_in_to_the_app_is_cut_off() {
     assert!(waited < Duration::from_secs(3), "cut off after {waited:?}");
     assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_body_that_keeps_trickling_in_is_cut_off_at_its_deadline() {
+    let router = huckleberry::with_body_timeout(
+        Router::new().route("/", post(|body: String| async move { body })),
+        Duration::from_millis(300),
+    );
+    let addr = start(router, Duration::from_secs(5)).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n")
+        .await
+        .expect("the headers are sent");
+    // A byte every 100 ms: never a pause as long as the deadline, but never done either.
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            if writer.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut received = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut received))
+        .await
+        .expect("the server answered within 5 s")
+        .expect("the read succeeds");
+    let waited = started.elapsed();
+    trickle.abort();
+
+    let answer = String::from_utf8_lossy(&received);
+    assert!(waited < Duration::from_secs(2), "cut off after {waited:?}");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
