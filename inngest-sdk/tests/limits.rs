@@ -46,6 +46,12 @@ fn now() -> i64 {
     i64::try_from(secs).expect("seconds fit in i64")
 }
 
+/// A signature of the moment over other bytes: well formed and current, so the body is read
+/// before it is refused.
+fn wrong_signature() -> String {
+    sign(&SigningKey::new(KEY), b"another body", now())
+}
+
 /// A body of `chunks` chunks of one MB that counts the bytes the server pulls from it, and
 /// then, if `stall`, never ends.
 fn counted_body(chunks: usize, stall: bool, pulled: Arc<AtomicUsize>) -> Body {
@@ -123,6 +129,25 @@ async fn an_unsigned_put_in_cloud_mode_is_answered_without_reading_its_body() {
 }
 
 #[tokio::test]
+async fn a_made_up_or_stale_signature_is_refused_without_reading_the_body() {
+    let stale = sign(&SigningKey::new(KEY), b"", now() - 3600);
+    for header in ["x", "t=1&s=00", stale.as_str()] {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let response = tokio::time::timeout(
+            Duration::from_secs(5),
+            cloud(Limits::default())
+                .oneshot(post(counted_body(1, true, pulled.clone()), Some(header))),
+        )
+        .await
+        .expect("answered without waiting for the body")
+        .expect("axum answers");
+
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header}");
+        assert_eq!(pulled.load(Ordering::SeqCst), 0, "{header}: no byte read");
+    }
+}
+
+#[tokio::test]
 async fn a_body_over_the_limit_is_refused_with_413_before_it_is_all_read() {
     let pulled = Arc::new(AtomicUsize::new(0));
 
@@ -130,7 +155,7 @@ async fn a_body_over_the_limit_is_refused_with_413_before_it_is_all_read() {
     let response = cloud(Limits::default())
         .oneshot(post(
             counted_body(15, false, pulled.clone()),
-            Some("t=1&s=00"),
+            Some(&wrong_signature()),
         ))
         .await
         .expect("axum answers");
@@ -145,7 +170,10 @@ async fn a_body_over_the_limit_is_refused_with_413_before_it_is_all_read() {
 #[tokio::test]
 async fn a_declared_length_over_the_limit_is_refused_with_413_unread() {
     let pulled = Arc::new(AtomicUsize::new(0));
-    let mut request = post(counted_body(9, false, pulled.clone()), Some("t=1&s=00"));
+    let mut request = post(
+        counted_body(9, false, pulled.clone()),
+        Some(&wrong_signature()),
+    );
     request.headers_mut().insert(
         "content-length",
         (9 * MB).to_string().parse().expect("a header value"),
@@ -195,7 +223,10 @@ async fn a_body_that_trickles_in_is_dropped_with_408() {
 
     let response = tokio::time::timeout(
         Duration::from_secs(5),
-        cloud(limits).oneshot(post(counted_body(1, true, pulled), Some("t=1&s=00"))),
+        cloud(limits).oneshot(post(
+            counted_body(1, true, pulled),
+            Some(&wrong_signature()),
+        )),
     )
     .await
     .expect("the endpoint gives up on the body")
@@ -248,11 +279,17 @@ async fn only_the_allowed_number_of_bodies_are_read_at_once() {
     the_second_waits_for_the_first(
         &cloud(limits),
         (
-            post(counted_body(1, true, first.clone()), Some("t=1&s=00")),
+            post(
+                counted_body(1, true, first.clone()),
+                Some(&wrong_signature()),
+            ),
             first,
         ),
         (
-            post(counted_body(1, false, second.clone()), Some("t=1&s=00")),
+            post(
+                counted_body(1, false, second.clone()),
+                Some(&wrong_signature()),
+            ),
             second,
         ),
         "the second waits for a turn",
@@ -262,7 +299,7 @@ async fn only_the_allowed_number_of_bodies_are_read_at_once() {
 
 /// A POST declaring `declared` bytes, signed (wrongly: it is refused once read).
 fn post_declaring(body: Body, declared: usize) -> Request<Body> {
-    let mut request = post(body, Some("t=1&s=00"));
+    let mut request = post(body, Some(&wrong_signature()));
     request
         .headers_mut()
         .insert(http::header::CONTENT_LENGTH, declared.into());

@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::client::{Client, SDK_HEADER_VALUE};
 use crate::config::Mode;
 use crate::function::{Function, FunctionConfigError};
-use crate::signature::{SignatureError, SigningKey, verify};
+use crate::signature::{self, SignatureError, SigningKey, verify};
 
 /// Request and response header names.
 pub mod headers {
@@ -154,14 +154,20 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
     }
 
     /// Whether answering this request needs its body. GET carries none, and in cloud mode a
-    /// POST or PUT without `X-Inngest-Signature` is answered without it (401, or an
-    /// out-of-band sync that ignores the body), so a caller with no key cannot make the
-    /// endpoint read or buffer anything. Adapters pass an empty body when this is false.
+    /// POST or PUT without `X-Inngest-Signature`, or with one that is malformed or outside
+    /// the five-minute window, is answered without it (401, or an out-of-band sync that
+    /// ignores the body), so a caller with no key cannot make the endpoint read or buffer
+    /// anything with a made-up header. Adapters pass an empty body when this is false.
     pub fn needs_body(&self, parts: &http::request::Parts) -> bool {
         match parts.method {
-            Method::POST | Method::PUT => {
-                self.is_dev() || parts.headers.contains_key(headers::SIGNATURE)
-            }
+            Method::POST | Method::PUT if self.is_dev() => true,
+            Method::POST | Method::PUT => parts
+                .headers
+                .get(headers::SIGNATURE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|header| {
+                    signature::plausible(header, chrono::Utc::now().timestamp()).is_ok()
+                }),
             _ => false,
         }
     }
