@@ -16,8 +16,9 @@
 #
 # Ctrl-C or SIGTERM stops everything this script started; running it twice is safe.
 #
-# Environment: DATABASE_URL, PORT, HUCKLEBERRY_DEV_DIR, HUCKLEBERRY_NO_INNGEST_DEV=1,
-# HUCKLEBERRY_BIN (a built binary to run instead of `cargo build`), PG_BINDIR (see postgres.sh).
+# Environment (the first four also from the env file; the environment wins): DATABASE_URL,
+# PORT, HUCKLEBERRY_DEV_DIR, HUCKLEBERRY_NO_INNGEST_DEV=1, HUCKLEBERRY_BIN (a built binary to
+# run instead of `cargo build`), PG_BINDIR (see postgres.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +29,6 @@ say() { printf 'dev.sh: %s\n' "$*"; }
 
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
-
-port=${PORT:-3000}
-dev_dir=${HUCKLEBERRY_DEV_DIR:-.dev}
-mkdir -p -- "$dev_dir"
-dev_dir=$(cd "$dev_dir" && pwd)
 
 command=dev
 if [[ ${1:-} == demo ]]; then
@@ -48,6 +44,22 @@ for ((i = 0; i < ${#args[@]}; i++)); do
     --env-file=*) env_file=${args[i]#--env-file=} ;;
   esac
 done
+
+# The value the env file gives $1 (its last assignment, quotes removed), or nothing. Like
+# the service, a variable set in the environment wins over the file.
+env_file_value() {
+  [[ -f $env_file ]] || return 0
+  sed -nE "s/^[[:space:]]*(export[[:space:]]+)?$1=(.*)$/\2/p" "$env_file" | tail -n 1 |
+    sed -E "s/^\"(.*)\"[[:space:]]*$/\1/; s/^'(.*)'[[:space:]]*$/\1/"
+}
+
+port=${PORT:-$(env_file_value PORT)}
+port=${port:-3000}
+dev_dir=${HUCKLEBERRY_DEV_DIR:-$(env_file_value HUCKLEBERRY_DEV_DIR)}
+dev_dir=${dev_dir:-.dev}
+no_inngest_dev=${HUCKLEBERRY_NO_INNGEST_DEV:-$(env_file_value HUCKLEBERRY_NO_INNGEST_DEV)}
+mkdir -p -- "$dev_dir"
+dev_dir=$(cd "$dev_dir" && pwd)
 
 # What this script started, for the cleanup.
 service_pid='' inngest_pid='' pg_started='' pg_bindir='' pg_dir=''
@@ -193,7 +205,7 @@ else
 fi
 inngest_line=$(printf '%q ' "${inngest_cmd[@]}")
 inngest_line=${inngest_line% }
-if [[ ${HUCKLEBERRY_NO_INNGEST_DEV:-} == 1 ]]; then
+if [[ $no_inngest_dev == 1 ]]; then
   say "Inngest dev server not started (HUCKLEBERRY_NO_INNGEST_DEV=1); to start it: $inngest_line"
 elif (exec 3<>"/dev/tcp/127.0.0.1/$INNGEST_DEV_PORT") 2>/dev/null; then
   say "Inngest dev server: something already listens on port $INNGEST_DEV_PORT; using it (http://localhost:$INNGEST_DEV_PORT)"

@@ -69,12 +69,15 @@ echo "+ $binary $cmd (port $port)"
 DATABASE_URL=$app_url INNGEST_DEV=1 PORT=$port SHUTDOWN_GRACE_SECS=5 "$binary" "$cmd" &
 server_pid=$!
 ready=''
+# Whether GET /readyz on port $1 answers 200 (bash's /dev/tcp: nothing else to install).
+readyz_ok() (
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+  printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  IFS= read -r -t 2 status_line <&3 || exit 1
+  [[ $status_line =~ ^HTTP/1\.[01]\ 200 ]]
+)
 for ((i = 0; i < 100; i++)); do
-  if python3 - "$port" <<'PY' 2>/dev/null; then
-import sys, urllib.request
-with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/readyz", timeout=2) as r:
-    sys.exit(0 if r.status == 200 else 1)
-PY
+  if readyz_ok "$port" 2>/dev/null; then
     ready=1
     break
   fi

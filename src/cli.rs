@@ -62,7 +62,16 @@ pub fn main() -> ExitCode {
         Command::Dev { env_file } => (Mode::Dev, Some(env_file)),
         Command::Demo { env_file } => return demo::command::main(&env_file),
     };
-    telemetry::init();
+    // Read first: in dev mode `.env` may set RUST_LOG and LOG_FORMAT, and dev mode itself
+    // means text logs (INNGEST_DEV).
+    let env = match Environment::read(mode, env_file.as_deref()) {
+        Ok(env) => env,
+        Err(problems) => {
+            eprint!("{problems}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(&telemetry::LogSettings::from_vars(|name| env.get(name)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,7 +82,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(run(mode, env_file));
+    let outcome = runtime.block_on(run(mode, env));
     telemetry::shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,8 +115,7 @@ fn fail(what: &str, error: impl std::fmt::Display) -> Failure {
     Failure::Runtime(format!("{what}: {error}"))
 }
 
-async fn run(mode: Mode, env_file: Option<PathBuf>) -> Result<(), Failure> {
-    let env = Environment::read(mode, env_file.as_deref())?;
+async fn run(mode: Mode, env: Environment) -> Result<(), Failure> {
     let ready = startup::prepare(&env, mode).await?;
     // As soon as the port is bound: from then on SIGTERM stops the process gracefully.
     let shutdown = ready.listener.as_ref().map(|_| shutdown_signal());

@@ -17,7 +17,7 @@ use crate::{build_router, db, telemetry};
 
 /// Runs the Lambda runtime loop until the runtime stops the process.
 pub fn main() -> ExitCode {
-    telemetry::init();
+    telemetry::init(&telemetry::LogSettings::from_env());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

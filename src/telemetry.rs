@@ -12,27 +12,52 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+/// What logging reads from the settings: `RUST_LOG`, `LOG_FORMAT` and `INNGEST_DEV`, from
+/// the process environment or, in `huckleberry dev`, with `.env` merged in.
+pub struct LogSettings {
+    filter: Option<String>,
+    json: bool,
+}
+
+impl LogSettings {
+    /// The settings as `var` reads them.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        Self {
+            filter: var("RUST_LOG"),
+            json: json_logs(&var),
+        }
+    }
+
+    /// The settings in the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// `RUST_LOG`, else `info` (also when `RUST_LOG` does not parse).
+    fn filter(&self) -> EnvFilter {
+        self.filter
+            .as_deref()
+            .and_then(|directives| EnvFilter::try_new(directives).ok())
+            .unwrap_or_else(|| EnvFilter::new("info"))
+    }
+}
+
 /// Installs the global subscriber (once; later calls are ignored, as in tests).
-pub fn init() {
+pub fn init(settings: &LogSettings) {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     #[cfg(feature = "otlp")]
-    if otlp::try_init(filter, colour) {
+    if otlp::try_init(settings, colour) {
         return;
     }
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter())
+        .with_env_filter(settings.filter())
         .with_ansi(colour);
-    let result = if json_logs(|name| std::env::var(name).ok()) {
+    let result = if settings.json {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
     drop(result);
-}
-
-/// `RUST_LOG`, else `info`.
-fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// Sends the spans not exported yet (OTLP export only; otherwise nothing to do). Call once,

@@ -12,7 +12,6 @@ use std::sync::Mutex;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -28,10 +27,10 @@ fn endpoint_set() -> bool {
     .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()))
 }
 
-/// Installs the logs (filtered by `filter()`) plus the OTLP export when an endpoint is set.
+/// Installs the logs (as `settings` say) plus the OTLP export when an endpoint is set.
 /// Answers whether it did: not without an endpoint, nor when the exporter cannot be built
 /// (which is said on stderr).
-pub(super) fn try_init(filter: fn() -> EnvFilter, colour: bool) -> bool {
+pub(super) fn try_init(settings: &super::LogSettings, colour: bool) -> bool {
     if !endpoint_set() {
         return false;
     }
@@ -57,12 +56,12 @@ pub(super) fn try_init(filter: fn() -> EnvFilter, colour: bool) -> bool {
     if let Ok(mut kept) = PROVIDER.lock() {
         *kept = Some(provider);
     }
-    let json = super::json_logs(|name| std::env::var(name).ok());
+    let json = settings.json;
     // One of the two, each built for its own place in the stack.
     let json_fmt = json.then(|| tracing_subscriber::fmt::layer().with_ansi(colour).json());
     let text_fmt = (!json).then(|| tracing_subscriber::fmt::layer().with_ansi(colour));
     let result = tracing_subscriber::registry()
-        .with(filter())
+        .with(settings.filter())
         .with(json_fmt)
         .with(text_fmt)
         .with(tracing_opentelemetry::layer().with_tracer(tracer))

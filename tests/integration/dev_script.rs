@@ -67,8 +67,13 @@ struct DevScript {
 
 impl DevScript {
     fn start(dir: &Path, port: u16) -> Self {
-        let env_file = dir.join("empty.env");
-        std::fs::write(&env_file, "").expect("an empty env file");
+        // The script's own settings come from the env file, as `.env.example` says they may.
+        let env_file = dir.join("dev.env");
+        let settings = format!(
+            "PORT={port}\nexport HUCKLEBERRY_DEV_DIR=\"{}\"\nHUCKLEBERRY_NO_INNGEST_DEV=1\n",
+            dir.display()
+        );
+        std::fs::write(&env_file, settings).expect("the env file");
         let mut child = Command::new("bash")
             .arg("scripts/dev.sh")
             .arg("--env-file")
@@ -76,9 +81,9 @@ impl DevScript {
             .current_dir(REPO)
             .env_remove("DATABASE_URL")
             .env("HUCKLEBERRY_BIN", env!("CARGO_BIN_EXE_huckleberry"))
-            .env("HUCKLEBERRY_DEV_DIR", dir)
-            .env("HUCKLEBERRY_NO_INNGEST_DEV", "1")
-            .env("PORT", port.to_string())
+            .env_remove("HUCKLEBERRY_DEV_DIR")
+            .env_remove("HUCKLEBERRY_NO_INNGEST_DEV")
+            .env_remove("PORT")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -228,28 +228,7 @@ async fn a_good_configuration_starts_with_a_summary_in_plain_text_and_stops_on_s
     .stderr(Stdio::piped())
     .spawn()
     .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let reading = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("a line of text");
-            let serving = line.contains("serving /api/inngest");
-            seen.push(line);
-            if serving {
-                break;
-            }
-        }
-        seen
-    });
-    let started = Instant::now();
-    while !reading.is_finished() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the service did not start within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let lines = reading.join().expect("the reader ends");
+    let lines = lines_until_serving(&mut child).await;
     let summary: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("integrations:"))
@@ -285,6 +264,67 @@ async fn a_good_configuration_starts_with_a_summary_in_plain_text_and_stops_on_s
         std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().expect("a port"))).is_err(),
         "the port is still open after the process ended"
     );
+}
+
+/// The lines `child` logs up to the one saying it serves (within 30 s).
+async fn lines_until_serving(child: &mut std::process::Child) -> Vec<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let reading = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("a line of text");
+            let serving = line.contains("serving /api/inngest");
+            seen.push(line);
+            if serving {
+                break;
+            }
+        }
+        seen
+    });
+    let started = Instant::now();
+    while !reading.is_finished() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not start within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reading.join().expect("the reader ends")
+}
+
+#[tokio::test]
+async fn dev_logs_as_its_env_file_says_and_in_plain_text_by_default() {
+    let database = TestDatabase::migrated().await;
+    let dir = std::env::temp_dir().join(format!("huckleberry-env-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    for (settings, json) in [
+        ("# nothing about logs\n", false),
+        ("LOG_FORMAT=json\n", true),
+    ] {
+        let env_file = dir.join(".env");
+        std::fs::write(&env_file, settings).expect("the env file is written");
+        let port = free_port().to_string();
+        let mut child = huckleberry(
+            &[
+                "dev",
+                "--env-file",
+                env_file.to_str().expect("a UTF-8 path"),
+            ],
+            &[("DATABASE_URL", database.url()), ("PORT", &port)],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+        let lines = lines_until_serving(&mut child).await;
+        terminate(child.id());
+        child.wait().expect("it ends");
+        assert!(
+            lines.iter().all(|l| l.starts_with('{') == json),
+            "{settings:?}: {lines:#?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).expect("the folder is removed");
 }
 
 #[test]
