@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode, header};
-use axum::routing::{MethodRouter, on};
+use axum::routing::{MethodRouter, any};
 use futures::StreamExt;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -92,7 +92,8 @@ where
     serve_with_limits(handler, Limits::default())
 }
 
-/// GET, PUT and POST at one path, answered by `handler`, reading bodies within `limits`.
+/// GET, PUT and POST at one path, answered by `handler`, reading bodies within `limits`. Any
+/// other method is answered by the handler too: 405 in the SDK's JSON, with `Allow`.
 pub fn serve_with_limits<S, St>(handler: ServeHandler<S>, limits: Limits) -> MethodRouter<St>
 where
     S: Clone + Send + Sync + 'static,
@@ -100,20 +101,15 @@ where
 {
     let handler = handler.with_framework("axum");
     let turns = Arc::new(Turns::new(limits));
-    on(
-        axum::routing::MethodFilter::GET
-            .or(axum::routing::MethodFilter::PUT)
-            .or(axum::routing::MethodFilter::POST),
-        move |request: Request<Body>| {
-            let handler = handler.clone();
-            let turns = turns.clone();
-            // Boxed here, once: axum's own futures around it then hold a pointer, and moving
-            // them (as axum and hyper do on every request) copies a few bytes, not kilobytes.
-            let answer: futures::future::BoxFuture<'static, Response<Body>> =
-                Box::pin(async move { call(&handler, &turns, limits, request).await });
-            answer
-        },
-    )
+    any(move |request: Request<Body>| {
+        let handler = handler.clone();
+        let turns = turns.clone();
+        // Boxed here, once: axum's own futures around it then hold a pointer, and moving
+        // them (as axum and hyper do on every request) copies a few bytes, not kilobytes.
+        let answer: futures::future::BoxFuture<'static, Response<Body>> =
+            Box::pin(async move { call(&handler, &turns, limits, request).await });
+        answer
+    })
 }
 
 async fn call<S: Clone + Send + Sync + 'static>(

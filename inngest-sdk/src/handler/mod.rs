@@ -142,14 +142,19 @@ impl<S: Clone + Send + Sync + 'static> ServeHandler<S> {
 
     async fn answer(&self, parts: http::request::Parts, body: Bytes) -> Response<Bytes> {
         match parts.method {
-            Method::GET => self.introspect(&parts.headers),
+            Method::GET | Method::HEAD => self.introspect(&parts.headers),
             // Syncs are rare: boxed, their future does not enlarge every execution's.
             Method::PUT => Box::pin(self.sync(&parts, &body)).await,
             Method::POST => {
                 let query = CallQuery::parse(parts.uri.query());
                 self.execute(&parts.headers, &query, &body).await
             }
-            _ => error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or POST"),
+            _ => {
+                let mut response =
+                    error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or POST");
+                set_header(&mut response, "allow", "GET, PUT, POST");
+                response
+            }
         }
     }
 
