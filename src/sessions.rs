@@ -57,8 +57,8 @@ pub enum SessionsError {
         /// When the pack expires.
         expires_at: DateTime<Utc>,
     },
-    /// The mentor already has a session then.
-    #[error("the mentor already has a session at {0}")]
+    /// The mentor already has a session within an hour of then.
+    #[error("the mentor already has a session within an hour of {0}")]
     SlotTaken(DateTime<Utc>),
     /// The session is no longer scheduled.
     #[error("the session is already {0}")]

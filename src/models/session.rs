@@ -10,8 +10,12 @@ use uuid::Uuid;
 use super::{PackStatus, SessionStatus};
 use crate::schema::sessions;
 
-/// The unique index that keeps a mentor from being booked twice at the same time.
-pub const ONE_PER_SLOT_INDEX: &str = "sessions_one_per_mentor_slot";
+/// How long a session lasts: a mentor's scheduled sessions may not overlap. The database
+/// holds it (`session_span` and the constraint below, migration `2026-12-07-000001`).
+pub const SESSION_LENGTH: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// The exclusion constraint that keeps a mentor's scheduled sessions from overlapping.
+pub const MENTOR_HOUR_FREE: &str = "sessions_mentor_hour_free";
 
 /// A booked session.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, serde::Deserialize)]
@@ -42,12 +46,12 @@ pub struct CountedPack {
     pub status: PackStatus,
 }
 
-/// Whether a database error is the mentor already booked at that time.
+/// Whether a database error is the mentor already booked within the hour.
 pub fn is_slot_taken_error(err: &DieselError) -> bool {
     matches!(
         err,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-            if info.constraint_name() == Some(ONE_PER_SLOT_INDEX)
+        DieselError::DatabaseError(DatabaseErrorKind::ExclusionViolation, info)
+            if info.constraint_name() == Some(MENTOR_HOUR_FREE)
     )
 }
 

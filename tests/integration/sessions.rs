@@ -218,3 +218,94 @@ async fn a_mentee_cannot_cancel_or_move_a_session_whose_time_has_come_but_its_me
     .await
     .expect("the mentor cancelled it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mentor_is_never_booked_into_two_overlapping_hours() {
+    use crate::onboarding::purchase_of;
+    use chrono::Timelike;
+
+    let app = spawn_app().await;
+    let product = app.seed_product(3).await;
+    let mine = purchase_of(&app, &product, MENTEE).await;
+    let theirs = purchase_of(&app, &product, "user_clerk_2").await;
+    app.link_mentor(product.mentor_id, MENTOR).await;
+    let mut conn = app.conn().await;
+    let now = Utc::now();
+    let ten = in_days(2)
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .expect("on the hour");
+    let booked = sessions::book(&mut conn, MENTEE, mine.pack_id, ten, now)
+        .await
+        .expect("booked at ten");
+
+    // Another mentee of the same mentor: any start within the hour either side is taken.
+    for minutes in [-59, -1, 0, 1, 30, 59] {
+        let at = ten + Duration::minutes(minutes);
+        let overlap = sessions::book(&mut conn, "user_clerk_2", theirs.pack_id, at, now).await;
+        assert!(
+            matches!(overlap, Err(SessionsError::SlotTaken(t)) if t == at),
+            "{minutes} min: {overlap:?}"
+        );
+    }
+    let eleven = sessions::book(
+        &mut conn,
+        "user_clerk_2",
+        theirs.pack_id,
+        ten + Duration::hours(1),
+        now,
+    )
+    .await
+    .expect("the next hour is free");
+    let moved = sessions::reschedule(
+        &mut conn,
+        "user_clerk_2",
+        eleven.id,
+        ten + Duration::minutes(15),
+        now,
+    )
+    .await;
+    assert!(
+        matches!(moved, Err(SessionsError::SlotTaken(_))),
+        "{moved:?}"
+    );
+
+    // Cancelled, the hour is free again.
+    sessions::cancel(&mut conn, MENTEE, booked.id, now)
+        .await
+        .expect("cancelled");
+    sessions::book(&mut conn, "user_clerk_2", theirs.pack_id, ten, now)
+        .await
+        .expect("booked in the freed hour");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_mentees_booking_overlapping_hours_at_once_get_one_session() {
+    use crate::onboarding::purchase_of;
+
+    let app = spawn_app().await;
+    let product = app.seed_product(3).await;
+    let packs = [
+        (MENTEE, purchase_of(&app, &product, MENTEE).await.pack_id),
+        (
+            "user_clerk_2",
+            purchase_of(&app, &product, "user_clerk_2").await.pack_id,
+        ),
+    ];
+    let slot = in_days(3);
+    let attempts = packs.iter().enumerate().map(|(i, (who, pack_id))| {
+        let (state, who, pack_id) = (app.state.clone(), (*who).to_owned(), *pack_id);
+        let at = slot + Duration::minutes(20 * i64::try_from(i).expect("small"));
+        tokio::spawn(async move {
+            let mut conn = state.conn().await.expect("conn");
+            sessions::book(&mut conn, &who, pack_id, at, Utc::now()).await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let booked = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(SessionsError::SlotTaken(_)))))
+        .count();
+    assert_eq!((booked, taken), (1, 1), "{results:?}");
+}

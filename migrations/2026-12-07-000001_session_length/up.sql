@@ -1,0 +1,16 @@
+-- A session lasts an hour (`models::session::SESSION_LENGTH`): a mentor's scheduled sessions
+-- may not overlap, where before only the same start time was refused, so a booking a minute
+-- later double-booked the mentor. An exclusion constraint, so two bookings made at once cannot
+-- both pass a check; cancelled and ended sessions free their hour.
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+
+-- Adding a fixed number of hours to a timestamptz does not depend on the time zone (only days
+-- and months do), so the span is immutable as an index expression must be.
+CREATE FUNCTION session_span(starts timestamptz) RETURNS tstzrange
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT tstzrange(starts, starts + interval '1 hour') $$;
+
+ALTER TABLE sessions ADD CONSTRAINT sessions_mentor_hour_free
+    EXCLUDE USING gist (mentor_id WITH =, session_span(scheduled_at) WITH &&)
+    WHERE (status = 'scheduled');
+DROP INDEX sessions_one_per_mentor_slot;
