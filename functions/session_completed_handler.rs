@@ -1,6 +1,6 @@
 //! `session-completed-handler`: a completed (or missed) session is counted against its pack,
 //! exactly once: a replay, a duplicate event or a concurrent run of the same completion
-//! counts nothing and does nothing more. With one session left the buyer is reminded to renew;
+//! counts nothing and sends nothing more. With one session left the buyer is reminded to renew;
 //! with none, the seat enters its 72-hour grace period, and when it ends the seat is released,
 //! access revoked and the buyer told, unless a renewal took the seat over meanwhile.
 
@@ -46,7 +46,10 @@ pub fn session_completed_handler() -> Function<AppState> {
                 })
             };
             let last_one_left = pack.status == PackStatus::Active && pack.remaining_sessions == 1;
-            if counted.newly_counted && last_one_left {
+            // Not only when this run counted it: a retry after the count committed finds it
+            // counted already. The email is keyed by the pack and claimed before it is sent,
+            // so it goes out once however many runs get here.
+            if last_one_left {
                 step.run("send-renewal-reminder", || {
                     send_renewal_reminder(app, pack_id, pack.remaining_sessions)
                 })

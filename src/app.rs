@@ -64,7 +64,11 @@ impl App {
 
     /// Email over this app's database and Resend.
     pub fn mailer(&self) -> crate::notifications::Mailer<'_> {
-        crate::notifications::Mailer::new(&self.db, self.resend.as_ref())
+        crate::notifications::Mailer::new(
+            &self.db,
+            self.resend.as_ref(),
+            self.config.provider_timeout,
+        )
     }
 }
 

@@ -1,15 +1,17 @@
 //! Sending the academy's emails: never to a suppressed address, with a Resend idempotency key
-//! (so a retried step does not send twice), and logged with Resend's id.
+//! (so a retried step does not send twice), claimed in the log before it is sent (so two runs
+//! sending it at once send it once), and logged with Resend's id.
 
-use uuid::Uuid;
+use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
+use uuid::Uuid;
 
 use crate::db::{DbError, DbPool, conn};
 use crate::email::{Email, EmailError};
 use crate::integrations::resend::{ResendApi, ResendError};
 use crate::models::EmailStatus;
-use crate::models::email_log::{EmailLogEntry, is_suppressed, suppress};
+use crate::models::email_log::{Claim, EmailLogEntry, is_suppressed, suppress};
 
 /// What happened to an email.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -36,6 +38,9 @@ pub enum NotifyError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// Another run is sending this very email (same idempotency key) right now.
+    #[error("this email is being sent by another run")]
+    InFlight,
 }
 
 impl From<diesel::result::Error> for NotifyError {
@@ -52,6 +57,8 @@ impl inngest_sdk::Classify for NotifyError {
             NotifyError::NotConfigured | NotifyError::Render(_) => inngest_sdk::Retry::Never,
             NotifyError::Resend(e) => e.retry(),
             NotifyError::Db(e) => e.retry(),
+            // By the next attempt the other run has sent it (or its claim has lapsed).
+            NotifyError::InFlight => inngest_sdk::Retry::After(std::time::Duration::from_secs(10)),
         }
     }
 }
@@ -61,15 +68,25 @@ impl inngest_sdk::Classify for NotifyError {
 pub struct Mailer<'a> {
     db: &'a DbPool,
     resend: Option<&'a ResendApi>,
+    lease: Duration,
 }
 
 impl<'a> Mailer<'a> {
-    /// A mailer over `db`, sending through `resend` when it is configured.
-    pub fn new(db: &'a DbPool, resend: Option<&'a ResendApi>) -> Self {
-        Self { db, resend }
+    /// A mailer over `db`, sending through `resend` when it is configured, whose call to
+    /// Resend ends within `resend_timeout`.
+    pub fn new(db: &'a DbPool, resend: Option<&'a ResendApi>, resend_timeout: Duration) -> Self {
+        Self {
+            db,
+            resend,
+            // A claim older than this cannot belong to a send still in flight: its sender died
+            // between claiming and logging, and another may send under the same key.
+            lease: resend_timeout * 2,
+        }
     }
 
-    /// Sends `email` to `to` once per `idempotency_key`.
+    /// Sends `email` to `to` once per `idempotency_key`, also when two runs send it at once:
+    /// the key is claimed in the log first, and a run that finds it claimed by another fails
+    /// with [`NotifyError::InFlight`] (retried; by then the email is logged as sent).
     pub async fn send<E: Email>(
         self,
         user_id: Option<Uuid>,
@@ -78,35 +95,51 @@ impl<'a> Mailer<'a> {
         idempotency_key: &str,
     ) -> Result<Delivery, NotifyError> {
         let resend = self.resend.ok_or(NotifyError::NotConfigured)?;
-        {
+        let rendered = {
             // Scoped: the connection goes back to the pool before the call to Resend.
             let mut conn = conn(self.db).await?;
             // Resend forgets idempotency keys after 24 hours; our log does not, so a replay
             // days later sends nothing.
-            if let Some(sent) = EmailLogEntry::by_key(&mut conn, idempotency_key).await? {
-                return Ok(Delivery::Sent {
-                    provider_id: sent.provider_message_id.unwrap_or_default(),
-                });
+            if let Some(sent) = EmailLogEntry::by_key(&mut conn, idempotency_key).await?
+                && sent.status != EmailStatus::Sending
+            {
+                return Ok(sent_before(sent));
             }
             if is_suppressed(&mut conn, to).await? {
                 tracing::info!(kind = %email.kind(), "address suppressed; email not sent");
                 return Ok(Delivery::Suppressed);
             }
-        }
-        let rendered = email.render()?;
-        let provider_id = resend.send(to, &rendered, idempotency_key).await?;
+            let rendered = email.render()?;
+            let kind = rendered.kind.as_str();
+            match EmailLogEntry::claim(&mut conn, user_id, to, kind, idempotency_key, self.lease)
+                .await?
+            {
+                Claim::Ours => rendered,
+                Claim::Sent(sent) => return Ok(sent_before(sent)),
+                Claim::Taken => return Err(NotifyError::InFlight),
+            }
+        };
+        let sent = resend.send(to, &rendered, idempotency_key).await;
         let mut conn = conn(self.db).await?;
-        EmailLogEntry::record(
-            &mut conn,
-            user_id,
-            to,
-            rendered.kind.as_str(),
-            idempotency_key,
-            &provider_id,
-        )
-        .await?;
+        let provider_id = match sent {
+            Ok(provider_id) => provider_id,
+            Err(e) => {
+                // Best effort: unreleased, the claim lapses after its lease.
+                if let Err(release) = EmailLogEntry::release(&mut conn, idempotency_key).await {
+                    tracing::warn!(error = %release, "could not release an email's claim");
+                }
+                return Err(e.into());
+            }
+        };
+        EmailLogEntry::mark_sent(&mut conn, idempotency_key, &provider_id).await?;
         tracing::info!(kind = %rendered.kind, %provider_id, "email sent");
         Ok(Delivery::Sent { provider_id })
+    }
+}
+
+fn sent_before(entry: EmailLogEntry) -> Delivery {
+    Delivery::Sent {
+        provider_id: entry.provider_message_id.unwrap_or_default(),
     }
 }
 

@@ -243,6 +243,7 @@ async fn awaiting_discord(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Await
         let reminder = format!("onboarding-{}-reminder", order.id);
         let sent: Vec<(String, DateTime<Utc>)> = email_log::table
             .filter(email_log::idempotency_key.eq_any([&welcome, &reminder]))
+            .filter(email_log::status.ne(super::EmailStatus::Sending))
             .select((email_log::idempotency_key, email_log::sent_at))
             .load(conn)
             .await?;

@@ -23,26 +23,86 @@ pub struct EmailLogEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What claiming an email's idempotency key found.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key is the caller's to send under: new, or a claim older than its lease (its sender
+    /// died) taken over.
+    Ours,
+    /// The email was sent: its entry.
+    Sent(EmailLogEntry),
+    /// Another sender claimed it within the lease and may be sending it now.
+    Taken,
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    claimed: bool,
+}
+
 impl EmailLogEntry {
-    /// Records a sent email (idempotent by key).
-    pub async fn record(
+    /// Claims `idempotency_key` for one sender before the email is sent, so two senders at
+    /// once send it once. A claim is the caller's for `lease`; after that another may take it.
+    pub async fn claim(
         conn: &mut AsyncPgConnection,
         user_id: Option<Uuid>,
         to: &str,
         kind: &str,
         idempotency_key: &str,
+        lease: std::time::Duration,
+    ) -> QueryResult<Claim> {
+        let claimed = diesel::sql_query(
+            "INSERT INTO email_log (user_id, to_address, kind, idempotency_key, status) \
+             VALUES ($1, $2, $3, $4, 'sending') \
+             ON CONFLICT (idempotency_key) DO UPDATE \
+             SET sent_at = now(), updated_at = now() \
+             WHERE email_log.status = 'sending' \
+               AND email_log.sent_at < now() - make_interval(secs => $5) \
+             RETURNING true AS claimed",
+        )
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(user_id)
+        .bind::<diesel::sql_types::Text, _>(to)
+        .bind::<diesel::sql_types::Text, _>(kind)
+        .bind::<diesel::sql_types::Text, _>(idempotency_key)
+        .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
+        .get_result::<Claimed>(conn)
+        .await
+        .optional()?;
+        if claimed.is_some_and(|c| c.claimed) {
+            return Ok(Claim::Ours);
+        }
+        Ok(match Self::by_key(conn, idempotency_key).await? {
+            Some(entry) if entry.status != EmailStatus::Sending => Claim::Sent(entry),
+            _ => Claim::Taken,
+        })
+    }
+
+    /// Records that the claimed email was sent, with Resend's id.
+    pub async fn mark_sent(
+        conn: &mut AsyncPgConnection,
+        idempotency_key: &str,
         provider_message_id: &str,
     ) -> QueryResult<()> {
-        diesel::insert_into(email_log::table)
-            .values((
-                email_log::user_id.eq(user_id),
-                email_log::to_address.eq(to),
-                email_log::kind.eq(kind),
-                email_log::idempotency_key.eq(idempotency_key),
+        diesel::update(email_log::table)
+            .filter(email_log::idempotency_key.eq(idempotency_key))
+            .filter(email_log::status.eq(EmailStatus::Sending))
+            .set((
+                email_log::status.eq(EmailStatus::Sent),
                 email_log::provider_message_id.eq(provider_message_id),
+                email_log::sent_at.eq(diesel::dsl::now),
+                email_log::updated_at.eq(diesel::dsl::now),
             ))
-            .on_conflict(email_log::idempotency_key)
-            .do_nothing()
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Gives a claim back after a failed send, so a retry need not wait for the lease.
+    pub async fn release(conn: &mut AsyncPgConnection, idempotency_key: &str) -> QueryResult<()> {
+        diesel::delete(email_log::table)
+            .filter(email_log::idempotency_key.eq(idempotency_key))
+            .filter(email_log::status.eq(EmailStatus::Sending))
             .execute(conn)
             .await
             .map(drop)
@@ -56,7 +116,7 @@ impl EmailLogEntry {
     ) -> QueryResult<usize> {
         use EmailStatus::*;
         let earlier: &[EmailStatus] = match status {
-            Sent => &[],
+            Sending | Sent => &[],
             Delivered => &[Sent],
             Opened => &[Sent, Delivered],
             Bounced | Complained => &[Sent, Delivered, Opened],
@@ -111,7 +171,7 @@ pub async fn is_suppressed(conn: &mut AsyncPgConnection, address: &str) -> Query
 }
 
 impl EmailLogEntry {
-    /// The email already sent under this idempotency key, if any.
+    /// The entry under this idempotency key (sent, or claimed), if any.
     pub async fn by_key(
         conn: &mut AsyncPgConnection,
         idempotency_key: &str,

@@ -162,6 +162,7 @@ text_enum!(
 text_enum!(
     /// What became of an email.
     EmailStatus {
+        Sending => "sending",
         Sent => "sent",
         Delivered => "delivered",
         Opened => "opened",

@@ -14,6 +14,7 @@ mod databases;
 mod demo;
 mod dev_console;
 mod dev_script;
+mod emails;
 mod encryption;
 mod envelope;
 mod faults;

@@ -281,9 +281,11 @@ async fn the_same_completion_five_times_at_once_is_counted_once() {
     let app = spawn_app().await;
     let (_, f) = paid_pack(&app, 3).await;
     let event = third_completion(&app, f.pack_id).await;
+    // The runs that find the reminder being sent by another retry it a moment later.
     let runs = join_all((0..5).map(|_| {
         app.engine
             .run("session-completed-handler", event.clone())
+            .with_retry_pause(std::time::Duration::from_millis(200))
             .execute()
     }))
     .await;
@@ -584,4 +586,39 @@ async fn a_full_refund_cancels_the_booked_sessions_and_stops_their_reminders() {
         matches!(rebook, Err(sessions::SessionsError::PackRefunded)),
         "{rebook:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_renewal_reminder_goes_out_even_when_a_retry_finds_the_session_counted() {
+    let app = spawn_app().await;
+    let (_, f) = paid_pack(&app, 3).await;
+    let mut third = None;
+    for day in 1..=3 {
+        let session = book(&app, f.pack_id, from_now(Duration::days(day))).await;
+        complete(&app, session.id).await;
+        // The first attempt's count committed, but its answer never reached Inngest.
+        let mut conn = app.conn().await;
+        sessions::count_used_session(&mut conn, session.id, f.pack_id)
+            .await
+            .expect("counted");
+        third = Some(session.id);
+    }
+    let third = json!(third.expect("three sessions"));
+    let completed = relay(&app)
+        .await
+        .into_iter()
+        .find(|e| e.name == "session/completed" && e.data["sessionId"] == third)
+        .expect("the third completion was announced");
+
+    let retry = app.engine.run("session-completed-handler", completed).await;
+    let output: Value = retry.output();
+    assert_eq!(
+        (
+            output["counted"].clone(),
+            output["remainingSessions"].clone()
+        ),
+        (json!(false), json!(1))
+    );
+    let renewal = format!("renewal-reminder-{}", f.pack_id);
+    assert_eq!(email_keys(&app).await, vec![renewal]);
 }
