@@ -4,6 +4,7 @@
 //! decide, once, whether Inngest retries. `refund.rs` is the part of a workflow both
 //! providers' refund functions share.
 
+mod expire_paypal_checkout;
 mod expire_stripe_checkout;
 mod handle_pack_expiration_check;
 mod lapse_seat_offer;
@@ -30,6 +31,7 @@ use inngest_sdk::{Function, FunctionOpts};
 
 use crate::app::AppState;
 
+pub use expire_paypal_checkout::expire_paypal_checkout;
 pub use expire_stripe_checkout::expire_stripe_checkout;
 pub use handle_pack_expiration_check::handle_pack_expiration_check;
 pub use lapse_seat_offer::lapse_seat_offer;
@@ -76,6 +78,7 @@ pub fn all() -> Vec<Function<AppState>> {
         process_stripe_refund(),
         process_paypal_capture(),
         process_paypal_refund(),
+        expire_paypal_checkout(),
         release_abandoned_checkouts(),
         sync_clerk_user(),
         track_email_events(),

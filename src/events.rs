@@ -18,6 +18,8 @@ pub const STRIPE_CHARGE_REFUNDED: &str = "stripe/charge.refunded";
 pub const PAYPAL_CAPTURE_COMPLETED: &str = "paypal/payment.capture.completed";
 /// `paypal/payment.capture.refunded`.
 pub const PAYPAL_CAPTURE_REFUNDED: &str = "paypal/payment.capture.refunded";
+/// `paypal/payment.capture.denied`: a pending capture (an eCheck, a review) that failed.
+pub const PAYPAL_CAPTURE_DENIED: &str = "paypal/payment.capture.denied";
 /// `user/discord.connected`, sent when a user connects Discord.
 pub const USER_DISCORD_CONNECTED: &str = "user/discord.connected";
 /// `clerk/user.created`, `.updated`, `.deleted`: Clerk's webhooks as Inngest forwards them.
@@ -91,6 +93,14 @@ pub struct PaypalCaptureCompleted {
     /// Decimal string, e.g. `"150.00"`.
     pub amount: String,
     pub currency: String,
+}
+
+/// A PayPal capture that was pending and then denied: the order will never be paid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaypalCaptureDenied {
+    pub capture_id: String,
+    pub order_id: Uuid,
 }
 
 /// A refunded PayPal capture.

@@ -20,9 +20,10 @@ use serde_json::value::RawValue;
 use crate::config::{PaypalConfig, Secret, StripeConfig};
 use crate::error::AppError;
 use crate::events::{
-    PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_REFUNDED, PaypalCaptureCompleted,
-    PaypalCaptureRefunded, STRIPE_CHARGE_REFUNDED, STRIPE_CHECKOUT_COMPLETED,
-    STRIPE_CHECKOUT_EXPIRED, StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
+    PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_DENIED, PAYPAL_CAPTURE_REFUNDED,
+    PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded, STRIPE_CHARGE_REFUNDED,
+    STRIPE_CHECKOUT_COMPLETED, STRIPE_CHECKOUT_EXPIRED, StripeChargeRefunded,
+    StripeCheckoutCompleted, StripeCheckoutExpired,
 };
 use crate::integrations::paypal::{PaypalApi, PaypalError};
 use crate::integrations::stripe::StripeApi;
@@ -220,6 +221,9 @@ pub fn paypal_webhook(data: &[u8]) {
                 Some(PAYPAL_CAPTURE_REFUNDED) => {
                     let refund: PaypalCaptureRefunded = round_trips(&forwarded["data"]);
                     paypal_amount(&refund.total_refunded, &refund.currency);
+                }
+                Some(PAYPAL_CAPTURE_DENIED) => {
+                    let _: PaypalCaptureDenied = round_trips(&forwarded["data"]);
                 }
                 other => panic!("forwarded as {other:?}"),
             }

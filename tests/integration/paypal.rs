@@ -174,6 +174,39 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_paypal_capture_that_is_denied_ends_the_order_and_releases_its_hold() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    let product = app.seed_product(1).await;
+    let pending = app
+        .pending_order(&product, "user_paypal", Provider::Paypal)
+        .await;
+    let order_id = pending.order.id;
+    let denied = json!({
+        "id": "WH-DENIED-1",
+        "event_type": "PAYMENT.CAPTURE.DENIED",
+        "resource_type": "capture",
+        "resource": {
+            "id": "CAP-9",
+            "status": "DENIED",
+            "amount": { "currency_code": "USD", "value": "200.00" },
+            "custom_id": order_id,
+            "supplementary_data": { "related_ids": { "order_id": "PAYPAL-ORDER-9" } }
+        }
+    });
+    let run = deliver(&app, "T-9", &denied, "expire-paypal-checkout").await;
+    assert_eq!(run.output::<Value>()["released"], true);
+
+    let order = app.order(order_id).await;
+    assert_eq!(order.status, OrderStatus::Expired);
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
+    let again = app
+        .try_checkout(&product, "user_paypal", Provider::Paypal)
+        .await;
+    assert!(again.is_ok(), "the buyer can check out again: {again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paypal_webhook_that_does_not_verify_is_refused_and_stores_nothing() {
     let app = spawn_app().await;
     mock_oauth(&app).await;

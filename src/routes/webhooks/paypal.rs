@@ -10,8 +10,8 @@ use super::{Delivery, ignored, store_and_ack};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::events::{
-    PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_REFUNDED, PaypalCaptureCompleted,
-    PaypalCaptureRefunded,
+    PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_DENIED, PAYPAL_CAPTURE_REFUNDED,
+    PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded,
 };
 use crate::integrations::paypal::{PaypalError, Verdict};
 use crate::models::{EventSource, NewInboxEntry};
@@ -96,7 +96,11 @@ pub(crate) fn read_verified(event: Value) -> AppResult<Delivery> {
     }))
 }
 
-const HANDLED: [&str; 2] = ["PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.REFUNDED"];
+const HANDLED: [&str; 3] = [
+    "PAYMENT.CAPTURE.COMPLETED",
+    "PAYMENT.CAPTURE.DENIED",
+    "PAYMENT.CAPTURE.REFUNDED",
+];
 
 fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value)> {
     match event_type {
@@ -111,6 +115,16 @@ fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value
                 currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
             };
             Some((PAYPAL_CAPTURE_COMPLETED, json!(data)))
+        }
+        // A capture left pending (an eCheck, a review) and then denied: without this the
+        // order stayed pending and its seat held for ever (no completed capture ever comes,
+        // and the abandoned-checkout sweep finds the PayPal order completed).
+        "PAYMENT.CAPTURE.DENIED" => {
+            let data = PaypalCaptureDenied {
+                capture_id: resource["id"].as_str()?.to_owned(),
+                order_id: resource["custom_id"].as_str()?.parse().ok()?,
+            };
+            Some((PAYPAL_CAPTURE_DENIED, json!(data)))
         }
         "PAYMENT.CAPTURE.REFUNDED" => {
             // The refund links to its capture with rel "up".
