@@ -2,7 +2,8 @@
 # The service's image: built on the official Rust image, run on Debian slim as a non-root user.
 #   docker build -t huckleberry .
 #   docker run --rm -e DATABASE_URL=... huckleberry migrate   # apply the migrations, then exit
-#   docker run -e DATABASE_URL=... -p 3000:3000 huckleberry   # serve (the default command)
+#   docker run -e DATABASE_URL=... -e INNGEST_SIGNING_KEY=... -e INNGEST_EVENT_KEY=... \
+#     -p 3000:3000 huckleberry                                  # serve (the default command)
 # scripts/dockerfile-check.sh runs this file's build command and start command in CI, where no
 # Docker engine runs.
 
