@@ -45,12 +45,22 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   esac
 done
 
-# The value the env file gives $1 (its last assignment, quotes removed), or nothing. Like
-# the service, a variable set in the environment wins over the file.
+# The value the env file gives $1, read as the service reads the file: its first assignment
+# (`export` and spaces around `=` allowed), quotes removed, and in an unquoted value a ` #`
+# comment dropped. Nothing when the file is missing or unreadable. Like the service, a
+# variable set in the environment wins over the file.
 env_file_value() {
-  [[ -f $env_file ]] || return 0
-  sed -nE "s/^[[:space:]]*(export[[:space:]]+)?$1=(.*)$/\2/p" "$env_file" | tail -n 1 |
-    sed -E "s/^\"(.*)\"[[:space:]]*$/\1/; s/^'(.*)'[[:space:]]*$/\1/"
+  [[ -r $env_file ]] || return 0
+  local line value
+  line=$(grep -m 1 -E "^[[:space:]]*(export[[:space:]]+)?$1[[:space:]]*=" "$env_file") || return 0
+  value=${line#*=}
+  value=${value#"${value%%[![:space:]]*}"}
+  case $value in
+    \"*) value=${value#\"} value=${value%%\"*} ;;
+    \'*) value=${value#\'} value=${value%%\'*} ;;
+    *) value=${value%%[[:space:]]#*} value=${value%"${value##*[![:space:]]}"} ;;
+  esac
+  printf '%s' "$value"
 }
 
 port=${PORT:-$(env_file_value PORT)}

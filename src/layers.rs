@@ -118,7 +118,10 @@ async fn cors_for_allowed(
 /// never the handler, so work with a provider in flight is not cancelled halfway. (tower-http's
 /// body timeout restarts with every chunk, so a client sending a byte now and then would never
 /// be cut off.)
-pub fn with_body_deadline(router: Router, limit: Duration) -> Router {
+pub fn with_body_deadline<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    limit: Duration,
+) -> Router<S> {
     router.layer(axum::middleware::map_request(
         move |request: Request| async move {
             request.map(|body| Body::new(DeadlineBody::new(body, limit)))

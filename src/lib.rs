@@ -120,16 +120,18 @@ pub fn build_router(app: AppState) -> Result<Router, FunctionConfigError> {
         })
         // Applies to the routes above only: the Inngest route, added after, keeps the SDK's
         // own answers, which Inngest's protocol (not our envelope) defines.
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
-        .fallback(routes::not_found)
-        .with_state(app.clone());
+        .method_not_allowed_fallback(routes::method_not_allowed);
     // Only a dev process has a sandbox (`serve` never makes one).
     let router = match &app.sandbox {
         Some(sandbox) => router.nest_service("/sandbox", sandbox::router(sandbox.clone())),
         None => router,
     };
-    let router = with_body_timeout(router, BODY_READ_TIMEOUT);
+    // The deadline covers the routes so far, not the Inngest route added after it: the SDK
+    // bounds the bodies it reads itself (a turn, a byte budget, and its own 408).
+    let router = with_body_timeout(router, BODY_READ_TIMEOUT)
+        .route("/api/inngest", inngest_sdk::axum::serve(inngest))
+        .fallback(routes::not_found)
+        .with_state(app.clone());
     let router = layers::with_cors(router, &app.config.operations.cors_allowed_origins);
     Ok(layers::with_request_tracing(router))
 }
@@ -140,7 +142,10 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `router` with every request body cut off `timeout` after its reading starts, however it
 /// trickles in: the read fails and the request is refused (see [`layers::with_body_deadline`]).
-pub fn with_body_timeout(router: Router, timeout: Duration) -> Router {
+pub fn with_body_timeout<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    timeout: Duration,
+) -> Router<S> {
     layers::with_body_deadline(router, timeout)
 }
 

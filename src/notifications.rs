@@ -11,7 +11,7 @@ use crate::db::{DbError, DbPool, conn};
 use crate::email::{Email, EmailError};
 use crate::integrations::resend::{ResendApi, ResendError};
 use crate::models::EmailStatus;
-use crate::models::email_log::{Claim, EmailLogEntry, is_suppressed, suppress};
+use crate::models::email_log::{Claim, EmailLogEntry, SentEmail, is_suppressed, suppress};
 
 /// What happened to an email.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -40,7 +40,10 @@ pub enum NotifyError {
     Db(#[from] DbError),
     /// Another run is sending this very email (same idempotency key) right now.
     #[error("this email is being sent by another run")]
-    InFlight,
+    InFlight {
+        /// When its claim lapses if that run died: try again then.
+        retry_after: Duration,
+    },
 }
 
 impl From<diesel::result::Error> for NotifyError {
@@ -57,8 +60,8 @@ impl inngest_sdk::Classify for NotifyError {
             NotifyError::NotConfigured | NotifyError::Render(_) => inngest_sdk::Retry::Never,
             NotifyError::Resend(e) => e.retry(),
             NotifyError::Db(e) => e.retry(),
-            // By the next attempt the other run has sent it (or its claim has lapsed).
-            NotifyError::InFlight => inngest_sdk::Retry::After(std::time::Duration::from_secs(10)),
+            // By then the other run has sent it, or its claim has lapsed.
+            NotifyError::InFlight { retry_after } => inngest_sdk::Retry::After(*retry_after),
         }
     }
 }
@@ -79,8 +82,10 @@ impl<'a> Mailer<'a> {
             db,
             resend,
             // A claim older than this cannot belong to a send still in flight: its sender died
-            // between claiming and logging, and another may send under the same key.
-            lease: resend_timeout * 2,
+            // between claiming and logging, and another may send under the same key. Besides
+            // Resend's answer, a send can wait for resend-rs's rate limiter and for a pooled
+            // connection to log it: hence several times the timeout, not just one.
+            lease: resend_timeout * 6,
         }
     }
 
@@ -110,28 +115,44 @@ impl<'a> Mailer<'a> {
                 return Ok(Delivery::Suppressed);
             }
             let rendered = email.render()?;
-            let kind = rendered.kind.as_str();
-            match EmailLogEntry::claim(&mut conn, user_id, to, kind, idempotency_key, self.lease)
-                .await?
-            {
-                Claim::Ours => rendered,
+            let entry = SentEmail {
+                user_id,
+                to,
+                kind: rendered.kind.as_str(),
+                idempotency_key,
+            };
+            match EmailLogEntry::claim(&mut conn, &entry, self.lease).await? {
+                Claim::Ours(token) => (rendered, token),
                 Claim::Sent(sent) => return Ok(sent_before(sent)),
-                Claim::Taken => return Err(NotifyError::InFlight),
+                Claim::Taken => {
+                    return Err(NotifyError::InFlight {
+                        retry_after: self.lease,
+                    });
+                }
             }
         };
+        let (rendered, token) = rendered;
         let sent = resend.send(to, &rendered, idempotency_key).await;
         let mut conn = conn(self.db).await?;
         let provider_id = match sent {
             Ok(provider_id) => provider_id,
             Err(e) => {
                 // Best effort: unreleased, the claim lapses after its lease.
-                if let Err(release) = EmailLogEntry::release(&mut conn, idempotency_key).await {
+                if let Err(release) =
+                    EmailLogEntry::release(&mut conn, idempotency_key, token).await
+                {
                     tracing::warn!(error = %release, "could not release an email's claim");
                 }
                 return Err(e.into());
             }
         };
-        EmailLogEntry::mark_sent(&mut conn, idempotency_key, &provider_id).await?;
+        let entry = SentEmail {
+            user_id,
+            to,
+            kind: rendered.kind.as_str(),
+            idempotency_key,
+        };
+        EmailLogEntry::mark_sent(&mut conn, &entry, &provider_id).await?;
         tracing::info!(kind = %rendered.kind, %provider_id, "email sent");
         Ok(Delivery::Sent { provider_id })
     }

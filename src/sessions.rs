@@ -212,18 +212,27 @@ pub async fn book(
 }
 
 /// The session and its pack, if the caller is its mentee or its mentor (else not found).
-/// Both rows are locked for the rest of the transaction.
+/// Both rows are locked for the rest of the transaction, the pack first: the order a refund
+/// (which cancels the pack's sessions) and a booking take them in, so none waits on another
+/// in a cycle.
 async fn session_for(
     conn: &mut AsyncPgConnection,
     clerk_id: &str,
     session_id: Uuid,
 ) -> Result<(Session, SessionPack, Caller), SessionsError> {
     let caller = caller(conn, clerk_id).await?;
-    let not_found = SessionsError::SessionNotFound(session_id);
-    let session = Session::lock(conn, session_id).await?.ok_or(not_found)?;
-    let pack = SessionPack::lock(conn, session.session_pack_id)
+    let not_found = || SessionsError::SessionNotFound(session_id);
+    // A session never changes pack, so its pack can be read before either is locked.
+    let pack_id = Session::find(conn, session_id)
         .await?
-        .ok_or(SessionsError::SessionNotFound(session_id))?;
+        .ok_or_else(not_found)?
+        .session_pack_id;
+    let pack = SessionPack::lock(conn, pack_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let session = Session::lock(conn, session_id)
+        .await?
+        .ok_or_else(not_found)?;
     let is_mentee = Some(pack.user_id) == caller.user_id;
     let is_mentor = Some(session.mentor_id) == caller.mentor_id;
     if !is_mentee && !is_mentor {

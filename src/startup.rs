@@ -135,7 +135,8 @@ pub fn check_settings(env: &Environment, mode: Mode) -> Vec<String> {
             Ok(_) => {}
             // The URL itself is not echoed: it may hold a password.
             Err(Some(sslmode)) => problems.push(format!(
-                "DATABASE_URL: {sslmode}: use disable, prefer, require, verify-ca or verify-full"
+                "DATABASE_URL: {sslmode}: use disable, allow, prefer, require, verify-ca or \
+                 verify-full"
             )),
             Err(None) => problems.push(format!(
                 "DATABASE_URL is not a PostgreSQL URL: expected \
@@ -496,10 +497,14 @@ impl fmt::Display for DatabaseAddress {
 /// missing database is created.
 pub async fn check_database(env: &Environment, mode: Mode) -> Option<String> {
     let url = env.get("DATABASE_URL")?;
-    // A malformed setting is reported by `check_settings`; the defaults reach the database.
+    // Another malformed setting is reported elsewhere; the database is reached with the
+    // defaults then, but still with its CA.
     let settings = OperationsConfig::from_vars(&|name| env.get(name))
         .map(|operations| operations.database)
-        .unwrap_or_default();
+        .unwrap_or_else(|_| PoolSettings {
+            ca_cert: env.get("DATABASE_CA_CERT").map(std::path::PathBuf::from),
+            ..PoolSettings::default()
+        });
     let database = match Database::of(&url, &settings) {
         Ok(Some(database)) => database,
         Ok(None) => return None,

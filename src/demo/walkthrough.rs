@@ -341,6 +341,8 @@ async fn final_state(
     let mut emails = EmailLogEntry::of_user(&mut conn, order.user_id)
         .await
         .map_err(stop)?;
+    // A claim not yet logged as sent is not an email.
+    emails.retain(|e| e.status != crate::models::EmailStatus::Sending);
     emails.sort_by_key(|e| e.sent_at);
     let amount = crate::money::exact(&order.total_amount, &order.currency).map_err(stop)?;
     Ok(FinalState {

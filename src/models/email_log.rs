@@ -23,12 +23,25 @@ pub struct EmailLogEntry {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A claim held: when it was made, which tells it from a later claim of the same key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimToken(DateTime<Utc>);
+
+/// An email as the log records it.
+#[derive(Debug, Clone, Copy)]
+pub struct SentEmail<'a> {
+    pub user_id: Option<Uuid>,
+    pub to: &'a str,
+    pub kind: &'a str,
+    pub idempotency_key: &'a str,
+}
+
 /// What claiming an email's idempotency key found.
 #[derive(Debug)]
 pub enum Claim {
     /// The key is the caller's to send under: new, or a claim older than its lease (its sender
     /// died) taken over.
-    Ours,
+    Ours(ClaimToken),
     /// The email was sent: its entry.
     Sent(EmailLogEntry),
     /// Another sender claimed it within the lease and may be sending it now.
@@ -37,8 +50,8 @@ pub enum Claim {
 
 #[derive(QueryableByName)]
 struct Claimed {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    claimed: bool,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    sent_at: DateTime<Utc>,
 }
 
 impl EmailLogEntry {
@@ -46,10 +59,7 @@ impl EmailLogEntry {
     /// once send it once. A claim is the caller's for `lease`; after that another may take it.
     pub async fn claim(
         conn: &mut AsyncPgConnection,
-        user_id: Option<Uuid>,
-        to: &str,
-        kind: &str,
-        idempotency_key: &str,
+        email: &SentEmail<'_>,
         lease: std::time::Duration,
     ) -> QueryResult<Claim> {
         let claimed = diesel::sql_query(
@@ -59,50 +69,64 @@ impl EmailLogEntry {
              SET sent_at = now(), updated_at = now() \
              WHERE email_log.status = 'sending' \
                AND email_log.sent_at < now() - make_interval(secs => $5) \
-             RETURNING true AS claimed",
+             RETURNING sent_at",
         )
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(user_id)
-        .bind::<diesel::sql_types::Text, _>(to)
-        .bind::<diesel::sql_types::Text, _>(kind)
-        .bind::<diesel::sql_types::Text, _>(idempotency_key)
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(email.user_id)
+        .bind::<diesel::sql_types::Text, _>(email.to)
+        .bind::<diesel::sql_types::Text, _>(email.kind)
+        .bind::<diesel::sql_types::Text, _>(email.idempotency_key)
         .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
         .get_result::<Claimed>(conn)
         .await
         .optional()?;
-        if claimed.is_some_and(|c| c.claimed) {
-            return Ok(Claim::Ours);
+        if let Some(claimed) = claimed {
+            return Ok(Claim::Ours(ClaimToken(claimed.sent_at)));
         }
-        Ok(match Self::by_key(conn, idempotency_key).await? {
+        Ok(match Self::by_key(conn, email.idempotency_key).await? {
             Some(entry) if entry.status != EmailStatus::Sending => Claim::Sent(entry),
             _ => Claim::Taken,
         })
     }
 
-    /// Records that the claimed email was sent, with Resend's id.
+    /// Records that the email was sent, with Resend's id: its claim becomes the log entry.
+    /// Also when the claim is gone (another sender took it over after the lease and gave it
+    /// back): the email was sent, and the log must say so or a replay after Resend forgot
+    /// the key would send it again.
     pub async fn mark_sent(
         conn: &mut AsyncPgConnection,
-        idempotency_key: &str,
+        sent: &SentEmail<'_>,
         provider_message_id: &str,
     ) -> QueryResult<()> {
-        diesel::update(email_log::table)
-            .filter(email_log::idempotency_key.eq(idempotency_key))
-            .filter(email_log::status.eq(EmailStatus::Sending))
-            .set((
-                email_log::status.eq(EmailStatus::Sent),
-                email_log::provider_message_id.eq(provider_message_id),
-                email_log::sent_at.eq(diesel::dsl::now),
-                email_log::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await
-            .map(drop)
+        diesel::sql_query(
+            "INSERT INTO email_log \
+                 (user_id, to_address, kind, idempotency_key, provider_message_id, status) \
+             VALUES ($1, $2, $3, $4, $5, 'sent') \
+             ON CONFLICT (idempotency_key) DO UPDATE \
+             SET status = 'sent', provider_message_id = EXCLUDED.provider_message_id, \
+                 sent_at = now(), updated_at = now() \
+             WHERE email_log.status = 'sending'",
+        )
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::Uuid>, _>(sent.user_id)
+        .bind::<diesel::sql_types::Text, _>(sent.to)
+        .bind::<diesel::sql_types::Text, _>(sent.kind)
+        .bind::<diesel::sql_types::Text, _>(sent.idempotency_key)
+        .bind::<diesel::sql_types::Text, _>(provider_message_id)
+        .execute(conn)
+        .await
+        .map(drop)
     }
 
-    /// Gives a claim back after a failed send, so a retry need not wait for the lease.
-    pub async fn release(conn: &mut AsyncPgConnection, idempotency_key: &str) -> QueryResult<()> {
+    /// Gives the claim `token` back after a failed send, so a retry need not wait for the
+    /// lease. A later claim of the same key (another sender's) is left alone.
+    pub async fn release(
+        conn: &mut AsyncPgConnection,
+        idempotency_key: &str,
+        token: ClaimToken,
+    ) -> QueryResult<()> {
         diesel::delete(email_log::table)
             .filter(email_log::idempotency_key.eq(idempotency_key))
             .filter(email_log::status.eq(EmailStatus::Sending))
+            .filter(email_log::sent_at.eq(token.0))
             .execute(conn)
             .await
             .map(drop)

@@ -8,7 +8,7 @@ use huckleberry::auth::links::Purpose;
 use huckleberry::models::User;
 use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::discord::DiscordConnection;
-use huckleberry::models::email_log::{Claim, EmailLogEntry, is_suppressed};
+use huckleberry::models::email_log::{Claim, EmailLogEntry, SentEmail, is_suppressed};
 use huckleberry::schema::{discord_connections, oauth_states};
 use inngest_sdk::Event;
 use serde_json::{Value, json};
@@ -460,18 +460,17 @@ async fn a_bounce_updates_the_log_and_suppresses_the_address() {
     let user = seed_user(&app, "user_clerk_1").await;
     let mut conn = app.conn().await;
     let lease = std::time::Duration::from_secs(60);
-    let claim = EmailLogEntry::claim(
-        &mut conn,
-        Some(user.id),
-        "ada@example.com",
-        "welcome",
-        "onboarding-1-welcome",
-        lease,
-    )
-    .await
-    .expect("claim");
-    assert!(matches!(claim, Claim::Ours), "{claim:?}");
-    EmailLogEntry::mark_sent(&mut conn, "onboarding-1-welcome", "em_1")
+    let email = SentEmail {
+        user_id: Some(user.id),
+        to: "ada@example.com",
+        kind: "welcome",
+        idempotency_key: "onboarding-1-welcome",
+    };
+    let claim = EmailLogEntry::claim(&mut conn, &email, lease)
+        .await
+        .expect("claim");
+    assert!(matches!(claim, Claim::Ours(_)), "{claim:?}");
+    EmailLogEntry::mark_sent(&mut conn, &email, "em_1")
         .await
         .expect("log");
     let delivered = json!({ "email_id": "em_1", "to": ["ada@example.com"] });

@@ -286,6 +286,7 @@ async fn the_same_completion_five_times_at_once_is_counted_once() {
         app.engine
             .run("session-completed-handler", event.clone())
             .with_retry_pause(std::time::Duration::from_millis(200))
+            .with_max_attempts(20)
             .execute()
     }))
     .await;
