@@ -4,8 +4,7 @@
 //! decide, once, whether Inngest retries. `refund.rs` is the part of a workflow both
 //! providers' refund functions share.
 
-mod expire_paypal_checkout;
-mod expire_stripe_checkout;
+mod expire_checkout;
 mod handle_pack_expiration_check;
 mod lapse_seat_offer;
 mod offer_released_seat;
@@ -31,8 +30,7 @@ use inngest_sdk::{Function, FunctionOpts};
 
 use crate::app::AppState;
 
-pub use expire_paypal_checkout::expire_paypal_checkout;
-pub use expire_stripe_checkout::expire_stripe_checkout;
+pub use expire_checkout::{expire_paypal_checkout, expire_stripe_checkout};
 pub use handle_pack_expiration_check::handle_pack_expiration_check;
 pub use lapse_seat_offer::lapse_seat_offer;
 pub use offer_released_seat::offer_released_seat;

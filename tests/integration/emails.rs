@@ -16,6 +16,16 @@ use crate::util::spawn_app;
 
 const TO: &str = "ada@example.com";
 
+/// A renewal reminder to `TO` as the log records it, under `key`.
+fn logged(key: &str) -> SentEmail<'_> {
+    SentEmail {
+        user_id: None,
+        to: TO,
+        kind: "renewal_reminder",
+        idempotency_key: key,
+    }
+}
+
 fn reminder() -> RenewalReminder {
     RenewalReminder {
         first_name: Some("Ada".into()),
@@ -84,12 +94,7 @@ async fn a_failed_send_gives_its_claim_back_and_the_retry_sends_at_once() {
 async fn a_claim_left_by_a_sender_that_died_is_taken_over_after_its_lease() {
     let app = spawn_app().await;
     let mut conn = app.conn().await;
-    let email = SentEmail {
-        user_id: None,
-        to: TO,
-        kind: "renewal_reminder",
-        idempotency_key: "key-3",
-    };
+    let email = logged("key-3");
     let minute = Duration::from_secs(60);
     let Claim::Ours(dead) = EmailLogEntry::claim(&mut conn, &email, minute)
         .await
@@ -128,12 +133,7 @@ async fn a_claim_left_by_a_sender_that_died_is_taken_over_after_its_lease() {
 async fn an_email_sent_after_its_claim_was_given_away_is_still_logged() {
     let app = spawn_app().await;
     let mut conn = app.conn().await;
-    let email = SentEmail {
-        user_id: None,
-        to: TO,
-        kind: "renewal_reminder",
-        idempotency_key: "key-4",
-    };
+    let email = logged("key-4");
     let Ok(Claim::Ours(token)) = EmailLogEntry::claim(&mut conn, &email, Duration::ZERO).await
     else {
         panic!("ours")

@@ -304,14 +304,22 @@ async fn an_expired_checkout_releases_its_hold() {
     let run = app.engine.run("expire-stripe-checkout", event).await;
     assert_eq!(run.output::<Value>()["released"], true);
 
-    let order = app.order(pending.order.id).await;
+    assert_checkout_ended(&app, &product, pending.order.id, "user_clerk_2").await;
+}
+
+/// The order expired, its seat hold released, and `buyer` can check out with the mentor.
+async fn assert_checkout_ended(
+    app: &TestApp,
+    product: &huckleberry::models::Product,
+    order_id: Uuid,
+    buyer: &str,
+) {
+    let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::Expired);
-    let seat = app.seat(pending.order.id).await;
+    let seat = app.seat(order_id).await;
     assert_eq!(seat.status, SeatStatus::Released);
-    let next = app
-        .try_checkout(&product, "user_clerk_2", Provider::Stripe)
-        .await;
-    assert!(next.is_ok(), "the released seat can be bought again");
+    let next = app.try_checkout(product, buyer, Provider::Stripe).await;
+    assert!(next.is_ok(), "{buyer} can check out again: {next:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,14 +351,7 @@ async fn a_delayed_payment_that_fails_ends_the_order_and_releases_its_hold() {
     let run = app.engine.run("expire-stripe-checkout", event).await;
     assert_eq!(run.output::<Value>()["released"], true);
 
-    let order = app.order(pending.order.id).await;
-    assert_eq!(order.status, OrderStatus::Expired);
-    let seat = app.seat(pending.order.id).await;
-    assert_eq!(seat.status, SeatStatus::Released);
-    let again = app
-        .try_checkout(&product, "user_clerk_1", Provider::Stripe)
-        .await;
-    assert!(again.is_ok(), "the buyer can check out again: {again:?}");
+    assert_checkout_ended(&app, &product, pending.order.id, "user_clerk_1").await;
 }
 
 async fn refund(

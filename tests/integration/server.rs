@@ -25,6 +25,15 @@ async fn start(router: Router, header_read: Duration) -> std::net::SocketAddr {
     addr
 }
 
+/// A route echoing its body, which must arrive whole within 300 ms.
+async fn echo_with_a_body_deadline() -> std::net::SocketAddr {
+    let router = huckleberry::with_body_timeout(
+        Router::new().route("/", post(|body: String| async move { body })),
+        Duration::from_millis(300),
+    );
+    start(router, Duration::from_secs(5)).await
+}
+
 /// Reads until the server closes the connection (or 5 s pass), returning what arrived.
 async fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
     let started = Instant::now();
@@ -76,11 +85,7 @@ async fn a_client_that_sends_its_headers_in_time_is_answered() {
 
 #[tokio::test]
 async fn a_body_that_trickles_in_to_the_app_is_cut_off() {
-    let router = huckleberry::with_body_timeout(
-        Router::new().route("/", post(|body: String| async move { body })),
-        Duration::from_millis(300),
-    );
-    let addr = start(router, Duration::from_secs(5)).await;
+    let addr = echo_with_a_body_deadline().await;
     let mut stream = TcpStream::connect(addr).await.expect("connect");
 
     stream
@@ -96,11 +101,7 @@ async fn a_body_that_trickles_in_to_the_app_is_cut_off() {
 
 #[tokio::test]
 async fn a_body_that_keeps_trickling_in_is_cut_off_at_its_deadline() {
-    let router = huckleberry::with_body_timeout(
-        Router::new().route("/", post(|body: String| async move { body })),
-        Duration::from_millis(300),
-    );
-    let addr = start(router, Duration::from_secs(5)).await;
+    let addr = echo_with_a_body_deadline().await;
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n")
