@@ -144,6 +144,77 @@ impl Default for RelayConfig {
     }
 }
 
+impl RelayConfig {
+    /// Reads `RELAY_INTERVAL_MS`, `RELAY_LEASE_MS`, `RELAY_MAX_BACKOFF_MS` and
+    /// `RELAY_BACKGROUND` through `get`.
+    pub fn from_vars(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            interval: millis(get, "RELAY_INTERVAL_MS", defaults.interval)?,
+            lease: millis(get, "RELAY_LEASE_MS", defaults.lease)?,
+            max_backoff: millis(get, "RELAY_MAX_BACKOFF_MS", defaults.max_backoff)?,
+            background: match get("RELAY_BACKGROUND").as_deref().map(str::trim) {
+                None | Some("true" | "1") => true,
+                Some("false" | "0") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "RELAY_BACKGROUND",
+                        reason: format!("{other:?} is neither true nor false"),
+                    });
+                }
+            },
+        })
+    }
+}
+
+/// A number of milliseconds up to a day (longer is a typo, and would overflow the times
+/// computed from it), or `default` when unset.
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match get(name) {
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(ms) if (1..=86_400_000).contains(&ms) => Ok(Duration::from_millis(ms)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not a number of milliseconds from 1 to a day"),
+            }),
+        },
+        None => Ok(default),
+    }
+}
+
+/// The settings read after the first round of start-up checks (timeouts, the pool, the
+/// relay, CORS): each can be checked on its own with [`check_late_setting`], so every bad one
+/// is listed at once.
+pub const LATE_SETTINGS: [&str; 11] = [
+    "PROVIDER_TIMEOUT_MS",
+    "RELAY_INTERVAL_MS",
+    "RELAY_LEASE_MS",
+    "RELAY_MAX_BACKOFF_MS",
+    "RELAY_BACKGROUND",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_POOL_TIMEOUT_SECS",
+    "DATABASE_CONNECT_TIMEOUT_SECS",
+    "DATABASE_STATEMENT_TIMEOUT_SECS",
+    "CORS_ALLOWED_ORIGINS",
+    "SHUTDOWN_GRACE_SECS",
+];
+
+/// Checks the late setting `name` alone, as the full configuration will read it.
+pub fn check_late_setting(
+    name: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let only = |n: &str| if n == name { get(n) } else { None };
+    millis(&only, "PROVIDER_TIMEOUT_MS", DEFAULT_PROVIDER_TIMEOUT)?;
+    RelayConfig::from_vars(&only)?;
+    OperationsConfig::from_vars(&only)?;
+    Ok(())
+}
+
 /// The bound on every call to Stripe, PayPal, Clerk, Resend and Discord unless
 /// `PROVIDER_TIMEOUT_MS` says otherwise: a provider that hangs is then an outage to retry.
 pub const DEFAULT_PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -286,36 +357,8 @@ impl AppConfig {
         if discord.is_some() && link_secret.is_none() {
             return Err(ConfigError::Missing("LINK_SIGNING_SECRET"));
         }
-        // Up to a day: longer is a typo, and would overflow the times computed from it.
-        let millis = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(name) {
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(ms) if (1..=86_400_000).contains(&ms) => Ok(Duration::from_millis(ms)),
-                    _ => Err(ConfigError::Invalid {
-                        name,
-                        reason: format!("{v:?} is not a number of milliseconds from 1 to a day"),
-                    }),
-                },
-                None => Ok(default),
-            }
-        };
-        let provider_timeout = millis("PROVIDER_TIMEOUT_MS", DEFAULT_PROVIDER_TIMEOUT)?;
-        let defaults = RelayConfig::default();
-        let relay = RelayConfig {
-            interval: millis("RELAY_INTERVAL_MS", defaults.interval)?,
-            lease: millis("RELAY_LEASE_MS", defaults.lease)?,
-            max_backoff: millis("RELAY_MAX_BACKOFF_MS", defaults.max_backoff)?,
-            background: match get("RELAY_BACKGROUND").as_deref().map(str::trim) {
-                None | Some("true" | "1") => true,
-                Some("false" | "0") => false,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "RELAY_BACKGROUND",
-                        reason: format!("{other:?} is neither true nor false"),
-                    });
-                }
-            },
-        };
+        let provider_timeout = millis(&get, "PROVIDER_TIMEOUT_MS", DEFAULT_PROVIDER_TIMEOUT)?;
+        let relay = RelayConfig::from_vars(&get)?;
         let app_id = get("INNGEST_APP_ID").unwrap_or_else(|| DEFAULT_APP_ID.to_owned());
         Ok(Self {
             database_url: Secret::new(required("DATABASE_URL")?),

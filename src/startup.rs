@@ -267,6 +267,13 @@ pub fn check_settings(env: &Environment, mode: Mode) -> Vec<String> {
             }
         }
     }
+    // Read later, by the full configuration: checked here one by one, so a bad one is listed
+    // with the rest rather than after they are fixed.
+    for name in crate::config::LATE_SETTINGS {
+        if let Err(e) = crate::config::check_late_setting(name, &get) {
+            problems.push(e.to_string());
+        }
+    }
     problems
 }
 
@@ -815,6 +822,51 @@ mod tests {
         );
         assert_eq!(found.len(), 7, "{found:#?}");
         assert!(found[0].starts_with("DATABASE_URL is not set"));
+    }
+
+    #[test]
+    fn bad_timeout_pool_relay_and_cors_settings_are_listed_with_the_rest() {
+        let found = problems(
+            &[
+                DB,
+                ("INNGEST_DEV", "1"),
+                ("PORT", "http"),
+                ("PROVIDER_TIMEOUT_MS", "0"),
+                ("RELAY_INTERVAL_MS", "soon"),
+                ("RELAY_BACKGROUND", "maybe"),
+                ("DATABASE_POOL_SIZE", "0"),
+                ("CORS_ALLOWED_ORIGINS", "dashboard.example.com"),
+                ("SHUTDOWN_GRACE_SECS", "-1"),
+            ],
+            Mode::Serve,
+        );
+        let named = [
+            "PORT ",
+            "PROVIDER_TIMEOUT_MS",
+            "RELAY_INTERVAL_MS",
+            "RELAY_BACKGROUND",
+            "DATABASE_POOL_SIZE",
+            "CORS_ALLOWED_ORIGINS",
+            "SHUTDOWN_GRACE_SECS",
+        ];
+        for name in named {
+            let naming = found.iter().filter(|p| p.starts_with(name)).count();
+            assert_eq!(naming, 1, "{name}: {found:#?}");
+        }
+        assert_eq!(found.len(), named.len(), "{found:#?}");
+        // Good values of the same settings are no problem.
+        let good = problems(
+            &[
+                DB,
+                ("INNGEST_DEV", "1"),
+                ("PROVIDER_TIMEOUT_MS", "2500"),
+                ("RELAY_BACKGROUND", "false"),
+                ("DATABASE_POOL_SIZE", "4"),
+                ("CORS_ALLOWED_ORIGINS", "https://dashboard.example.com"),
+            ],
+            Mode::Serve,
+        );
+        assert_eq!(good, Vec::<String>::new());
     }
 
     #[test]
