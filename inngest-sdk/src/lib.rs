@@ -45,6 +45,7 @@ pub mod function;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+mod json_string;
 pub mod middleware;
 pub mod signature;
 pub mod step;

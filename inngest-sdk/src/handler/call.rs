@@ -107,7 +107,7 @@ fn step_slices<'a>(scanner: &mut Scanner<'a>) -> Result<StepSlices<'a>, Malforme
     let mut entries = Vec::new();
     let is_object = scanner.object(|scanner, key| {
         let digest = parse_hex_digest(key.text()?.as_bytes());
-        entries.push((digest, scanner.value()?));
+        entries.push((digest, scanner.memo_value()?));
         Ok::<_, Malformed>(())
     })?;
     match is_object {
@@ -361,7 +361,7 @@ mod tests {
         let memo = Memo::index(&text, call.steps);
         assert_eq!(memo.len(), 1, "the key that is not a digest is left out");
         let digest = parse_hex_digest(a.as_bytes()).expect("hex");
-        assert_eq!(memo.get(&digest), Some("null"));
+        assert_eq!(memo.get(&digest).map(|memo| memo.json), Some("null"));
     }
 
     #[test]

@@ -10,6 +10,9 @@
 
 use std::fmt;
 
+use crate::json_string::{plain_run_end, stops_in};
+use crate::step::MemoText;
+
 /// Why the text is not JSON, and at which byte.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct ScanError {
@@ -168,6 +171,30 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
+    }
+
+    /// Skips a memoized step's state and returns its text, noting whether it is the usual
+    /// memo of a step that returned text, `{"data":"…"}` written without spaces, with nothing
+    /// in the string to unescape: the step's decoding then need not search it for escapes.
+    pub(super) fn memo_value(&mut self) -> Result<MemoText<'a>, ScanError> {
+        const DATA: &str = r#"{"data":""#;
+        self.peek_token();
+        let start = self.pos;
+        if self
+            .text
+            .get(start..)
+            .is_some_and(|rest| rest.starts_with(DATA))
+        {
+            // At the string's opening quote.
+            self.pos += DATA.len() - 1;
+            let data = self.string()?;
+            if !data.escaped && self.peek() == Some(b'}') {
+                self.pos += 1;
+                return Ok(MemoText::plain_data(self.slice(start)?));
+            }
+            self.pos = start;
+        }
+        self.value().map(MemoText::json)
     }
 
     /// Skips one value and returns its text, like [`value`](Self::value), but without
@@ -395,82 +422,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// Bytes that end a run of plain string bytes: a quote, a backslash or a control character
-/// (JSON forbids them raw).
-const STOPS: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-/// Where the run of plain string bytes starting at `from` ends: at a stop (see [`STOPS`]) or
-/// the end. Chunks are tested with no branch inside them, which the compiler turns into vector
-/// compares: 16 bytes at a time, 64 after 64 bytes; the chunk with the stop is then searched
-/// eight bytes at a time, and the last few bytes of the text one by one.
-fn plain_run_end(bytes: &[u8], from: usize) -> usize {
-    let mut at = from;
-    let mut short = 0;
-    while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
-        if has_stop(chunk) {
-            return at + first_stop(chunk);
-        }
-        at += 16;
-        short += 1;
-        if short == 4 {
-            while let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<64>()) {
-                if has_stop(chunk) {
-                    break;
-                }
-                at += 64;
-            }
-            short = 0;
-        }
-    }
-    while let Some(&b) = bytes.get(at) {
-        if STOPS[usize::from(b)] {
-            break;
-        }
-        at += 1;
-    }
-    at
-}
-
-fn has_stop<const N: usize>(chunk: &[u8; N]) -> bool {
-    let hits = chunk.iter().fold(0_u8, |hits, &b| {
-        hits | u8::from(b == b'"') | u8::from(b == b'\\') | u8::from(b < 0x20)
-    });
-    hits != 0
-}
-
-/// The position of the first stop in a chunk that has one.
-fn first_stop(chunk: &[u8; 16]) -> usize {
-    let (low, high) = chunk.split_at(8);
-    let word = |half: &[u8]| u64::from_le_bytes(half.try_into().unwrap_or_default());
-    match stops_in(word(low)) {
-        0 => 8 + (stops_in(word(high)).trailing_zeros() / 8) as usize,
-        stops => (stops.trailing_zeros() / 8) as usize,
-    }
-}
-
-/// The high bit of each byte of `word` that is a stop, exactly (eight bytes in one register).
-fn stops_in(word: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = !LOW7;
-    // The high bit set in each byte that is not zero.
-    let nonzero = |x: u64| ((x & LOW7) + LOW7) | x;
-    let quote = !nonzero(word ^ (u64::from(b'"') * 0x0101_0101_0101_0101));
-    let backslash = !nonzero(word ^ (u64::from(b'\\') * 0x0101_0101_0101_0101));
-    // Below 0x20: neither the high bit nor, once 0x60 is added to the low seven, a carry.
-    let control = !(((word & LOW7) + 0x6060_6060_6060_6060) | word);
-    (quote | backslash | control) & HIGH
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +527,45 @@ mod tests {
                 ("z".to_owned(), r#"{"data": 2}"#),
             ]
         );
+    }
+
+    #[test]
+    fn a_memo_of_plain_text_is_told_apart_and_every_memo_is_read_as_a_value() {
+        let long = "a string of more than sixty-four bytes, so that it is searched in wide chunks";
+        let memo = |text: &str| {
+            let mut scanner = Scanner::new(text);
+            let memo = scanner.memo_value();
+            let mut again = Scanner::new(text);
+            assert_eq!(
+                memo.as_ref().ok().map(|m| m.json),
+                again.value().ok(),
+                "{text}"
+            );
+            memo.map(|m| m.plain_data)
+        };
+        for plain in [
+            r#"{"data":"x"}"#,
+            r#"{"data":""}"#,
+            &format!(r#"{{"data":"{long}"}}"#),
+        ] {
+            assert_eq!(memo(plain), Ok(true), "{plain}");
+        }
+        let escaped = format!(r#"{{"data":"{long}\n"}}"#);
+        for json in [
+            &escaped,
+            r#"{"data":"\u0041"}"#,
+            r#"{"data": "x"}"#,
+            r#"{"data":"x" }"#,
+            r#"{"data":"x","error":null}"#,
+            r#"{"data":1}"#,
+            r#"{"error":{"name":"E","message":"m"}}"#,
+            r#""x""#,
+        ] {
+            assert_eq!(memo(json), Ok(false), "{json}");
+        }
+        for broken in [r#"{"data":"x"#, "{\"data\":\"a\u{1}b\"}", r#"{"data":"x""#] {
+            assert!(memo(broken).is_err(), "{broken}");
+        }
     }
 
     #[test]

@@ -58,7 +58,33 @@ pub(crate) fn to_hex(digest: &StepDigest) -> String {
 /// The `steps` object of a request as read: each key's digest (`None` for a key that is not
 /// a SHA-1 in hex) with its value's text, a slice of the body.
 #[derive(Default)]
-pub(crate) struct StepSlices<'a>(pub(crate) Vec<(Option<StepDigest>, &'a str)>);
+pub(crate) struct StepSlices<'a>(pub(crate) Vec<(Option<StepDigest>, MemoText<'a>)>);
+
+/// A memoized step's state as JSON text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct MemoText<'a> {
+    pub(crate) json: &'a str,
+    /// The request's scan found it to be `{"data":"…"}`, without spaces, with nothing in the
+    /// string to unescape.
+    pub(crate) plain_data: bool,
+}
+
+impl<'a> MemoText<'a> {
+    pub(crate) fn json(json: &'a str) -> Self {
+        Self {
+            json,
+            plain_data: false,
+        }
+    }
+
+    /// `json` must be `{"data":"…"}` with no escape or control character in the string.
+    pub(crate) fn plain_data(json: &'a str) -> Self {
+        Self {
+            json,
+            plain_data: true,
+        }
+    }
+}
 
 /// The value of each hex digit (either case); 0xff for any other byte.
 const HEX_VALUES: [u8; 256] = {
@@ -114,8 +140,9 @@ impl std::hash::Hash for DigestKey {
 #[derive(Default)]
 pub(crate) struct Memo {
     buffer: ByteString,
-    /// Where each step's state sits in `buffer`.
-    ranges: HashMap<DigestKey, Range<usize>, foldhash::fast::RandomState>,
+    /// Where each step's state sits in `buffer`, and whether it is plain data (see
+    /// [`MemoText`]).
+    ranges: HashMap<DigestKey, (Range<usize>, bool), foldhash::fast::RandomState>,
 }
 
 impl Memo {
@@ -126,12 +153,12 @@ impl Memo {
         let found = steps
             .0
             .into_iter()
-            .filter(|(_, raw)| !is_unfinished(raw))
-            .filter_map(|(digest, raw)| {
+            .filter(|(_, memo)| !is_unfinished(memo.json))
+            .filter_map(|(digest, memo)| {
                 let digest = digest?;
                 // The value was borrowed from `buffer`, so it lies inside it.
-                let range = range_within(buffer.as_bytes(), raw.as_bytes())?;
-                Some((DigestKey(digest), range))
+                let range = range_within(buffer.as_bytes(), memo.json.as_bytes())?;
+                Some((DigestKey(digest), (range, memo.plain_data)))
             });
         ranges.extend(found);
         Self {
@@ -140,10 +167,14 @@ impl Memo {
         }
     }
 
-    /// The state of the step with `digest`, as JSON text.
-    pub fn get(&self, digest: &StepDigest) -> Option<&str> {
-        self.buffer
-            .get(self.ranges.get(&DigestKey(*digest))?.clone())
+    /// The state of the step with `digest`.
+    pub fn get(&self, digest: &StepDigest) -> Option<MemoText<'_>> {
+        let (range, plain_data) = self.ranges.get(&DigestKey(*digest))?;
+        let json = self.buffer.get(range.clone())?;
+        Some(MemoText {
+            json,
+            plain_data: *plain_data,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -182,7 +213,7 @@ mod tests {
         let steps = parsed
             .steps
             .into_iter()
-            .map(|(key, raw)| (parse_hex_digest(key.as_bytes()), raw.get()))
+            .map(|(key, raw)| (parse_hex_digest(key.as_bytes()), MemoText::json(raw.get())))
             .collect();
         Memo::index(&buffer, StepSlices(steps))
     }
@@ -211,11 +242,9 @@ mod tests {
             r#"{{"steps":{{"{b}": {{"data": [1, 2]}}, "{a}":{{"data":"x"}}, "{c}": {{"input":[1]}}, "nothex":{{"data":1}}}}}}"#
         ));
         assert_eq!(memo.len(), 2);
-        assert_eq!(memo.get(&digest_step_id("a", 0)), Some(r#"{"data":"x"}"#));
-        assert_eq!(
-            memo.get(&digest_step_id("b", 0)),
-            Some(r#"{"data": [1, 2]}"#)
-        );
-        assert_eq!(memo.get(&digest_step_id("c", 0)), None);
+        let json = |name| memo.get(&digest_step_id(name, 0)).map(|memo| memo.json);
+        assert_eq!(json("a"), Some(r#"{"data":"x"}"#));
+        assert_eq!(json("b"), Some(r#"{"data": [1, 2]}"#));
+        assert_eq!(json("c"), None);
     }
 }

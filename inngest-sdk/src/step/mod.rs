@@ -7,6 +7,7 @@
 //! run steps in parallel; they are reported together.
 
 mod checkpoint;
+mod decode;
 mod driver;
 mod hooked;
 mod memo;
@@ -25,8 +26,9 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 pub(crate) use checkpoint::{CheckpointIds, Halt, RunCheckpoint};
+use decode::{ResultMemo, decode, decode_result};
 pub(crate) use driver::{Outcome, drive};
-pub(crate) use memo::{Memo, StepSlices, parse_hex_digest, range_within};
+pub(crate) use memo::{Memo, MemoText, StepSlices, parse_hex_digest, range_within};
 pub use state::hash_step_id;
 pub(crate) use state::{RunSettings, RunState};
 
@@ -42,77 +44,6 @@ use state::{Executed, Found, FoundOp};
 #[derive(Clone)]
 pub struct Step {
     state: Arc<RunState>,
-}
-
-/// The memo of `run` and `invoke` as it is on the wire: `{"data": X}` or `{"error": E}`.
-#[derive(serde::Deserialize)]
-struct ResultMemo<'a> {
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<StepError>,
-}
-
-/// The same memo with its data decoded straight into the step's type, in one pass.
-#[derive(serde::Deserialize)]
-#[serde(bound(deserialize = "T: DeserializeOwned"))]
-struct TypedResultMemo<T> {
-    data: Option<T>,
-    error: Option<StepError>,
-}
-
-/// Decodes a memoized value. Only when that fails is it read again, to name the path that did
-/// not match in the error.
-fn decode<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
-    if let Ok(value) = serde_json::from_str(raw) {
-        return Ok(value);
-    }
-    let mut de = serde_json::Deserializer::from_str(raw);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        StepError::new(
-            "DeserializationError",
-            format!("memoized result of step {step:?} does not match its type: {e}"),
-        )
-    })
-}
-
-/// Reads `{"data": X}` or `{"error": E}`, the memo of `run` and `invoke`.
-fn decode_result<T: DeserializeOwned>(raw: &str, step: &str) -> Result<T, StepError> {
-    match serde_json::from_str::<TypedResultMemo<T>>(raw) {
-        Ok(TypedResultMemo {
-            error: Some(error), ..
-        }) => Err(error),
-        Ok(TypedResultMemo {
-            data: Some(value), ..
-        }) => Ok(value),
-        // No data, or `"data": null`: the value is whatever null decodes into.
-        Ok(TypedResultMemo { data: None, .. }) => decode("null", step),
-        Err(_) => Err(explain_result_error::<T>(raw, step)),
-    }
-}
-
-/// Why a memo did not decode: malformed, or data not matching the step's type (with its path).
-fn explain_result_error<T: DeserializeOwned>(raw: &str, step: &str) -> StepError {
-    let memo: ResultMemo<'_> = match serde_json::from_str(raw) {
-        Ok(memo) => memo,
-        Err(e) => {
-            return StepError::new(
-                "DeserializationError",
-                format!("memoized state of step {step:?} is malformed: {e}"),
-            );
-        }
-    };
-    if let Some(error) = memo.error {
-        return error;
-    }
-    let data = memo.data.map_or("null", RawValue::get);
-    match decode::<T>(data, step) {
-        Err(error) => error,
-        Ok(_) => StepError::new(
-            "DeserializationError",
-            format!("memoized result of step {step:?} does not match its type"),
-        ),
-    }
 }
 
 impl Step {
@@ -139,7 +70,7 @@ impl Step {
                 None => decode_result(raw, id),
                 Some(hooks) => {
                     let step = hooked::info(id, &to_hex(&digest), StepKind::Run, true);
-                    Box::pin(self.memoized_result(hooks, &step, raw)).await
+                    Box::pin(self.memoized_result(hooks, &step, raw.json)).await
                 }
             };
         }
@@ -281,7 +212,7 @@ impl Step {
         let digest = self.state.next_digest(id);
         if let Some(raw) = self.state.memoized(&digest) {
             let hooks = self.state.hooks.as_deref().filter(|h| h.transforms());
-            return match (raw.trim_ascii(), hooks) {
+            return match (raw.json.trim_ascii(), hooks) {
                 ("null", _) => Ok(None),
                 (event, None) => decode(event, id).map(Some),
                 (event, Some(hooks)) => {
@@ -319,7 +250,7 @@ impl Step {
                 None => decode_result(raw, id),
                 Some(hooks) => {
                     let step = hooked::info(id, &to_hex(&digest), StepKind::Invoke, true);
-                    self.memoized_result(hooks, &step, raw).await
+                    self.memoized_result(hooks, &step, raw.json).await
                 }
             };
         }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use super::checkpoint::RunCheckpoint;
-use super::memo::{Memo, StepDigest, digest_step_id, parse_hex_digest, to_hex};
+use super::memo::{Memo, MemoText, StepDigest, digest_step_id, parse_hex_digest, to_hex};
 use super::op::{Op, OpCode};
 use crate::client::Client;
 use crate::middleware::RunHooksChain;
@@ -163,8 +163,8 @@ impl RunState {
         digest_step_id(id, repeat)
     }
 
-    /// The memoized state for `digest` as JSON text, if Inngest sent one.
-    pub fn memoized(&self, digest: &StepDigest) -> Option<&str> {
+    /// The memoized state for `digest`, if Inngest sent one.
+    pub fn memoized(&self, digest: &StepDigest) -> Option<MemoText<'_>> {
         let found = self.memo.get(digest);
         if found.is_some() {
             self.memo_hits.fetch_add(1, Ordering::Relaxed);
