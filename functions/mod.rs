@@ -1,8 +1,8 @@
 //! The Inngest functions, one workflow per file, and the one list they are served from.
 //! Workflows only: each step calls the domain (`payments`, `access`, `notifications`,
 //! `sessions`, `seats`, `expiry`, `contacts`) or a model, and the error types those return
-//! decide, once, whether Inngest retries. `refund.rs` is the part of a workflow both
-//! providers' refund functions share.
+//! decide, once, whether Inngest retries. `refund.rs` is the part of a workflow the functions
+//! that take money back (refunds, chargebacks) share.
 
 mod expire_checkout;
 mod handle_pack_expiration_check;
@@ -10,6 +10,7 @@ mod lapse_seat_offer;
 mod offer_released_seat;
 mod onboarding_flow;
 mod pack_expiration_check;
+mod process_chargeback;
 mod process_paypal_capture;
 mod process_paypal_refund;
 mod process_stripe_checkout;
@@ -36,6 +37,7 @@ pub use lapse_seat_offer::lapse_seat_offer;
 pub use offer_released_seat::offer_released_seat;
 pub use onboarding_flow::onboarding_flow;
 pub use pack_expiration_check::pack_expiration_check;
+pub use process_chargeback::{process_paypal_reversal, process_stripe_dispute};
 pub use process_paypal_capture::process_paypal_capture;
 pub use process_paypal_refund::process_paypal_refund;
 pub use process_stripe_checkout::process_stripe_checkout;
@@ -60,11 +62,13 @@ pub(crate) fn money_path_retries(opts: FunctionOpts) -> FunctionOpts {
 }
 
 /// The functions whose retries follow [`money_path_retries`].
-pub const MONEY_PATHS: [&str; 5] = [
+pub const MONEY_PATHS: [&str; 7] = [
     "process-stripe-checkout",
     "process-paypal-capture",
     "process-stripe-refund",
+    "process-stripe-dispute",
     "process-paypal-refund",
+    "process-paypal-reversal",
     "onboarding-flow",
 ];
 
@@ -74,8 +78,10 @@ pub fn all() -> Vec<Function<AppState>> {
         process_stripe_checkout(),
         expire_stripe_checkout(),
         process_stripe_refund(),
+        process_stripe_dispute(),
         process_paypal_capture(),
         process_paypal_refund(),
+        process_paypal_reversal(),
         expire_paypal_checkout(),
         release_abandoned_checkouts(),
         sync_clerk_user(),

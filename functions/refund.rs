@@ -1,12 +1,14 @@
-//! The refund workflow both providers' refund functions run once they have read their event:
-//! apply the refund (one step), then, when it is full, take back the dashboard access the pack
-//! gave (another step).
+//! The part of a workflow every function that takes money back shares (both providers'
+//! refunds, Stripe's chargebacks): apply it (one step, given), then, once everything paid is
+//! taken back, take back the dashboard access the pack gave (another step).
 
 use inngest_sdk::{Step, StepError};
 
 use crate::app::AppState;
 use crate::models::RevokeReason;
-use crate::payments::refunds::{RefundOutcome, ReportedRefund, apply_refund};
+use crate::payments::refunds::{
+    RefundOutcome, ReportedChargeback, ReportedRefund, apply_chargeback, apply_refund,
+};
 
 /// Applies `refund`, then revokes access on a full refund.
 pub(super) async fn refund_and_revoke(
@@ -19,11 +21,35 @@ pub(super) async fn refund_and_revoke(
             apply_refund(&mut *app.conn().await?, &refund).await
         })
         .await?;
+    revoke_when_full(step, app, &outcome).await?;
+    Ok(outcome)
+}
+
+/// Applies `chargeback`, then revokes access once everything paid is taken back.
+pub(super) async fn charge_back_and_revoke(
+    step: &Step,
+    app: &AppState,
+    chargeback: ReportedChargeback,
+) -> Result<RefundOutcome, StepError> {
+    let outcome: RefundOutcome = step
+        .run("apply-chargeback", || async {
+            apply_chargeback(&mut *app.conn().await?, &chargeback).await
+        })
+        .await?;
+    revoke_when_full(step, app, &outcome).await?;
+    Ok(outcome)
+}
+
+async fn revoke_when_full(
+    step: &Step,
+    app: &AppState,
+    outcome: &RefundOutcome,
+) -> Result<(), StepError> {
     if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
         step.run("revoke-dashboard-access", || {
             app.access().revoke(pack_id, RevokeReason::Refunded)
         })
         .await?;
     }
-    Ok(outcome)
+    Ok(())
 }

@@ -14,10 +14,16 @@ pub const STRIPE_CHECKOUT_COMPLETED: &str = "stripe/checkout.session.completed";
 pub const STRIPE_CHECKOUT_EXPIRED: &str = "stripe/checkout.session.expired";
 /// `stripe/charge.refunded`.
 pub const STRIPE_CHARGE_REFUNDED: &str = "stripe/charge.refunded";
+/// `stripe/charge.dispute.lost`: Stripe's `charge.dispute.closed` with status `lost`, a
+/// chargeback: the card network took the disputed amount back from us.
+pub const STRIPE_DISPUTE_LOST: &str = "stripe/charge.dispute.lost";
 /// `paypal/payment.capture.completed`.
 pub const PAYPAL_CAPTURE_COMPLETED: &str = "paypal/payment.capture.completed";
 /// `paypal/payment.capture.refunded`.
 pub const PAYPAL_CAPTURE_REFUNDED: &str = "paypal/payment.capture.refunded";
+/// `paypal/payment.capture.reversed`: PayPal took a capture's money back (a chargeback, a
+/// claim decided for the buyer, a bounced funding source).
+pub const PAYPAL_CAPTURE_REVERSED: &str = "paypal/payment.capture.reversed";
 /// `paypal/payment.capture.denied`: a pending capture (an eCheck, a review) that failed.
 pub const PAYPAL_CAPTURE_DENIED: &str = "paypal/payment.capture.denied";
 /// `user/discord.connected`, sent when a user connects Discord.
@@ -77,6 +83,29 @@ pub struct StripeChargeRefunded {
     pub payment_intent_id: String,
     pub amount: i64,
     pub amount_refunded: i64,
+    pub currency: String,
+}
+
+/// A dispute Stripe closed as lost; `amount` is what was taken back, in minor units. A charge
+/// has at most one dispute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeDisputeLost {
+    pub dispute_id: String,
+    pub charge_id: String,
+    pub payment_intent_id: String,
+    pub amount: i64,
+    pub currency: String,
+}
+
+/// A reversed PayPal capture: the reversal (a refund object PayPal made) and its amount, a
+/// decimal string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaypalCaptureReversed {
+    pub capture_id: String,
+    pub reversal_id: String,
+    pub amount: String,
     pub currency: String,
 }
 

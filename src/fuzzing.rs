@@ -21,9 +21,10 @@ use crate::config::{PaypalConfig, Secret, StripeConfig};
 use crate::error::AppError;
 use crate::events::{
     PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_DENIED, PAYPAL_CAPTURE_REFUNDED,
-    PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded, STRIPE_CHARGE_REFUNDED,
-    STRIPE_CHECKOUT_COMPLETED, STRIPE_CHECKOUT_EXPIRED, StripeChargeRefunded,
-    StripeCheckoutCompleted, StripeCheckoutExpired,
+    PAYPAL_CAPTURE_REVERSED, PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded,
+    PaypalCaptureReversed, STRIPE_CHARGE_REFUNDED, STRIPE_CHECKOUT_COMPLETED,
+    STRIPE_CHECKOUT_EXPIRED, STRIPE_DISPUTE_LOST, StripeChargeRefunded, StripeCheckoutCompleted,
+    StripeCheckoutExpired, StripeDisputeLost,
 };
 use crate::integrations::paypal::{PaypalApi, PaypalError};
 use crate::integrations::stripe::StripeApi;
@@ -131,6 +132,10 @@ pub fn stripe_webhook(data: &[u8]) {
                     let _ = from_stripe_amount(refund.amount_refunded, &refund.currency);
                     let _ = from_stripe_amount(refund.amount, &refund.currency);
                 }
+                Some(STRIPE_DISPUTE_LOST) => {
+                    let dispute: StripeDisputeLost = round_trips(&event["data"]);
+                    let _ = from_stripe_amount(dispute.amount, &dispute.currency);
+                }
                 other => panic!("forwarded as {other:?}"),
             }
         }
@@ -224,6 +229,10 @@ pub fn paypal_webhook(data: &[u8]) {
                 }
                 Some(PAYPAL_CAPTURE_DENIED) => {
                     let _: PaypalCaptureDenied = round_trips(&forwarded["data"]);
+                }
+                Some(PAYPAL_CAPTURE_REVERSED) => {
+                    let reversal: PaypalCaptureReversed = round_trips(&forwarded["data"]);
+                    paypal_amount(&reversal.amount, &reversal.currency);
                 }
                 other => panic!("forwarded as {other:?}"),
             }

@@ -143,6 +143,8 @@ diesel::table! {
         refunded_amount -> Numeric,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        dispute_id -> Nullable<Text>,
+        disputed_amount -> Numeric,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use stripe_shared::CheckoutSession;
+use stripe_shared::DisputeStatus;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 use uuid::Uuid;
 
@@ -13,7 +14,8 @@ use super::ClosedCheckout;
 use crate::config::{Secret, StripeConfig};
 use crate::events::{
     STRIPE_CHARGE_REFUNDED, STRIPE_CHECKOUT_COMPLETED, STRIPE_CHECKOUT_EXPIRED,
-    StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
+    STRIPE_DISPUTE_LOST, StripeChargeRefunded, StripeCheckoutCompleted, StripeCheckoutExpired,
+    StripeDisputeLost,
 };
 use crate::models::order::PaidAmounts;
 use crate::money::from_stripe_amount;
@@ -126,6 +128,20 @@ impl StripeApi {
                 };
                 (STRIPE_CHARGE_REFUNDED, json!(data))
             }),
+            // A chargeback: the money went back to the buyer as surely as with a refund. A
+            // dispute still open, won or only warned of changes nothing.
+            EventObject::ChargeDisputeClosed(dispute) if dispute.status == DisputeStatus::Lost => {
+                dispute.payment_intent.as_ref().map(|pi| {
+                    let data = StripeDisputeLost {
+                        dispute_id: dispute.id.as_str().to_owned(),
+                        charge_id: dispute.charge.id().as_str().to_owned(),
+                        payment_intent_id: pi.id().as_str().to_owned(),
+                        amount: dispute.amount,
+                        currency: dispute.currency.to_string(),
+                    };
+                    (STRIPE_DISPUTE_LOST, json!(data))
+                })
+            }
             _ => None,
         };
         let inngest_event =

@@ -108,6 +108,7 @@ text_enum!(
         Expired => "expired",
         PartiallyRefunded => "partially_refunded",
         Refunded => "refunded",
+        ChargedBack => "charged_back",
     }
 );
 text_enum!(
@@ -116,6 +117,7 @@ text_enum!(
         Completed => "completed",
         PartiallyRefunded => "partially_refunded",
         Refunded => "refunded",
+        ChargedBack => "charged_back",
     }
 );
 text_enum!(

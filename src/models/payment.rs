@@ -23,6 +23,9 @@ pub struct Payment {
     pub refunded_amount: BigDecimal,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The lost dispute, if any, and what it took back.
+    pub dispute_id: Option<String>,
+    pub disputed_amount: BigDecimal,
 }
 
 impl Payment {
@@ -79,6 +82,26 @@ impl Payment {
         diesel::update(payments::table.find(id))
             .set((
                 payments::refunded_amount.eq(refunded),
+                payments::status.eq(status),
+                payments::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await
+            .map(drop)
+    }
+
+    /// Records a lost dispute: what it took back and the status.
+    pub async fn record_chargeback(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        dispute_id: &str,
+        disputed: &BigDecimal,
+        status: PaymentStatus,
+    ) -> QueryResult<()> {
+        diesel::update(payments::table.find(id))
+            .set((
+                payments::dispute_id.eq(dispute_id),
+                payments::disputed_amount.eq(disputed),
                 payments::status.eq(status),
                 payments::updated_at.eq(diesel::dsl::now),
             ))

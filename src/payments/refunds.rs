@@ -1,6 +1,8 @@
-//! Applying a refund: the provider's cumulative refunded amount is recorded (so a repeated
-//! event is harmless); a full refund also refunds the pack, cancels its booked sessions and
-//! releases the seat.
+//! Money taken back: a refund, or a chargeback (a dispute the seller lost). The provider's
+//! cumulative refunded amount and the dispute's amount are recorded as values, not added, so
+//! a repeated event is harmless. Once everything paid is taken back, the pack is refunded,
+//! its booked sessions cancelled and the seat released; a partial refund or chargeback keeps
+//! them.
 
 use bigdecimal::BigDecimal;
 use diesel::OptionalExtension;
@@ -26,12 +28,25 @@ pub struct ReportedRefund {
     pub currency: String,
 }
 
-/// What the refund did.
+/// A chargeback as the provider reports it: a dispute closed as lost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReportedChargeback {
+    pub provider: Provider,
+    pub provider_payment_id: String,
+    pub dispute_id: String,
+    /// What the dispute took back.
+    pub amount: BigDecimal,
+    /// The dispute's currency, which must be the payment's.
+    pub currency: String,
+}
+
+/// What the refund or chargeback did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefundOutcome {
     pub order_id: Uuid,
     pub payment_id: Uuid,
     pub pack_id: Option<Uuid>,
+    /// Everything paid is taken back.
     pub full: bool,
     pub seat_released: bool,
 }
@@ -43,21 +58,14 @@ pub async fn apply_refund(
 ) -> Result<RefundOutcome, PaymentsError> {
     let refund = refund.clone();
     conn.transaction::<_, PaymentsError, _>(async move |conn| {
-        let payment =
-            Payment::lock_by_provider_id(conn, refund.provider, &refund.provider_payment_id)
-                .await?
-                .ok_or_else(|| PaymentsError::PaymentNotFound {
-                    provider: refund.provider,
-                    provider_payment_id: refund.provider_payment_id.clone(),
-                })?;
-        if !refund.currency.eq_ignore_ascii_case(&payment.currency) {
-            return Err(PaymentsError::Inconsistent(format!(
-                "refunded in {}, but payment {} was in {}",
-                refund.currency.to_ascii_lowercase(),
-                payment.provider_payment_id,
-                payment.currency
-            )));
-        }
+        let payment = locked_payment(
+            conn,
+            refund.provider,
+            &refund.provider_payment_id,
+            &refund.currency,
+            "refunded",
+        )
+        .await?;
         if refund.refunded_total > payment.amount {
             return Err(PaymentsError::Inconsistent(format!(
                 "refunded {} exceeds the payment of {}",
@@ -69,8 +77,100 @@ pub async fn apply_refund(
             .refunded_total
             .clone()
             .max(payment.refunded_amount.clone());
-        let full = refunded == payment.amount;
-        let (payment_status, order_status) = if full {
+        let taken = TakenBack::of(&payment, &refunded, &payment.disputed_amount);
+        Payment::record_refund(conn, payment.id, &refunded, taken.payment_status).await?;
+        record_on_order_and_pack(conn, &payment, &refunded, taken).await
+    })
+    .await
+}
+
+/// Records the chargeback in one transaction.
+pub async fn apply_chargeback(
+    conn: &mut AsyncPgConnection,
+    chargeback: &ReportedChargeback,
+) -> Result<RefundOutcome, PaymentsError> {
+    let chargeback = chargeback.clone();
+    conn.transaction::<_, PaymentsError, _>(async move |conn| {
+        let payment = locked_payment(
+            conn,
+            chargeback.provider,
+            &chargeback.provider_payment_id,
+            &chargeback.currency,
+            "disputed",
+        )
+        .await?;
+        if chargeback.amount > payment.amount {
+            return Err(PaymentsError::Inconsistent(format!(
+                "the dispute took back {}, more than the payment of {}",
+                chargeback.amount, payment.amount
+            )));
+        }
+        if let Some(recorded) = payment
+            .dispute_id
+            .as_deref()
+            .filter(|id| *id != chargeback.dispute_id)
+        {
+            return Err(PaymentsError::Inconsistent(format!(
+                "payment {} already lost dispute {recorded}, not {}",
+                payment.provider_payment_id, chargeback.dispute_id
+            )));
+        }
+        let taken = TakenBack::of(&payment, &payment.refunded_amount, &chargeback.amount);
+        Payment::record_chargeback(
+            conn,
+            payment.id,
+            &chargeback.dispute_id,
+            &chargeback.amount,
+            taken.payment_status,
+        )
+        .await?;
+        record_on_order_and_pack(conn, &payment, &payment.refunded_amount, taken).await
+    })
+    .await
+}
+
+/// The payment the provider names, locked, in the currency it reports.
+async fn locked_payment(
+    conn: &mut AsyncPgConnection,
+    provider: Provider,
+    provider_payment_id: &str,
+    currency: &str,
+    what: &str,
+) -> Result<Payment, PaymentsError> {
+    let payment = Payment::lock_by_provider_id(conn, provider, provider_payment_id)
+        .await?
+        .ok_or_else(|| PaymentsError::PaymentNotFound {
+            provider,
+            provider_payment_id: provider_payment_id.to_owned(),
+        })?;
+    if !currency.eq_ignore_ascii_case(&payment.currency) {
+        return Err(PaymentsError::Inconsistent(format!(
+            "{what} in {}, but payment {} was in {}",
+            currency.to_ascii_lowercase(),
+            payment.provider_payment_id,
+            payment.currency
+        )));
+    }
+    Ok(payment)
+}
+
+/// How much of a payment has been taken back, and so the statuses of payment and order.
+#[derive(Clone, Copy)]
+struct TakenBack {
+    full: bool,
+    payment_status: PaymentStatus,
+    order_status: OrderStatus,
+}
+
+impl TakenBack {
+    fn of(payment: &Payment, refunded: &BigDecimal, disputed: &BigDecimal) -> Self {
+        let zero = BigDecimal::from(0);
+        // A refund after a chargeback could count a sum twice; whatever the provider says,
+        // no more than the payment comes back.
+        let full = refunded + disputed >= payment.amount;
+        let (payment_status, order_status) = if *disputed > zero {
+            (PaymentStatus::ChargedBack, OrderStatus::ChargedBack)
+        } else if full {
             (PaymentStatus::Refunded, OrderStatus::Refunded)
         } else {
             (
@@ -78,32 +178,45 @@ pub async fn apply_refund(
                 OrderStatus::PartiallyRefunded,
             )
         };
-        Payment::record_refund(conn, payment.id, &refunded, payment_status).await?;
-        Order::lock(conn, payment.order_id).await?;
-        Order::record_refund(conn, payment.order_id, &refunded, order_status).await?;
-        let pack = SessionPack::by_payment(conn, payment.id).await.optional()?;
-        let mut seat_released = false;
-        if full {
-            if let Some(pack) = &pack {
-                SessionPack::mark_refunded(conn, pack.id).await?;
-                sessions::cancel_all_of_refunded_pack(conn, pack.id).await?;
-            }
-            // The pack's seat: after a renewal it is the renewed seat (bought by an earlier
-            // order), and the earlier pack, refunded, no longer has one.
-            let of = pack
-                .as_ref()
-                .map_or(SeatOf::Order(payment.order_id), |p| SeatOf::Pack(p.id));
-            seat_released = seats::release(conn, of, ReleaseReason::Refunded)
-                .await?
-                .is_some();
-        }
-        Ok(RefundOutcome {
-            order_id: payment.order_id,
-            payment_id: payment.id,
-            pack_id: pack.map(|p| p.id),
+        Self {
             full,
-            seat_released,
-        })
+            payment_status,
+            order_status,
+        }
+    }
+}
+
+/// The order's refunded amount and status; when everything is taken back, the pack, its
+/// booked sessions and the seat.
+async fn record_on_order_and_pack(
+    conn: &mut AsyncPgConnection,
+    payment: &Payment,
+    refunded: &BigDecimal,
+    taken: TakenBack,
+) -> Result<RefundOutcome, PaymentsError> {
+    Order::lock(conn, payment.order_id).await?;
+    Order::record_refund(conn, payment.order_id, refunded, taken.order_status).await?;
+    let pack = SessionPack::by_payment(conn, payment.id).await.optional()?;
+    let mut seat_released = false;
+    if taken.full {
+        if let Some(pack) = &pack {
+            SessionPack::mark_refunded(conn, pack.id).await?;
+            sessions::cancel_all_of_refunded_pack(conn, pack.id).await?;
+        }
+        // The pack's seat: after a renewal it is the renewed seat (bought by an earlier
+        // order), and the earlier pack, refunded, no longer has one.
+        let of = pack
+            .as_ref()
+            .map_or(SeatOf::Order(payment.order_id), |p| SeatOf::Pack(p.id));
+        seat_released = seats::release(conn, of, ReleaseReason::Refunded)
+            .await?
+            .is_some();
+    }
+    Ok(RefundOutcome {
+        order_id: payment.order_id,
+        payment_id: payment.id,
+        pack_id: pack.map(|p| p.id),
+        full: taken.full,
+        seat_released,
     })
-    .await
 }

@@ -6,6 +6,7 @@ mod abandoned;
 mod access;
 mod api;
 mod browser;
+mod chargebacks;
 mod checkout;
 mod checkout_pages;
 mod currencies;

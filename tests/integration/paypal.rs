@@ -173,6 +173,86 @@ async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
     assert_eq!(seat.status, SeatStatus::Released);
 }
 
+/// PayPal takes a capture's money back: a refund object of its own, linked to the capture.
+fn capture_reversed(id: &str, value: &str) -> Value {
+    json!({
+        "id": format!("WH-REVERSED-{id}"),
+        "event_type": "PAYMENT.CAPTURE.REVERSED",
+        "resource_type": "refund",
+        "summary": format!("A {value} USD capture payment was reversed"),
+        "resource": {
+            "id": id,
+            "status": "COMPLETED",
+            "amount": { "currency_code": "USD", "value": value },
+            "links": [
+                { "rel": "self", "href": format!("https://api.paypal.com/v2/payments/refunds/{id}") },
+                { "rel": "up", "href": "https://api.paypal.com/v2/payments/captures/CAP-1" }
+            ]
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reversed_paypal_capture_takes_the_pack_back_as_a_chargeback() {
+    let app = spawn_app().await;
+    mock_oauth(&app).await;
+    let product = app.seed_product(2).await;
+    let pending = app
+        .pending_order(&product, "user_paypal", Provider::Paypal)
+        .await;
+    let order_id = pending.order.id;
+    app.set_checkout_id(order_id, "PAYPAL-ORDER-1").await;
+    deliver(
+        &app,
+        "T-1",
+        &capture_completed(order_id),
+        "process-paypal-capture",
+    )
+    .await
+    .output::<Value>();
+
+    let outcome: Value = deliver(
+        &app,
+        "T-2",
+        &capture_reversed("REV-1", "200.00"),
+        "process-paypal-reversal",
+    )
+    .await
+    .output();
+    assert_eq!(
+        (outcome["full"].clone(), outcome["seat_released"].clone()),
+        (json!(true), json!(true))
+    );
+    let payment: Payment = payments::table
+        .select(Payment::as_select())
+        .first(&mut app.conn().await)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (
+            payment.status,
+            payment.dispute_id.as_deref(),
+            payment.disputed_amount.to_string()
+        ),
+        (
+            PaymentStatus::ChargedBack,
+            Some("REV-1"),
+            "200.00".to_owned()
+        )
+    );
+    assert_eq!(app.order(order_id).await.status, OrderStatus::ChargedBack);
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
+
+    // A reversal without the link to its capture cannot be applied: acknowledged, not
+    // forwarded (and logged as an error).
+    let mut unlinked = capture_reversed("REV-2", "200.00");
+    unlinked["resource"]["links"] = json!([]);
+    mock_verification(&app, "T-3", "SUCCESS").await;
+    assert_eq!(post_paypal(&app, "T-3", &unlinked).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    assert!(forwarded(&app, "WH-REVERSED-REV-2").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_paypal_capture_that_is_denied_ends_the_order_and_releases_its_hold() {
     let app = spawn_app().await;

@@ -11,7 +11,8 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::events::{
     PAYPAL_CAPTURE_COMPLETED, PAYPAL_CAPTURE_DENIED, PAYPAL_CAPTURE_REFUNDED,
-    PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded,
+    PAYPAL_CAPTURE_REVERSED, PaypalCaptureCompleted, PaypalCaptureDenied, PaypalCaptureRefunded,
+    PaypalCaptureReversed,
 };
 use crate::integrations::paypal::{PaypalError, Verdict};
 use crate::models::{EventSource, NewInboxEntry};
@@ -96,10 +97,11 @@ pub(crate) fn read_verified(event: Value) -> AppResult<Delivery> {
     }))
 }
 
-const HANDLED: [&str; 3] = [
+const HANDLED: [&str; 4] = [
     "PAYMENT.CAPTURE.COMPLETED",
     "PAYMENT.CAPTURE.DENIED",
     "PAYMENT.CAPTURE.REFUNDED",
+    "PAYMENT.CAPTURE.REVERSED",
 ];
 
 fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value)> {
@@ -127,14 +129,8 @@ fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value
             Some((PAYPAL_CAPTURE_DENIED, json!(data)))
         }
         "PAYMENT.CAPTURE.REFUNDED" => {
-            // The refund links to its capture with rel "up".
-            let capture_href = resource["links"]
-                .as_array()?
-                .iter()
-                .find(|l| l["rel"] == "up")?["href"]
-                .as_str()?;
             let data = PaypalCaptureRefunded {
-                capture_id: capture_href.rsplit('/').next()?.to_owned(),
+                capture_id: refunded_capture(resource)?,
                 refund_id: resource["id"].as_str()?.to_owned(),
                 total_refunded:
                     resource["seller_payable_breakdown"]["total_refunded_amount"]["value"]
@@ -144,6 +140,26 @@ fn to_inngest(event_type: &str, resource: &Value) -> Option<(&'static str, Value
             };
             Some((PAYPAL_CAPTURE_REFUNDED, json!(data)))
         }
+        // The money PayPal took back, as a refund object of its own: a chargeback.
+        "PAYMENT.CAPTURE.REVERSED" => {
+            let data = PaypalCaptureReversed {
+                capture_id: refunded_capture(resource)?,
+                reversal_id: resource["id"].as_str()?.to_owned(),
+                amount: resource["amount"]["value"].as_str()?.to_owned(),
+                currency: resource["amount"]["currency_code"].as_str()?.to_lowercase(),
+            };
+            Some((PAYPAL_CAPTURE_REVERSED, json!(data)))
+        }
         _ => None,
     }
+}
+
+/// The capture a refund (or reversal) belongs to: it links to it with rel "up".
+fn refunded_capture(refund: &Value) -> Option<String> {
+    let href = refund["links"]
+        .as_array()?
+        .iter()
+        .find(|link| link["rel"] == "up")?["href"]
+        .as_str()?;
+    Some(href.rsplit('/').next()?.to_owned())
 }

@@ -14,12 +14,14 @@ use crate::models::{EventSource, NewInboxEntry};
 use crate::routes::extract::RawBody;
 
 /// The event types we forward.
-pub(crate) const HANDLED: [&str; 5] = [
+pub(crate) const HANDLED: [&str; 6] = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
     "checkout.session.async_payment_failed",
     "checkout.session.expired",
     "charge.refunded",
+    // Forwarded only when the dispute was lost.
+    "charge.dispute.closed",
 ];
 
 /// Verifies `Stripe-Signature`, stores the event, answers 200.

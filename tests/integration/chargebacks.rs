@@ -1,0 +1,259 @@
+//! Chargebacks: a dispute Stripe closed as lost takes the pack back as a refund does, end to
+//! end: signed webhook → inbox → relay → `stripe/charge.dispute.lost` →
+//! `process-stripe-dispute` → PostgreSQL.
+
+use bigdecimal::BigDecimal;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use huckleberry::models::access::DashboardAccess;
+use huckleberry::models::{
+    OrderStatus, PackStatus, Payment, PaymentStatus, Provider, SeatStatus, SessionPack,
+};
+use huckleberry::relay::forward_due;
+use huckleberry::schema::payments;
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::payments::purchase_through_stripe;
+use crate::util::{TestApp, forwarded, spawn_app, stripe_fixture};
+
+const LOST: &str = "event_charge_dispute_closed_lost.json";
+
+fn dec(s: &str) -> BigDecimal {
+    s.parse().expect("decimal")
+}
+
+/// A bought pack with dashboard access granted, as onboarding leaves it.
+async fn bought_with_access(app: &TestApp) -> (Uuid, Uuid, Uuid) {
+    let product = app.seed_product(3).await;
+    let pending = app
+        .pending_order(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    let fulfilment: Value = purchase_through_stripe(app, pending.order.id, product.id)
+        .await
+        .output();
+    let pack_id: Uuid = serde_json::from_value(fulfilment["pack_id"].clone()).expect("pack id");
+    let mut conn = app.conn().await;
+    let pack = SessionPack::find(&mut conn, pack_id)
+        .await
+        .expect("query")
+        .expect("pack");
+    DashboardAccess::grant(
+        &mut conn,
+        pack.user_id,
+        pack.mentor_id,
+        pack.id,
+        pack.expires_at,
+    )
+    .await
+    .expect("grant");
+    (pending.order.id, product.id, pack_id)
+}
+
+/// Clerk is told the dashboard is closed, `times` times.
+async fn expect_access_revoked(app: &TestApp, times: u64) {
+    Mock::given(method("PATCH"))
+        .and(path("/v1/users/user_clerk_1/metadata"))
+        .and(wiremock::matchers::body_partial_json(
+            json!({ "public_metadata": { "dashboard": { "access": false } } }),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(crate::util::fixture("clerk/user.json"), "application/json"),
+        )
+        .expect(times)
+        .mount(&app.clerk)
+        .await;
+}
+
+/// Posts a signed dispute event and returns what the relay forwarded for it.
+async fn post_dispute(app: &TestApp, payload: &str) -> Vec<inngest_sdk::Event<Value>> {
+    assert_eq!(app.post_stripe(payload).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    let id: Value = serde_json::from_str(payload).expect("json");
+    forwarded(app, id["id"].as_str().expect("an id"))
+}
+
+async fn payment(app: &TestApp) -> Payment {
+    payments::table
+        .select(Payment::as_select())
+        .first(&mut app.conn().await)
+        .await
+        .expect("payment")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_dispute_takes_the_pack_back_as_a_full_refund_does() {
+    let app = spawn_app().await;
+    let (order_id, product_id, pack_id) = bought_with_access(&app).await;
+    // Once per run: the second run below writes the same metadata again.
+    expect_access_revoked(&app, 2).await;
+
+    let mut events = post_dispute(&app, &stripe_fixture(LOST, order_id, product_id)).await;
+    assert_eq!(events.len(), 1);
+    let event = events.remove(0);
+    assert_eq!(event.name, "stripe/charge.dispute.lost");
+    assert_eq!(
+        event.data,
+        json!({"disputeId": "dp_test_1", "chargeId": "ch_test_1", "paymentIntentId": "pi_test_1", "amount": 15000, "currency": "usd"})
+    );
+    let run = app
+        .engine
+        .run("process-stripe-dispute", event.clone())
+        .await;
+    let outcome: Value = run.output();
+    assert_eq!(
+        (outcome["full"].clone(), outcome["seat_released"].clone()),
+        (json!(true), json!(true))
+    );
+
+    let payment = payment(&app).await;
+    assert_eq!(
+        (
+            payment.status,
+            payment.dispute_id.as_deref(),
+            payment.disputed_amount,
+            payment.refunded_amount
+        ),
+        (
+            PaymentStatus::ChargedBack,
+            Some("dp_test_1"),
+            dec("150.00"),
+            dec("0")
+        )
+    );
+    let order = app.order(order_id).await;
+    assert_eq!(
+        (order.status, order.refunded_amount),
+        (OrderStatus::ChargedBack, dec("0"))
+    );
+    let mut conn = app.conn().await;
+    let pack = SessionPack::find(&mut conn, pack_id)
+        .await
+        .expect("query")
+        .expect("pack");
+    assert_eq!(
+        (pack.status, pack.remaining_sessions),
+        (PackStatus::Refunded, 0)
+    );
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
+    assert!(
+        DashboardAccess::active_for_user(&mut conn, pack.user_id)
+            .await
+            .expect("query")
+            .is_empty(),
+        "the chargeback revoked dashboard access"
+    );
+
+    // The event runs again (an operator replays it from the dashboard): nothing changes twice.
+    let again: Value = app
+        .engine
+        .run("process-stripe-dispute", event)
+        .await
+        .output();
+    assert_eq!(again["full"], json!(true));
+    assert_eq!(self::payment(&app).await.disputed_amount, dec("150.00"));
+    app.clerk.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_won_or_still_open_is_acknowledged_and_changes_nothing() {
+    let app = spawn_app().await;
+    let (order_id, product_id, _) = bought_with_access(&app).await;
+    for status in ["won", "under_review", "warning_closed"] {
+        let payload = stripe_fixture(LOST, order_id, product_id)
+            .replace(r#""status": "lost""#, &format!(r#""status": "{status}""#))
+            .replace(
+                "evt_test_dispute_lost_1",
+                &format!("evt_test_dispute_{status}"),
+            );
+        assert!(post_dispute(&app, &payload).await.is_empty(), "{status}");
+    }
+    assert_eq!(payment(&app).await.status, PaymentStatus::Completed);
+    assert_eq!(app.order(order_id).await.status, OrderStatus::Paid);
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_chargeback_keeps_the_pack_until_a_refund_takes_back_the_rest() {
+    let app = spawn_app().await;
+    let (order_id, product_id, _) = bought_with_access(&app).await;
+    expect_access_revoked(&app, 1).await;
+
+    // The buyer disputed 100.00 of 150.00, and the academy lost.
+    let payload = stripe_fixture(LOST, order_id, product_id)
+        .replace(r#""amount": 15000"#, r#""amount": 10000"#);
+    let event = post_dispute(&app, &payload).await.remove(0);
+    let outcome: Value = app
+        .engine
+        .run("process-stripe-dispute", event)
+        .await
+        .output();
+    assert_eq!(outcome["full"], json!(false));
+    assert_eq!(app.order(order_id).await.status, OrderStatus::ChargedBack);
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
+
+    // The academy refunds the remaining 50.00: now everything paid is back.
+    let refund = stripe_fixture("event_charge_refunded_partial.json", order_id, product_id);
+    assert_eq!(app.post_stripe(&refund).await.status(), 200);
+    forward_due(&app.state).await.expect("relay");
+    let event = forwarded(&app, "evt_test_refund_partial_1").remove(0);
+    let outcome: Value = app
+        .engine
+        .run("process-stripe-refund", event)
+        .await
+        .output();
+    assert_eq!(
+        (outcome["full"].clone(), outcome["seat_released"].clone()),
+        (json!(true), json!(true))
+    );
+    let payment = payment(&app).await;
+    assert_eq!(
+        (
+            payment.status,
+            payment.refunded_amount,
+            payment.disputed_amount
+        ),
+        (PaymentStatus::ChargedBack, dec("50.00"), dec("100.00"))
+    );
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
+    app.clerk.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_dispute_on_one_payment_or_one_in_another_currency_fails_for_good() {
+    let app = spawn_app().await;
+    let (order_id, product_id, _) = bought_with_access(&app).await;
+    expect_access_revoked(&app, 1).await;
+    let first = post_dispute(&app, &stripe_fixture(LOST, order_id, product_id))
+        .await
+        .remove(0);
+    app.engine
+        .run("process-stripe-dispute", first.clone())
+        .await
+        .output::<Value>();
+
+    let mut second = first.clone();
+    second.data["disputeId"] = json!("dp_test_2");
+    let run = app.engine.run("process-stripe-dispute", second).await;
+    assert!(
+        run.error()
+            .message
+            .contains("already lost dispute dp_test_1"),
+        "{:?}",
+        run.error()
+    );
+    assert_eq!(run.ops("StepError").len(), 0, "not retried");
+
+    let mut euros = first;
+    euros.data["currency"] = json!("eur");
+    let run = app.engine.run("process-stripe-dispute", euros).await;
+    assert!(
+        run.error().message.contains("disputed in eur"),
+        "{:?}",
+        run.error()
+    );
+    assert_eq!(payment(&app).await.dispute_id.as_deref(), Some("dp_test_1"));
+}
