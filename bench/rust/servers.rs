@@ -9,6 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::routing::post;
 use axum::serve::ListenerExt;
+use inngest_sdk::axum::Limits;
 use inngest_sdk::{Client, Config, ServeHandler};
 
 use crate::Outcome;
@@ -22,7 +23,14 @@ pub fn serve_sdk() -> Outcome {
         config = config.dev(None);
     }
     let handler = ServeHandler::new(Client::new(config), (), [function()])?;
-    serve(Router::new().route("/api/inngest", inngest_sdk::axum::serve(handler)))
+    // `BENCH_BUFFERED_REQUESTS` measures the adapter's bound on bodies held at once
+    // (BENCHMARKS.md, memory); unset, the SDK's default.
+    let mut limits = Limits::default();
+    if let Ok(count) = std::env::var("BENCH_BUFFERED_REQUESTS") {
+        limits.max_buffered_requests = count.parse()?;
+    }
+    let route = inngest_sdk::axum::serve_with_limits(handler, limits);
+    serve(Router::new().route("/api/inngest", route))
 }
 
 /// Serves the status, headers and body in `<capture>.status|headers|body` to every POST at
