@@ -7,65 +7,19 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use huckleberry::models::access::DashboardAccess;
 use huckleberry::models::{
-    OrderStatus, PackStatus, Payment, PaymentStatus, Provider, SeatStatus, SessionPack,
+    OrderStatus, PackStatus, Payment, PaymentStatus, SeatStatus, SessionPack,
 };
 use huckleberry::relay::forward_due;
 use huckleberry::schema::payments;
 use serde_json::{Value, json};
-use uuid::Uuid;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
-use crate::payments::purchase_through_stripe;
+use crate::payments::{bought_with_access, expect_access_revoked};
 use crate::util::{TestApp, forwarded, spawn_app, stripe_fixture};
 
 const LOST: &str = "event_charge_dispute_closed_lost.json";
 
 fn dec(s: &str) -> BigDecimal {
     s.parse().expect("decimal")
-}
-
-/// A bought pack with dashboard access granted, as onboarding leaves it.
-async fn bought_with_access(app: &TestApp) -> (Uuid, Uuid, Uuid) {
-    let product = app.seed_product(3).await;
-    let pending = app
-        .pending_order(&product, "user_clerk_1", Provider::Stripe)
-        .await;
-    let fulfilment: Value = purchase_through_stripe(app, pending.order.id, product.id)
-        .await
-        .output();
-    let pack_id: Uuid = serde_json::from_value(fulfilment["pack_id"].clone()).expect("pack id");
-    let mut conn = app.conn().await;
-    let pack = SessionPack::find(&mut conn, pack_id)
-        .await
-        .expect("query")
-        .expect("pack");
-    DashboardAccess::grant(
-        &mut conn,
-        pack.user_id,
-        pack.mentor_id,
-        pack.id,
-        pack.expires_at,
-    )
-    .await
-    .expect("grant");
-    (pending.order.id, product.id, pack_id)
-}
-
-/// Clerk is told the dashboard is closed, `times` times.
-async fn expect_access_revoked(app: &TestApp, times: u64) {
-    Mock::given(method("PATCH"))
-        .and(path("/v1/users/user_clerk_1/metadata"))
-        .and(wiremock::matchers::body_partial_json(
-            json!({ "public_metadata": { "dashboard": { "access": false } } }),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(crate::util::fixture("clerk/user.json"), "application/json"),
-        )
-        .expect(times)
-        .mount(&app.clerk)
-        .await;
 }
 
 /// Posts a signed dispute event and returns what the relay forwarded for it.

@@ -371,34 +371,36 @@ async fn refund(
         .output()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
-    let app = spawn_app().await;
+/// A pack bought through Stripe, with the dashboard access onboarding opens: (order,
+/// product, pack).
+pub(crate) async fn bought_with_access(app: &TestApp) -> (Uuid, Uuid, Uuid) {
     let product = app.seed_product(3).await;
     let pending = app
         .pending_order(&product, "user_clerk_1", Provider::Stripe)
         .await;
-    let fulfilment: Value = purchase_through_stripe(&app, pending.order.id, product.id)
+    let fulfilment: Value = purchase_through_stripe(app, pending.order.id, product.id)
         .await
         .output();
-    // Onboarding had opened the dashboard.
     let pack_id: Uuid = serde_json::from_value(fulfilment["pack_id"].clone()).expect("pack id");
-    {
-        let mut conn = app.conn().await;
-        let pack = SessionPack::find(&mut conn, pack_id)
-            .await
-            .expect("query")
-            .expect("pack");
-        DashboardAccess::grant(
-            &mut conn,
-            pack.user_id,
-            pack.mentor_id,
-            pack.id,
-            pack.expires_at,
-        )
+    let mut conn = app.conn().await;
+    let pack = SessionPack::find(&mut conn, pack_id)
         .await
-        .expect("grant");
-    }
+        .expect("query")
+        .expect("pack");
+    DashboardAccess::grant(
+        &mut conn,
+        pack.user_id,
+        pack.mentor_id,
+        pack.id,
+        pack.expires_at,
+    )
+    .await
+    .expect("grant");
+    (pending.order.id, product.id, pack_id)
+}
+
+/// Clerk is told, `times` times, that the buyer's dashboard is closed.
+pub(crate) async fn expect_access_revoked(app: &TestApp, times: u64) {
     Mock::given(method("PATCH"))
         .and(path("/v1/users/user_clerk_1/metadata"))
         .and(wiremock::matchers::body_partial_json(
@@ -408,16 +410,23 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
             ResponseTemplate::new(200)
                 .set_body_raw(crate::util::fixture("clerk/user.json"), "application/json"),
         )
-        .expect(1)
+        .expect(times)
         .mount(&app.clerk)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
+    let app = spawn_app().await;
+    let (order_id, product_id, _) = bought_with_access(&app).await;
+    expect_access_revoked(&app, 1).await;
 
     let outcome = refund(
         &app,
         "event_charge_refunded_full.json",
         "evt_test_refund_full_1",
-        pending.order.id,
-        product.id,
+        order_id,
+        product_id,
     )
     .await;
     assert_eq!(
@@ -426,7 +435,7 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
     );
 
     let mut conn = app.conn().await;
-    let order = app.order(pending.order.id).await;
+    let order = app.order(order_id).await;
     assert_eq!(
         (order.status, order.refunded_amount),
         (OrderStatus::Refunded, dec("150.00"))
@@ -446,7 +455,7 @@ async fn a_full_refund_refunds_the_pack_and_releases_the_seat() {
         (pack.status, pack.remaining_sessions),
         (PackStatus::Refunded, 0)
     );
-    let seat = app.seat(pending.order.id).await;
+    let seat = app.seat(order_id).await;
     assert_eq!(seat.status, SeatStatus::Released);
     assert!(
         DashboardAccess::active_for_user(&mut conn, pack.user_id)

@@ -102,25 +102,30 @@ async fn deliver(
     app.engine.run(function, event).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
-    let app = spawn_app().await;
-    mock_oauth(&app).await;
+/// An order for a two-session pack, paid with PayPal capture `CAP-1` and fulfilled.
+async fn paid_through_paypal(app: &TestApp) -> Uuid {
+    mock_oauth(app).await;
     let product = app.seed_product(2).await;
     let pending = app
         .pending_order(&product, "user_paypal", Provider::Paypal)
         .await;
     let order_id = pending.order.id;
     app.set_checkout_id(order_id, "PAYPAL-ORDER-1").await;
-
     deliver(
-        &app,
+        app,
         "T-1",
         &capture_completed(order_id),
         "process-paypal-capture",
     )
     .await
     .output::<Value>();
+    order_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paypal_purchase_and_full_refund_use_the_shared_fulfilment() {
+    let app = spawn_app().await;
+    let order_id = paid_through_paypal(&app).await;
     let mut conn = app.conn().await;
     let order = app.order(order_id).await;
     assert_eq!(order.status, OrderStatus::Paid);
@@ -195,21 +200,7 @@ fn capture_reversed(id: &str, value: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reversed_paypal_capture_takes_the_pack_back_as_a_chargeback() {
     let app = spawn_app().await;
-    mock_oauth(&app).await;
-    let product = app.seed_product(2).await;
-    let pending = app
-        .pending_order(&product, "user_paypal", Provider::Paypal)
-        .await;
-    let order_id = pending.order.id;
-    app.set_checkout_id(order_id, "PAYPAL-ORDER-1").await;
-    deliver(
-        &app,
-        "T-1",
-        &capture_completed(order_id),
-        "process-paypal-capture",
-    )
-    .await
-    .output::<Value>();
+    let order_id = paid_through_paypal(&app).await;
 
     let outcome: Value = deliver(
         &app,
