@@ -1,10 +1,12 @@
 //! `process-stripe-dispute` and `process-paypal-reversal`: chargebacks. Stripe closed a
 //! dispute as lost, or PayPal reversed a capture (a buyer's claim or card chargeback decided
 //! against the academy, a bounced funding source). The money went back as surely as with a
-//! refund: once refunds and the chargeback took back everything paid, payment and order read
+//! refund: once refunds and chargebacks took back everything paid, payment and order read
 //! `charged_back`, the pack is refunded (0 sessions left), its booked sessions are cancelled,
-//! the seat is released and dashboard access revoked. A partial chargeback records the amount
-//! and keeps them, as a partial refund does.
+//! the seat is released and dashboard access revoked. Until then the amount is recorded and
+//! payment and order read `partially_refunded`, as after a partial refund. Stripe takes the
+//! money when a dispute opens and gives it back if the academy wins: only a lost dispute
+//! counts, so access stands while a dispute is open.
 
 use inngest_sdk::function::Concurrency;
 use inngest_sdk::{Ctx, Error, Function, FunctionOpts, Trigger};
@@ -35,7 +37,7 @@ pub fn process_stripe_dispute() -> Function<AppState> {
             let chargeback = ReportedChargeback {
                 provider: Provider::Stripe,
                 provider_payment_id: data.payment_intent_id.clone(),
-                dispute_id: data.dispute_id.clone(),
+                chargeback_id: data.dispute_id.clone(),
                 amount,
                 currency: data.currency.clone(),
             };
@@ -60,7 +62,7 @@ pub fn process_paypal_reversal() -> Function<AppState> {
             let chargeback = ReportedChargeback {
                 provider: Provider::Paypal,
                 provider_payment_id: data.capture_id.clone(),
-                dispute_id: data.reversal_id.clone(),
+                chargeback_id: data.reversal_id.clone(),
                 amount,
                 currency: data.currency.clone(),
             };

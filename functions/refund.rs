@@ -21,7 +21,7 @@ pub(super) async fn refund_and_revoke(
             apply_refund(&mut *app.conn().await?, &refund).await
         })
         .await?;
-    revoke_when_full(step, app, &outcome).await?;
+    revoke_when_full(step, app, &outcome, RevokeReason::Refunded).await?;
     Ok(outcome)
 }
 
@@ -36,7 +36,7 @@ pub(super) async fn charge_back_and_revoke(
             apply_chargeback(&mut *app.conn().await?, &chargeback).await
         })
         .await?;
-    revoke_when_full(step, app, &outcome).await?;
+    revoke_when_full(step, app, &outcome, RevokeReason::ChargedBack).await?;
     Ok(outcome)
 }
 
@@ -44,10 +44,11 @@ async fn revoke_when_full(
     step: &Step,
     app: &AppState,
     outcome: &RefundOutcome,
+    reason: RevokeReason,
 ) -> Result<(), StepError> {
     if let (true, Some(pack_id)) = (outcome.full, outcome.pack_id) {
         step.run("revoke-dashboard-access", || {
-            app.access().revoke(pack_id, RevokeReason::Refunded)
+            app.access().revoke(pack_id, reason)
         })
         .await?;
     }

@@ -1,6 +1,16 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    chargebacks (id) {
+        id -> Uuid,
+        payment_id -> Uuid,
+        provider_chargeback_id -> Text,
+        amount -> Numeric,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     dashboard_access (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -143,7 +153,6 @@ diesel::table! {
         refunded_amount -> Numeric,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
-        dispute_id -> Nullable<Text>,
         disputed_amount -> Numeric,
     }
 }
@@ -281,6 +290,7 @@ diesel::joinable!(seat_reservations -> session_packs (session_pack_id));
 diesel::joinable!(seat_reservations -> users (user_id));
 diesel::joinable!(session_packs -> mentors (mentor_id));
 diesel::joinable!(session_packs -> mentorship_products (product_id));
+diesel::joinable!(chargebacks -> payments (payment_id));
 diesel::joinable!(session_packs -> payments (payment_id));
 diesel::joinable!(session_packs -> users (user_id));
 diesel::joinable!(sessions -> session_packs (session_pack_id));
@@ -288,6 +298,7 @@ diesel::joinable!(waitlist_entries -> mentors (mentor_id));
 diesel::joinable!(waitlist_entries -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    chargebacks,
     dashboard_access,
     discord_connections,
     email_log,

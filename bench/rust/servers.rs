@@ -23,8 +23,8 @@ pub fn serve_sdk() -> Outcome {
         config = config.dev(None);
     }
     let handler = ServeHandler::new(Client::new(config), (), [function()])?;
-    // `BENCH_BUFFERED_REQUESTS` measures the adapter's bound on bodies held at once
-    // (BENCHMARKS.md, memory); unset, the SDK's default.
+    // `BENCH_BUFFERED_REQUESTS` sets the adapter's bound on bodies held at once (BENCHMARKS.md,
+    // memory; at least 1, and the byte budget still applies); unset, the SDK's default.
     let mut limits = Limits::default();
     if let Ok(count) = std::env::var("BENCH_BUFFERED_REQUESTS") {
         limits.max_buffered_requests = count.parse()?;

@@ -131,6 +131,12 @@ impl StripeApi {
             // A chargeback: the money went back to the buyer as surely as with a refund. A
             // dispute still open, won or only warned of changes nothing.
             EventObject::ChargeDisputeClosed(dispute) if dispute.status == DisputeStatus::Lost => {
+                if dispute.payment_intent.is_none() {
+                    tracing::error!(
+                        dispute = dispute.id.as_str(),
+                        "a lost Stripe dispute names no PaymentIntent; it cannot be applied"
+                    );
+                }
                 dispute.payment_intent.as_ref().map(|pi| {
                     let data = StripeDisputeLost {
                         dispute_id: dispute.id.as_str().to_owned(),

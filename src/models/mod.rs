@@ -159,7 +159,12 @@ text_enum!(
 );
 text_enum!(
     /// Why dashboard access was taken back.
-    RevokeReason { Refunded => "refunded", SeatReleased => "seat_released", PackExpired => "pack_expired" }
+    RevokeReason {
+        Refunded => "refunded",
+        SeatReleased => "seat_released",
+        PackExpired => "pack_expired",
+        ChargedBack => "charged_back",
+    }
 );
 text_enum!(
     /// What became of an email.

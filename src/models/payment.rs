@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{PaymentStatus, Provider};
-use crate::schema::payments;
+use crate::schema::{chargebacks, payments};
 
 /// A captured payment.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -23,8 +23,7 @@ pub struct Payment {
     pub refunded_amount: BigDecimal,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The lost dispute, if any, and what it took back.
-    pub dispute_id: Option<String>,
+    /// What chargebacks took back: the sum of its `chargebacks`.
     pub disputed_amount: BigDecimal,
 }
 
@@ -90,17 +89,40 @@ impl Payment {
             .map(drop)
     }
 
-    /// Records a lost dispute: what it took back and the status.
+    /// Records a chargeback (once per provider id: a repeat keeps the first) and returns
+    /// what all of the payment's chargebacks took back.
     pub async fn record_chargeback(
         conn: &mut AsyncPgConnection,
         id: Uuid,
-        dispute_id: &str,
+        provider_chargeback_id: &str,
+        amount: &BigDecimal,
+    ) -> QueryResult<BigDecimal> {
+        diesel::insert_into(chargebacks::table)
+            .values((
+                chargebacks::payment_id.eq(id),
+                chargebacks::provider_chargeback_id.eq(provider_chargeback_id),
+                chargebacks::amount.eq(amount),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        chargebacks::table
+            .filter(chargebacks::payment_id.eq(id))
+            .select(diesel::dsl::sum(chargebacks::amount))
+            .first::<Option<BigDecimal>>(conn)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Sets what chargebacks took back and the status.
+    pub async fn record_disputed(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
         disputed: &BigDecimal,
         status: PaymentStatus,
     ) -> QueryResult<()> {
         diesel::update(payments::table.find(id))
             .set((
-                payments::dispute_id.eq(dispute_id),
                 payments::disputed_amount.eq(disputed),
                 payments::status.eq(status),
                 payments::updated_at.eq(diesel::dsl::now),

@@ -1,10 +1,10 @@
-//! Money taken back: a refund, or a chargeback (a dispute the seller lost). The provider's
-//! cumulative refunded amount and the dispute's amount are recorded as values, not added, so
-//! a repeated event is harmless. Once everything paid is taken back, the pack is refunded,
-//! its booked sessions cancelled and the seat released; a partial refund or chargeback keeps
-//! them.
+//! Money taken back: a refund, or a chargeback (a dispute the seller lost, a reversed
+//! capture). The provider's cumulative refunded amount is recorded as a value, and each
+//! chargeback once by its provider id, so a repeated event is harmless. Once refunds and
+//! chargebacks took back everything paid, the pack is refunded, its booked sessions cancelled
+//! and the seat released; until then the pack stays, as after a partial refund.
 
-use bigdecimal::BigDecimal;
+use bigdecimal::{BigDecimal, Signed};
 use diesel::OptionalExtension;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
@@ -28,15 +28,16 @@ pub struct ReportedRefund {
     pub currency: String,
 }
 
-/// A chargeback as the provider reports it: a dispute closed as lost.
+/// A chargeback as the provider reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReportedChargeback {
     pub provider: Provider,
     pub provider_payment_id: String,
-    pub dispute_id: String,
-    /// What the dispute took back.
+    /// The Stripe dispute's or the PayPal reversal's id.
+    pub chargeback_id: String,
+    /// What this chargeback took back.
     pub amount: BigDecimal,
-    /// The dispute's currency, which must be the payment's.
+    /// Its currency, which must be the payment's.
     pub currency: String,
 }
 
@@ -99,31 +100,22 @@ pub async fn apply_chargeback(
             "disputed",
         )
         .await?;
-        if chargeback.amount > payment.amount {
-            return Err(PaymentsError::Inconsistent(format!(
-                "the dispute took back {}, more than the payment of {}",
-                chargeback.amount, payment.amount
-            )));
-        }
-        if let Some(recorded) = payment
-            .dispute_id
-            .as_deref()
-            .filter(|id| *id != chargeback.dispute_id)
-        {
-            return Err(PaymentsError::Inconsistent(format!(
-                "payment {} already lost dispute {recorded}, not {}",
-                payment.provider_payment_id, chargeback.dispute_id
-            )));
-        }
-        let taken = TakenBack::of(&payment, &payment.refunded_amount, &chargeback.amount);
-        Payment::record_chargeback(
+        let disputed = Payment::record_chargeback(
             conn,
             payment.id,
-            &chargeback.dispute_id,
+            &chargeback.chargeback_id,
             &chargeback.amount,
-            taken.payment_status,
         )
         .await?;
+        if disputed > payment.amount {
+            // The transaction rolls back: this chargeback is not recorded.
+            return Err(PaymentsError::Inconsistent(format!(
+                "chargebacks took back {disputed}, more than the payment of {}",
+                payment.amount
+            )));
+        }
+        let taken = TakenBack::of(&payment, &payment.refunded_amount, &disputed);
+        Payment::record_disputed(conn, payment.id, &disputed, taken.payment_status).await?;
         record_on_order_and_pack(conn, &payment, &payment.refunded_amount, taken).await
     })
     .await
@@ -163,20 +155,20 @@ struct TakenBack {
 }
 
 impl TakenBack {
+    /// Stripe counts a dispute apart from the charge's refunds, so the two add up. PayPal
+    /// is taken to do the same (a reversal is a refund object of its own); were a later
+    /// refund total to include an earlier reversal, the pack would be taken back a little
+    /// early, never kept past everything paid.
     fn of(payment: &Payment, refunded: &BigDecimal, disputed: &BigDecimal) -> Self {
-        let zero = BigDecimal::from(0);
-        // A refund after a chargeback could count a sum twice; whatever the provider says,
-        // no more than the payment comes back.
         let full = refunded + disputed >= payment.amount;
-        let (payment_status, order_status) = if *disputed > zero {
-            (PaymentStatus::ChargedBack, OrderStatus::ChargedBack)
-        } else if full {
-            (PaymentStatus::Refunded, OrderStatus::Refunded)
-        } else {
-            (
+        let charged_back = disputed.is_positive();
+        let (payment_status, order_status) = match (full, charged_back) {
+            (true, true) => (PaymentStatus::ChargedBack, OrderStatus::ChargedBack),
+            (true, false) => (PaymentStatus::Refunded, OrderStatus::Refunded),
+            (false, _) => (
                 PaymentStatus::PartiallyRefunded,
                 OrderStatus::PartiallyRefunded,
-            )
+            ),
         };
         Self {
             full,

@@ -10,7 +10,7 @@ use huckleberry::models::{
     OrderStatus, PackStatus, Payment, PaymentStatus, SeatStatus, SessionPack,
 };
 use huckleberry::relay::forward_due;
-use huckleberry::schema::payments;
+use huckleberry::schema::{chargebacks, dashboard_access, payments};
 use serde_json::{Value, json};
 
 use crate::payments::{bought_with_access, expect_access_revoked};
@@ -28,6 +28,16 @@ async fn post_dispute(app: &TestApp, payload: &str) -> Vec<inngest_sdk::Event<Va
     forward_due(&app.state).await.expect("relay");
     let id: Value = serde_json::from_str(payload).expect("json");
     forwarded(app, id["id"].as_str().expect("an id"))
+}
+
+/// The payment's chargebacks: provider id and amount.
+async fn chargebacks(app: &TestApp) -> Vec<(String, BigDecimal)> {
+    chargebacks::table
+        .select((chargebacks::provider_chargeback_id, chargebacks::amount))
+        .order(chargebacks::created_at)
+        .load(&mut app.conn().await)
+        .await
+        .expect("chargebacks")
 }
 
 async fn payment(app: &TestApp) -> Payment {
@@ -67,16 +77,14 @@ async fn a_lost_dispute_takes_the_pack_back_as_a_full_refund_does() {
     assert_eq!(
         (
             payment.status,
-            payment.dispute_id.as_deref(),
             payment.disputed_amount,
             payment.refunded_amount
         ),
-        (
-            PaymentStatus::ChargedBack,
-            Some("dp_test_1"),
-            dec("150.00"),
-            dec("0")
-        )
+        (PaymentStatus::ChargedBack, dec("150.00"), dec("0"))
+    );
+    assert_eq!(
+        chargebacks(&app).await,
+        [("dp_test_1".to_owned(), dec("150.00"))]
     );
     let order = app.order(order_id).await;
     assert_eq!(
@@ -100,6 +108,12 @@ async fn a_lost_dispute_takes_the_pack_back_as_a_full_refund_does() {
             .is_empty(),
         "the chargeback revoked dashboard access"
     );
+    let reason: Option<String> = dashboard_access::table
+        .select(dashboard_access::revoke_reason)
+        .first(&mut conn)
+        .await
+        .expect("access row");
+    assert_eq!(reason.as_deref(), Some("charged_back"));
 
     // The event runs again (an operator replays it from the dashboard): nothing changes twice.
     let again: Value = app
@@ -109,6 +123,7 @@ async fn a_lost_dispute_takes_the_pack_back_as_a_full_refund_does() {
         .output();
     assert_eq!(again["full"], json!(true));
     assert_eq!(self::payment(&app).await.disputed_amount, dec("150.00"));
+    assert_eq!(chargebacks(&app).await.len(), 1);
     app.clerk.verify().await;
 }
 
@@ -146,7 +161,18 @@ async fn a_partial_chargeback_keeps_the_pack_until_a_refund_takes_back_the_rest(
         .await
         .output();
     assert_eq!(outcome["full"], json!(false));
-    assert_eq!(app.order(order_id).await.status, OrderStatus::ChargedBack);
+    // Money is partly back and the pack stands: as after a partial refund.
+    assert_eq!(
+        app.order(order_id).await.status,
+        OrderStatus::PartiallyRefunded
+    );
+    assert_eq!(
+        (
+            payment(&app).await.status,
+            payment(&app).await.disputed_amount
+        ),
+        (PaymentStatus::PartiallyRefunded, dec("100.00"))
+    );
     assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
 
     // The academy refunds the remaining 50.00: now everything paid is back.
@@ -172,12 +198,13 @@ async fn a_partial_chargeback_keeps_the_pack_until_a_refund_takes_back_the_rest(
         ),
         (PaymentStatus::ChargedBack, dec("50.00"), dec("100.00"))
     );
+    assert_eq!(app.order(order_id).await.status, OrderStatus::ChargedBack);
     assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
     app.clerk.verify().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_dispute_on_one_payment_or_one_in_another_currency_fails_for_good() {
+async fn chargebacks_beyond_the_payment_or_in_another_currency_fail_for_good() {
     let app = spawn_app().await;
     let (order_id, product_id, _) = bought_with_access(&app).await;
     expect_access_revoked(&app, 1).await;
@@ -189,19 +216,21 @@ async fn a_second_dispute_on_one_payment_or_one_in_another_currency_fails_for_go
         .await
         .output::<Value>();
 
-    let mut second = first.clone();
-    second.data["disputeId"] = json!("dp_test_2");
-    let run = app.engine.run("process-stripe-dispute", second).await;
+    // Another 150.00 taken back from a payment of 150.00 that is already all back.
+    let mut beyond = first.clone();
+    beyond.data["disputeId"] = json!("dp_test_2");
+    let run = app.engine.run("process-stripe-dispute", beyond).await;
     assert!(
         run.error()
             .message
-            .contains("already lost dispute dp_test_1"),
+            .contains("chargebacks took back 300.00, more than the payment of 150.00"),
         "{:?}",
         run.error()
     );
     assert_eq!(run.ops("StepError").len(), 0, "not retried");
 
     let mut euros = first;
+    euros.data["disputeId"] = json!("dp_test_3");
     euros.data["currency"] = json!("eur");
     let run = app.engine.run("process-stripe-dispute", euros).await;
     assert!(
@@ -209,5 +238,88 @@ async fn a_second_dispute_on_one_payment_or_one_in_another_currency_fails_for_go
         "{:?}",
         run.error()
     );
-    assert_eq!(payment(&app).await.dispute_id.as_deref(), Some("dp_test_1"));
+    assert_eq!(run.ops("StepError").len(), 0, "not retried");
+    // Neither was recorded.
+    assert_eq!(
+        chargebacks(&app).await,
+        [("dp_test_1".to_owned(), dec("150.00"))]
+    );
+    assert_eq!(payment(&app).await.disputed_amount, dec("150.00"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_for_an_unknown_payment_is_retried_then_fails_naming_it() {
+    let app = spawn_app().await;
+    let event = inngest_sdk::Event::new(
+        "stripe/charge.dispute.lost",
+        json!({ "disputeId": "dp_x", "chargeId": "ch_x", "paymentIntentId": "pi_unknown", "amount": 1000, "currency": "usd" }),
+    );
+    let run = app.engine.run("process-stripe-dispute", event).await;
+    assert_eq!(run.error().message, "no stripe payment with id pi_unknown");
+    assert_eq!(
+        run.ops("StepError").len(),
+        12,
+        "retried: the payment's own event may still be on its way"
+    );
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Reverted {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    payment_status: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    payment_refunded: BigDecimal,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    order_status: String,
+    #[diesel(sql_type = diesel::sql_types::Numeric)]
+    order_refunded: BigDecimal,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    revoke_reason: Option<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverting_the_chargebacks_migration_counts_them_as_refunds() {
+    use diesel_migrations::MigrationHarness;
+
+    let app = spawn_app().await;
+    let (order_id, product_id, _) = bought_with_access(&app).await;
+    expect_access_revoked(&app, 1).await;
+    let event = post_dispute(&app, &stripe_fixture(LOST, order_id, product_id))
+        .await
+        .remove(0);
+    app.engine
+        .run("process-stripe-dispute", event)
+        .await
+        .output::<Value>();
+
+    // Revert down to (and including) the chargebacks migration, whatever came after it.
+    let mut harness = diesel_async::AsyncMigrationHarness::new(app.conn().await);
+    loop {
+        let version = harness
+            .revert_last_migration(huckleberry::db::MIGRATIONS)
+            .expect("down.sql works");
+        if version.to_string() == "20261207000003" {
+            break;
+        }
+    }
+    let mut conn = harness.into_inner();
+    let reverted: Reverted = diesel::sql_query(
+        "SELECT p.status AS payment_status, p.refunded_amount AS payment_refunded, \
+         o.status AS order_status, o.refunded_amount AS order_refunded, a.revoke_reason \
+         FROM payments p JOIN orders o ON o.id = p.order_id \
+         JOIN dashboard_access a ON true",
+    )
+    .get_result(&mut conn)
+    .await
+    .expect("the rows");
+    assert_eq!(
+        reverted,
+        Reverted {
+            payment_status: "refunded".into(),
+            payment_refunded: dec("150.00"),
+            order_status: "refunded".into(),
+            order_refunded: dec("150.00"),
+            revoke_reason: Some("refunded".into()),
+        }
+    );
 }

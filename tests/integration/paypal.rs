@@ -198,14 +198,30 @@ fn capture_reversed(id: &str, value: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reversed_paypal_capture_takes_the_pack_back_as_a_chargeback() {
+async fn reversals_of_a_paypal_capture_add_up_and_take_the_pack_back_once_all_is_back() {
     let app = spawn_app().await;
     let order_id = paid_through_paypal(&app).await;
 
+    // Two reversals of the one capture, 80.00 and then the other 120.00: the first leaves the
+    // pack, the second takes it back.
     let outcome: Value = deliver(
         &app,
         "T-2",
-        &capture_reversed("REV-1", "200.00"),
+        &capture_reversed("REV-1", "80.00"),
+        "process-paypal-reversal",
+    )
+    .await
+    .output();
+    assert_eq!(outcome["full"], json!(false));
+    assert_eq!(
+        app.order(order_id).await.status,
+        OrderStatus::PartiallyRefunded
+    );
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
+    let outcome: Value = deliver(
+        &app,
+        "T-3",
+        &capture_reversed("REV-2", "120.00"),
         "process-paypal-reversal",
     )
     .await
@@ -220,28 +236,20 @@ async fn a_reversed_paypal_capture_takes_the_pack_back_as_a_chargeback() {
         .await
         .expect("payment");
     assert_eq!(
-        (
-            payment.status,
-            payment.dispute_id.as_deref(),
-            payment.disputed_amount.to_string()
-        ),
-        (
-            PaymentStatus::ChargedBack,
-            Some("REV-1"),
-            "200.00".to_owned()
-        )
+        (payment.status, payment.disputed_amount.to_string()),
+        (PaymentStatus::ChargedBack, "200.00".to_owned())
     );
     assert_eq!(app.order(order_id).await.status, OrderStatus::ChargedBack);
     assert_eq!(app.seat(order_id).await.status, SeatStatus::Released);
 
     // A reversal without the link to its capture cannot be applied: acknowledged, not
     // forwarded (and logged as an error).
-    let mut unlinked = capture_reversed("REV-2", "200.00");
+    let mut unlinked = capture_reversed("REV-3", "10.00");
     unlinked["resource"]["links"] = json!([]);
-    mock_verification(&app, "T-3", "SUCCESS").await;
-    assert_eq!(post_paypal(&app, "T-3", &unlinked).await.status(), 200);
+    mock_verification(&app, "T-4", "SUCCESS").await;
+    assert_eq!(post_paypal(&app, "T-4", &unlinked).await.status(), 200);
     forward_due(&app.state).await.expect("relay");
-    assert!(forwarded(&app, "WH-REVERSED-REV-2").is_empty());
+    assert!(forwarded(&app, "WH-REVERSED-REV-3").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

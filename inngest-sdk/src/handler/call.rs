@@ -365,6 +365,24 @@ mod tests {
     }
 
     #[test]
+    fn the_memo_of_plain_text_keeps_the_scans_note_to_the_step() {
+        let (a, b) = (
+            crate::step::hash_step_id("a", 0),
+            crate::step::hash_step_id("b", 0),
+        );
+        let text = ByteString::from(format!(
+            r#"{{"ctx":{{"run_id":"r"}},"steps":{{"{a}":{{"data":"plain"}},"{b}":{{"data":"a\nb"}}}}}}"#
+        ));
+        let call = CallRequest::parse(&text).expect("reads");
+        let memo = Memo::index(&text, call.steps);
+        let plain = |id: &str| {
+            let digest = parse_hex_digest(id.as_bytes()).expect("hex");
+            memo.get(&digest).map(|memo| memo.plain_data)
+        };
+        assert_eq!((plain(&a), plain(&b)), (Some(true), Some(false)));
+    }
+
+    #[test]
     fn a_refused_body_says_why() {
         let why = |text: &str| CallRequest::parse(text).err().map(|e| e.to_string());
         assert_eq!(
