@@ -279,8 +279,6 @@ struct Reverted {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reverting_the_chargebacks_migration_counts_them_as_refunds() {
-    use diesel_migrations::MigrationHarness;
-
     let app = spawn_app().await;
     let (order_id, product_id, _) = bought_with_access(&app).await;
     expect_access_revoked(&app, 1).await;
@@ -292,16 +290,8 @@ async fn reverting_the_chargebacks_migration_counts_them_as_refunds() {
         .await
         .output::<Value>();
 
-    // Revert down to (and including) the chargebacks migration, whatever came after it.
     let mut harness = diesel_async::AsyncMigrationHarness::new(app.conn().await);
-    loop {
-        let version = harness
-            .revert_last_migration(huckleberry::db::MIGRATIONS)
-            .expect("down.sql works");
-        if version.to_string() == "20261207000003" {
-            break;
-        }
-    }
+    crate::databases::revert_through(&mut harness, "20261207000003");
     let mut conn = harness.into_inner();
     let reverted: Reverted = diesel::sql_query(
         "SELECT p.status AS payment_status, p.refunded_amount AS payment_refunded, \

@@ -22,6 +22,22 @@ struct Flag {
     flag: bool,
 }
 
+/// Reverts the newest migrations down to and including `version` (as diesel records it:
+/// `2026-12-07-000001_session_length` is `20261207000001`), whatever came after it.
+pub(crate) fn revert_through<C>(harness: &mut diesel_async::AsyncMigrationHarness<C>, version: &str)
+where
+    diesel_async::AsyncMigrationHarness<C>: MigrationHarness<diesel::pg::Pg>,
+{
+    loop {
+        let reverted = harness
+            .revert_last_migration(MIGRATIONS)
+            .expect("down.sql works");
+        if reverted.to_string() == version {
+            return;
+        }
+    }
+}
+
 async fn admin() -> AsyncPgConnection {
     AsyncPgConnection::establish(&admin_url())
         .await
@@ -195,4 +211,52 @@ async fn a_half_built_template_is_built_again_not_copied() {
             .await
             .expect("drop the test's template");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_length_migration_names_the_sessions_that_overlap_and_applies_once_they_do_not()
+{
+    let app = crate::util::spawn_app().await;
+    let (_, _, pack_id) = crate::payments::bought_with_access(&app).await;
+    let mut harness = diesel_async::AsyncMigrationHarness::new(app.conn().await);
+    revert_through(&mut harness, "20261207000001");
+
+    // Booked before sessions lasted an hour: the same mentor at 10:00 and at 10:30.
+    let mut conn = harness.into_inner();
+    let booked: Vec<Name> = diesel::sql_query(
+        "INSERT INTO sessions (session_pack_id, mentor_id, scheduled_at) \
+         SELECT id, mentor_id, at FROM session_packs, (VALUES \
+           (timestamptz '2027-01-04 10:00Z'), (timestamptz '2027-01-04 10:30Z')) AS t(at) \
+         WHERE id = $1 RETURNING id::text AS name",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(pack_id)
+    .load(&mut conn)
+    .await
+    .expect("two sessions");
+    let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+    let refused = harness
+        .run_pending_migrations(MIGRATIONS)
+        .expect_err("the overlap stops the migration")
+        .to_string();
+    assert!(
+        refused.contains("scheduled sessions overlap")
+            && booked.iter().all(|session| refused.contains(&session.name)),
+        "{refused}"
+    );
+
+    // An operator moves one of them: now the migration and those after it apply.
+    let mut conn = harness.into_inner();
+    diesel::sql_query(
+        "UPDATE sessions SET scheduled_at = scheduled_at + interval '1 hour' WHERE id = $1::uuid",
+    )
+    .bind::<Text, _>(&booked[1].name)
+    .execute(&mut conn)
+    .await
+    .expect("moved");
+    let mut harness = diesel_async::AsyncMigrationHarness::new(conn);
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .expect("applies once nothing overlaps");
+    let first = <[_]>::first(&applied).map(ToString::to_string);
+    assert_eq!(first.as_deref(), Some("20261207000001"));
 }

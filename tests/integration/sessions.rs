@@ -309,3 +309,73 @@ async fn two_mentees_booking_overlapping_hours_at_once_get_one_session() {
         .count();
     assert_eq!((booked, taken), (1, 1), "{results:?}");
 }
+
+#[derive(diesel::QueryableByName)]
+struct Waiting {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    waiting: i64,
+}
+
+/// A refund locks the pack, then its sessions. A change to one session must take the two in
+/// the same order, or the two can wait on each other until PostgreSQL kills one of them
+/// ("deadlock detected"). Here the refund's side holds the pack while a cancel runs: the cancel
+/// must wait without having locked the session, which the refund's side then takes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_change_waits_for_a_refund_holding_the_pack_before_it_locks_the_session() {
+    use diesel_async::AsyncConnection;
+
+    let app = spawn_app().await;
+    let pack = pack(&app).await;
+    let mut refund = app.conn().await;
+    let session = sessions::book(&mut refund, MENTEE, pack.id, in_days(2), Utc::now())
+        .await
+        .expect("booked");
+    let (pack_id, session_id) = (pack.id, session.id);
+
+    let mut watcher = app.conn().await;
+    let db = app.state.db.clone();
+    let cancel = refund
+        .transaction::<_, diesel::result::Error, _>(async move |refund| {
+            diesel::sql_query("SELECT id FROM session_packs WHERE id = $1 FOR UPDATE")
+                .bind::<diesel::sql_types::Uuid, _>(pack_id)
+                .execute(refund)
+                .await?;
+            let cancel = tokio::spawn(async move {
+                let mut conn = db.get().await.expect("a connection");
+                sessions::cancel(&mut conn, MENTEE, session_id, Utc::now()).await
+            });
+            // Until the cancel waits on a lock.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let Waiting { waiting } = diesel::sql_query(
+                    "SELECT count(*) AS waiting FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .get_result(&mut watcher)
+                .await?;
+                if waiting > 0 {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the cancel never waited"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            let taken =
+                diesel::sql_query("SELECT id FROM sessions WHERE id = $1 FOR UPDATE NOWAIT")
+                    .bind::<diesel::sql_types::Uuid, _>(session_id)
+                    .execute(refund)
+                    .await;
+            assert!(
+                taken.is_ok(),
+                "the cancel locked the session before the pack: {taken:?}"
+            );
+            Ok(cancel)
+        })
+        .await
+        .expect("the refund's side");
+    // Once the refund's side committed, the cancel went on.
+    let cancelled = cancel.await.expect("joined").expect("cancelled");
+    assert_eq!(cancelled.status, SessionStatus::Cancelled);
+}
