@@ -27,7 +27,8 @@ pub fn process_stripe_dispute() -> Function<AppState> {
             FunctionOpts::new("process-stripe-dispute")
                 .with_name("Process Stripe Dispute")
                 .with_trigger(Trigger::event(STRIPE_DISPUTE_LOST))
-                // One at a time per payment, as its refunds are.
+                // One at a time per payment. A refund of the same payment may run beside it:
+                // both lock the payment row first.
                 .with_concurrency(Concurrency::new(1).with_key("event.data.paymentIntentId")),
         ),
         |ctx: Ctx<StripeDisputeLost, AppState>| async move {
