@@ -37,7 +37,8 @@ where
     E: DeserializeOwned + Send + Sync + 'static,
 {
     Function::new(
-        opts.with_trigger(Trigger::event(event)).with_retries(3),
+        // A hold not released keeps a seat from sale.
+        super::money_path_retries(opts.with_trigger(Trigger::event(event))),
         move |ctx: Ctx<E, AppState>| async move {
             let order_id = order_of(&ctx.event.data);
             let app = ctx.state.clone();

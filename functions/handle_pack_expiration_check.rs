@@ -20,10 +20,13 @@ use crate::notifications::Delivery;
 /// The function.
 pub fn handle_pack_expiration_check() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("handle-pack-expiration-check")
-            .with_name("Handle Pack Expiration Check")
-            .with_trigger(Trigger::event(PACK_EXPIRATION_CHECK))
-            .with_retries(3),
+        // The daily sweep sees a pack only until it is marked expired: the seat and access
+        // that follow must outlast an outage.
+        super::money_path_retries(
+            FunctionOpts::new("handle-pack-expiration-check")
+                .with_name("Handle Pack Expiration Check")
+                .with_trigger(Trigger::event(PACK_EXPIRATION_CHECK)),
+        ),
         |ctx: Ctx<PackExpirationCheck, AppState>| async move {
             let (step, app) = (&ctx.step, &ctx.state);
             let pack_id = ctx.event.data.pack_id;

@@ -14,11 +14,13 @@ use crate::waitlist::{Lapse, WaitlistError, email_offer, lapse_offer};
 /// The function.
 pub fn lapse_seat_offer() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("lapse-seat-offer")
-            .with_name("Lapse Seat Offer")
-            .with_trigger(Trigger::event(SEAT_OFFERED))
-            .with_idempotency("event.data.offerId")
-            .with_retries(4),
+        // An offer left open counts as a taken seat: lapsing it must outlast an outage.
+        super::money_path_retries(
+            FunctionOpts::new("lapse-seat-offer")
+                .with_name("Lapse Seat Offer")
+                .with_trigger(Trigger::event(SEAT_OFFERED))
+                .with_idempotency("event.data.offerId"),
+        ),
         |ctx: Ctx<SeatOfferMade, AppState>| async move {
             let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
             step.sleep_until("wait-for-expiry", data.expires_at).await;

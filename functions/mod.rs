@@ -50,10 +50,10 @@ pub use session_reminders::session_reminders;
 pub use sync_clerk_user::sync_clerk_user;
 pub use track_email_events::track_email_events;
 
-/// The retries of the functions that move money or access (a payment to fulfil, a refund to
-/// apply, access to grant): 30 s doubling to 10 min, 12 times, so a provider or database
-/// outage of up to about 85 minutes delays them but never fails them. A `Retry-After` from a
-/// provider wins over the schedule.
+/// The retries of the functions that move money, seats or access (a payment to fulfil, a
+/// refund to apply, access to grant or take back, a seat to hold, offer or release): 30 s
+/// doubling to 10 min, 12 times, so a provider or database outage of up to about 85 minutes
+/// delays them but never fails them. A `Retry-After` from a provider wins over the schedule.
 pub(crate) fn money_path_retries(opts: FunctionOpts) -> FunctionOpts {
     opts.with_retries(12).with_backoff(Backoff::exponential(
         Duration::from_secs(30),
@@ -62,7 +62,7 @@ pub(crate) fn money_path_retries(opts: FunctionOpts) -> FunctionOpts {
 }
 
 /// The functions whose retries follow [`money_path_retries`].
-pub const MONEY_PATHS: [&str; 7] = [
+pub const MONEY_PATHS: [&str; 13] = [
     "process-stripe-checkout",
     "process-paypal-capture",
     "process-stripe-refund",
@@ -70,6 +70,12 @@ pub const MONEY_PATHS: [&str; 7] = [
     "process-paypal-refund",
     "process-paypal-reversal",
     "onboarding-flow",
+    "expire-stripe-checkout",
+    "expire-paypal-checkout",
+    "session-completed-handler",
+    "handle-pack-expiration-check",
+    "offer-released-seat",
+    "lapse-seat-offer",
 ];
 
 /// Every function this app serves.

@@ -14,11 +14,12 @@ use crate::waitlist::{OfferMail, WaitlistError, email_offer, offer_released_seat
 /// The function.
 pub fn offer_released_seat() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("offer-released-seat")
-            .with_name("Offer Released Seat")
-            .with_trigger(Trigger::event(SEAT_RELEASED))
-            .with_idempotency("event.data.seatId")
-            .with_retries(4),
+        super::money_path_retries(
+            FunctionOpts::new("offer-released-seat")
+                .with_name("Offer Released Seat")
+                .with_trigger(Trigger::event(SEAT_RELEASED))
+                .with_idempotency("event.data.seatId"),
+        ),
         |ctx: Ctx<SeatReleased, AppState>| async move {
             let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
             let offer: Option<SeatOffer> = step

@@ -22,10 +22,13 @@ use crate::sessions::{Counted, count_used_session};
 /// The function.
 pub fn session_completed_handler() -> Function<AppState> {
     Function::new(
-        FunctionOpts::new("session-completed-handler")
-            .with_name("Handle Session Completion")
-            .with_trigger(Trigger::event(SESSION_COMPLETED))
-            .with_retries(3),
+        // It counts the session, starts the grace period, releases the seat and revokes
+        // access: an outage must delay those, never leave a seat taken for ever.
+        super::money_path_retries(
+            FunctionOpts::new("session-completed-handler")
+                .with_name("Handle Session Completion")
+                .with_trigger(Trigger::event(SESSION_COMPLETED)),
+        ),
         |ctx: Ctx<SessionCompleted, AppState>| async move {
             let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
             let pack_id = data.session_pack_id;
