@@ -291,21 +291,28 @@ fn checkout_completed(session: &CheckoutSession) -> Option<StripeCheckoutComplet
     })
 }
 
-/// The PaymentIntent id and the amounts of a session, or `None` while it is not paid (a
-/// delayed payment method: `checkout.session.async_payment_succeeded` comes later).
+/// The payment's id and the amounts of a session, or `None` while it is not paid (a delayed
+/// payment method: `checkout.session.async_payment_succeeded` comes later).
+///
+/// The id is the PaymentIntent's. A session a promotion code made free (100% off) is
+/// complete with `no_payment_required` and no PaymentIntent: the session's own id stands for
+/// the payment, of zero. Left unpaid, its order would hold the seat for ever.
 pub fn summarize(
     session: &CheckoutSession,
 ) -> Result<Option<(String, PaidAmounts)>, StripeApiError> {
-    if session.payment_status != stripe_shared::CheckoutSessionPaymentStatus::Paid {
-        return Ok(None);
-    }
+    use stripe_shared::CheckoutSessionPaymentStatus as Status;
+    let free = match session.payment_status {
+        Status::Paid => false,
+        Status::NoPaymentRequired => true,
+        _ => return Ok(None),
+    };
     let unexpected =
         |what: &str| StripeApiError::Unexpected(format!("session {}: {what}", session.id.as_str()));
-    let payment_intent = session
-        .payment_intent
-        .as_ref()
-        .map(|pi| pi.id().as_str().to_owned())
-        .ok_or_else(|| unexpected("no payment intent"))?;
+    let payment_intent = match &session.payment_intent {
+        Some(pi) => pi.id().as_str().to_owned(),
+        None if free => session.id.as_str().to_owned(),
+        None => return Err(unexpected("no payment intent")),
+    };
     let total = session
         .amount_total
         .ok_or_else(|| unexpected("no amount_total"))?;

@@ -639,3 +639,61 @@ async fn an_unpaid_session_waits_for_its_delayed_payment() {
     assert_eq!(app.count("payments").await, 0);
     assert!(app.events.events().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_a_promotion_code_made_free_is_fulfilled_for_nothing() {
+    let app = spawn_app().await;
+    let product = app.seed_product(3).await;
+    let pending = app
+        .pending_order(&product, "user_clerk_1", Provider::Stripe)
+        .await;
+    let order_id = pending.order.id;
+    app.set_checkout_id(order_id, "cs_test_a1").await;
+    // 100% off: Stripe completes the session without a payment, and so without a PaymentIntent.
+    let free = stripe_fixture("checkout_session_completed.json", order_id, product.id)
+        .replace(
+            r#""payment_status": "paid""#,
+            r#""payment_status": "no_payment_required""#,
+        )
+        .replace(
+            r#""payment_intent": "pi_test_1""#,
+            r#""payment_intent": null"#,
+        )
+        .replace(r#""amount_total": 15000"#, r#""amount_total": 0"#)
+        .replace(r#""amount_discount": 5000"#, r#""amount_discount": 20000"#);
+    Mock::given(method("GET"))
+        .and(path("/v1/checkout/sessions/cs_test_a1"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(free, "application/json"))
+        .mount(&app.stripe)
+        .await;
+    let payload = stripe_fixture(
+        "event_checkout_session_completed.json",
+        order_id,
+        product.id,
+    );
+    assert_eq!(app.post_stripe(&payload).await.status(), 200);
+    forward_due(&app.state).await.expect("relay pass");
+    let event = forwarded(&app, "evt_test_completed_1").remove(0);
+    let fulfilment: Value = app
+        .engine
+        .run("process-stripe-checkout", event)
+        .await
+        .output();
+    assert!(fulfilment["pack_id"].is_string(), "{fulfilment}");
+
+    let order = app.order(order_id).await;
+    assert_eq!(
+        (order.status, order.total_amount, order.discount_amount),
+        (OrderStatus::Paid, dec("0.00"), Some(dec("200.00")))
+    );
+    let payment: Payment = payments::table
+        .select(Payment::as_select())
+        .first(&mut app.conn().await)
+        .await
+        .expect("payment");
+    assert_eq!(
+        (payment.provider_payment_id.as_str(), payment.amount),
+        ("cs_test_a1", dec("0.00"))
+    );
+    assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
+}
