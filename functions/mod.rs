@@ -35,7 +35,7 @@ pub use expire_checkout::{expire_paypal_checkout, expire_stripe_checkout};
 pub use handle_pack_expiration_check::handle_pack_expiration_check;
 pub use lapse_seat_offer::lapse_seat_offer;
 pub use offer_released_seat::offer_released_seat;
-pub use onboarding_flow::onboarding_flow;
+pub use onboarding_flow::{grant_late_discord_access, onboarding_flow};
 pub use pack_expiration_check::pack_expiration_check;
 pub use process_chargeback::{process_paypal_reversal, process_stripe_dispute};
 pub use process_paypal_capture::process_paypal_capture;
@@ -62,7 +62,7 @@ pub(crate) fn money_path_retries(opts: FunctionOpts) -> FunctionOpts {
 }
 
 /// The functions whose retries follow [`money_path_retries`].
-pub const MONEY_PATHS: [&str; 13] = [
+pub const MONEY_PATHS: [&str; 14] = [
     "process-stripe-checkout",
     "process-paypal-capture",
     "process-stripe-refund",
@@ -70,6 +70,7 @@ pub const MONEY_PATHS: [&str; 13] = [
     "process-paypal-refund",
     "process-paypal-reversal",
     "onboarding-flow",
+    "grant-late-discord-access",
     "expire-stripe-checkout",
     "expire-paypal-checkout",
     "session-completed-handler",
@@ -93,6 +94,7 @@ pub fn all() -> Vec<Function<AppState>> {
         sync_clerk_user(),
         track_email_events(),
         onboarding_flow(),
+        grant_late_discord_access(),
         session_reminders(),
         session_completed_handler(),
         pack_expiration_check(),

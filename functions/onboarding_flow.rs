@@ -2,6 +2,10 @@
 //! link; once Discord is connected (within 48 hours, or 48 hours after a reminder) the
 //! dashboard opens. An already connected buyer goes straight to access. Every email has an
 //! idempotency key derived from the order and its purpose, so retries never send twice.
+//!
+//! `grant-late-discord-access`: the links stay valid for days after the run stopped waiting.
+//! A buyer who connects then still gets the dashboard of every pack whose onboarding ended
+//! without Discord, while the pack is active.
 
 use std::time::Duration;
 
@@ -14,10 +18,12 @@ use crate::app::AppState;
 use crate::auth::links::Purpose;
 use crate::db::DbError;
 use crate::email::{AccessGranted, DiscordReminder, Welcome};
-use crate::events::{PURCHASE_MENTORSHIP, PurchaseMentorship, USER_DISCORD_CONNECTED};
+use crate::events::{
+    DiscordConnected, PURCHASE_MENTORSHIP, PurchaseMentorship, USER_DISCORD_CONNECTED,
+};
 use crate::integrations::clerk::ClerkUser;
 use crate::models::OnboardingOutcome;
-use crate::models::onboarding::record_outcome;
+use crate::models::onboarding::{WaitingForDiscord, record_outcome, waiting_for_discord};
 use crate::notifications::{Delivery, NotifyError};
 use crate::onboarding::{Purchase, fetch_buyer, is_discord_connected, load_purchase};
 
@@ -81,6 +87,58 @@ pub fn onboarding_flow() -> Function<AppState> {
             })
             .await?;
             Ok(json!({ "orderId": data.order_id, "clerkId": data.clerk_id, "outcome": outcome }))
+        },
+    )
+}
+
+/// The function for a Discord connection that came after its onboarding stopped waiting.
+pub fn grant_late_discord_access() -> Function<AppState> {
+    Function::new(
+        super::money_path_retries(
+            FunctionOpts::new("grant-late-discord-access")
+                .with_name("Grant Late Discord Access")
+                .with_trigger(Trigger::event(USER_DISCORD_CONNECTED)),
+        ),
+        |ctx: Ctx<DiscordConnected, AppState>| async move {
+            let (step, app, data) = (&ctx.step, &ctx.state, &ctx.event.data);
+            // Only orders whose run has ended: a run still waiting gets this event itself.
+            let waiting: Vec<WaitingForDiscord> = step
+                .run("find-orders-without-discord", || async {
+                    let mut conn = app.conn().await?;
+                    Ok::<_, DbError>(waiting_for_discord(&mut conn, &data.clerk_id).await?)
+                })
+                .await?;
+            if waiting.is_empty() {
+                return Ok(json!({ "clerkId": data.clerk_id, "granted": [] }));
+            }
+            let user: ClerkUser = step
+                .run("get-clerk-user", || {
+                    fetch_buyer(&app.db, app.clerk.as_ref(), &data.clerk_id)
+                })
+                .await?;
+            for order in &waiting {
+                let purchase: Purchase = step
+                    .run("load-purchase", || async {
+                        load_purchase(&mut *app.conn().await?, order.pack_id).await
+                    })
+                    .await?;
+                let buyer = Buyer {
+                    user: user.clone(),
+                    purchase,
+                    order_id: order.order_id,
+                };
+                step.run("grant-dashboard-access", || {
+                    app.access().grant(order.pack_id)
+                })
+                .await?;
+                step.run("send-access-email", || {
+                    app.access()
+                        .while_granted(order.pack_id, || send_access_email(app, &buyer))
+                })
+                .await?;
+            }
+            let granted: Vec<Uuid> = waiting.iter().map(|order| order.pack_id).collect();
+            Ok(json!({ "clerkId": data.clerk_id, "granted": granted }))
         },
     )
 }

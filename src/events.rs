@@ -109,6 +109,14 @@ pub struct PaypalCaptureReversed {
     pub currency: String,
 }
 
+/// A user connected Discord (sent by the OAuth callback once the connection is stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscordConnected {
+    pub clerk_id: String,
+    pub discord_id: String,
+}
+
 /// A completed PayPal capture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -38,3 +38,33 @@ pub async fn outcome_of(
         .await
         .optional()
 }
+
+/// An order whose onboarding ended without Discord, and its pack.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName, serde::Serialize, serde::Deserialize)]
+pub struct WaitingForDiscord {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub order_id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub pack_id: Uuid,
+}
+
+/// The user's orders whose onboarding ended `never_connected` while their pack is still
+/// active and has never given access: what a late Discord connection should open.
+pub async fn waiting_for_discord(
+    conn: &mut AsyncPgConnection,
+    clerk_id: &str,
+) -> QueryResult<Vec<WaitingForDiscord>> {
+    diesel::sql_query(
+        "SELECT o.order_id, p.id AS pack_id \
+         FROM onboarding_outcomes o \
+         JOIN users u ON u.id = o.user_id \
+         JOIN payments pay ON pay.order_id = o.order_id \
+         JOIN session_packs p ON p.payment_id = pay.id \
+         WHERE u.clerk_id = $1 AND o.outcome = 'never_connected' AND p.status = 'active' \
+           AND NOT EXISTS (SELECT FROM dashboard_access a WHERE a.session_pack_id = p.id) \
+         ORDER BY o.recorded_at",
+    )
+    .bind::<diesel::sql_types::Text, _>(clerk_id)
+    .load(conn)
+    .await
+}

@@ -452,3 +452,62 @@ async fn a_pack_refunded_while_onboarding_waited_gets_no_access() {
         "a refunded pack opens nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_after_onboarding_stopped_waiting_still_opens_the_dashboard() {
+    let app = spawn_app().await;
+    let f = purchase(&app).await;
+    mock_clerk_user(
+        &app,
+        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
+    )
+    .await;
+    mock_resend(&app, 0).await;
+    mock_clerk_metadata(&app, 0).await;
+    let run = app.engine.run("onboarding-flow", purchase_event(&f)).await;
+    assert_eq!(run.output::<Value>()["outcome"], "never_connected");
+
+    // Day 5: the welcome link is still valid; the callback stores the connection and
+    // announces it, but no run waits for it any more.
+    let mut conn = app.conn().await;
+    DiscordConnection::connect(&mut conn, f_user(&app, &f).await, "discord-42", "ada_draws")
+        .await
+        .expect("connect");
+    Mock::given(method("PUT"))
+        .and(path("/guilds/guild-1/members/discord-42/roles/role-mentee"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&app.discord)
+        .await;
+    let connected = Event::new(
+        "user/discord.connected",
+        json!({ "clerkId": "user_clerk_1", "discordId": "discord-42" }),
+    );
+    let late: Value = app
+        .engine
+        .run("grant-late-discord-access", connected.clone())
+        .await
+        .output();
+    assert_eq!(late["granted"], json!([f.pack_id]));
+    let grants = DashboardAccess::active_for_user(&mut conn, f_user(&app, &f).await)
+        .await
+        .expect("query");
+    assert_eq!(grants.len(), 1);
+    let keys: Vec<String> = emails_sent(&app)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        keys.last(),
+        Some(&format!("onboarding-{}-access", f.order_id))
+    );
+
+    // Announced again (or replayed): nothing left to open, nothing sent twice.
+    let again: Value = app
+        .engine
+        .run("grant-late-discord-access", connected)
+        .await
+        .output();
+    assert_eq!(again["granted"], json!([]));
+    assert_eq!(emails_sent(&app).await.len(), keys.len());
+}
