@@ -127,6 +127,19 @@ pub(crate) fn purchase_event(f: &Fulfilment) -> Event<Value> {
     )
 }
 
+/// A purchase, with Clerk (the fixture user), Resend and Clerk's metadata answering.
+async fn ready_to_onboard(app: &TestApp) -> Fulfilment {
+    let f = purchase(app).await;
+    mock_clerk_user(
+        app,
+        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
+    )
+    .await;
+    mock_resend(app, 0).await;
+    mock_clerk_metadata(app, 0).await;
+    f
+}
+
 pub(crate) async fn emails_sent(app: &TestApp) -> Vec<(String, Value)> {
     app.resend
         .received_requests()
@@ -156,14 +169,7 @@ async fn outcome(app: &TestApp, f: &Fulfilment) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_within_48_hours_grants_access_and_updates_clerk() {
     let app = spawn_app().await;
-    let f = purchase(&app).await;
-    mock_clerk_user(
-        &app,
-        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
-    )
-    .await;
-    mock_resend(&app, 0).await;
-    mock_clerk_metadata(&app, 0).await;
+    let f = ready_to_onboard(&app).await;
     let run = app
         .engine
         .run("onboarding-flow", purchase_event(&f))
@@ -423,14 +429,7 @@ async fn replaying_onboarding_days_later_sends_no_email_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pack_refunded_while_onboarding_waited_gets_no_access() {
     let app = spawn_app().await;
-    let f = purchase(&app).await;
-    mock_clerk_user(
-        &app,
-        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
-    )
-    .await;
-    mock_resend(&app, 0).await;
-    mock_clerk_metadata(&app, 0).await;
+    let f = ready_to_onboard(&app).await;
     let mut conn = app.conn().await;
     huckleberry::models::SessionPack::mark_refunded(&mut conn, f.pack_id)
         .await
@@ -456,14 +455,7 @@ async fn a_pack_refunded_while_onboarding_waited_gets_no_access() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_after_onboarding_stopped_waiting_still_opens_the_dashboard() {
     let app = spawn_app().await;
-    let f = purchase(&app).await;
-    mock_clerk_user(
-        &app,
-        serde_json::from_str(&fixture("clerk/user.json")).expect("json"),
-    )
-    .await;
-    mock_resend(&app, 0).await;
-    mock_clerk_metadata(&app, 0).await;
+    let f = ready_to_onboard(&app).await;
     let run = app.engine.run("onboarding-flow", purchase_event(&f)).await;
     assert_eq!(run.output::<Value>()["outcome"], "never_connected");
 
