@@ -1,6 +1,6 @@
 //! The part of a workflow every function that takes money back shares (both providers'
-//! refunds, Stripe's chargebacks): apply it (one step, given), then, once everything paid is
-//! taken back, take back the dashboard access the pack gave (another step).
+//! refunds and chargebacks): apply it (one step), then, once everything paid is taken back,
+//! take back the dashboard access the pack gave (another step).
 
 use inngest_sdk::{Step, StepError};
 

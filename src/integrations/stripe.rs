@@ -131,22 +131,25 @@ impl StripeApi {
             // A chargeback: the money went back to the buyer as surely as with a refund. A
             // dispute still open, won or only warned of changes nothing.
             EventObject::ChargeDisputeClosed(dispute) if dispute.status == DisputeStatus::Lost => {
-                if dispute.payment_intent.is_none() {
-                    tracing::error!(
-                        dispute = dispute.id.as_str(),
-                        "a lost Stripe dispute names no PaymentIntent; it cannot be applied"
-                    );
+                match &dispute.payment_intent {
+                    Some(pi) => {
+                        let data = StripeDisputeLost {
+                            dispute_id: dispute.id.as_str().to_owned(),
+                            charge_id: dispute.charge.id().as_str().to_owned(),
+                            payment_intent_id: pi.id().as_str().to_owned(),
+                            amount: dispute.amount,
+                            currency: dispute.currency.to_string(),
+                        };
+                        Some((STRIPE_DISPUTE_LOST, json!(data)))
+                    }
+                    None => {
+                        tracing::error!(
+                            dispute = dispute.id.as_str(),
+                            "a lost Stripe dispute names no PaymentIntent; it cannot be applied"
+                        );
+                        None
+                    }
                 }
-                dispute.payment_intent.as_ref().map(|pi| {
-                    let data = StripeDisputeLost {
-                        dispute_id: dispute.id.as_str().to_owned(),
-                        charge_id: dispute.charge.id().as_str().to_owned(),
-                        payment_intent_id: pi.id().as_str().to_owned(),
-                        amount: dispute.amount,
-                        currency: dispute.currency.to_string(),
-                    };
-                    (STRIPE_DISPUTE_LOST, json!(data))
-                })
             }
             _ => None,
         };

@@ -13,7 +13,7 @@ use huckleberry::relay::forward_due;
 use huckleberry::schema::{chargebacks, dashboard_access, payments};
 use serde_json::{Value, json};
 
-use crate::payments::{bought_with_access, expect_access_revoked};
+use crate::payments::{bought_with_access, expect_access_revoked, refund};
 use crate::util::{TestApp, forwarded, spawn_app, stripe_fixture};
 
 const LOST: &str = "event_charge_dispute_closed_lost.json";
@@ -176,15 +176,14 @@ async fn a_partial_chargeback_keeps_the_pack_until_a_refund_takes_back_the_rest(
     assert_eq!(app.seat(order_id).await.status, SeatStatus::Active);
 
     // The academy refunds the remaining 50.00: now everything paid is back.
-    let refund = stripe_fixture("event_charge_refunded_partial.json", order_id, product_id);
-    assert_eq!(app.post_stripe(&refund).await.status(), 200);
-    forward_due(&app.state).await.expect("relay");
-    let event = forwarded(&app, "evt_test_refund_partial_1").remove(0);
-    let outcome: Value = app
-        .engine
-        .run("process-stripe-refund", event)
-        .await
-        .output();
+    let outcome = refund(
+        &app,
+        "event_charge_refunded_partial.json",
+        "evt_test_refund_partial_1",
+        order_id,
+        product_id,
+    )
+    .await;
     assert_eq!(
         (outcome["full"].clone(), outcome["seat_released"].clone()),
         (json!(true), json!(true))

@@ -354,7 +354,7 @@ async fn a_delayed_payment_that_fails_ends_the_order_and_releases_its_hold() {
     assert_checkout_ended(&app, &product, pending.order.id, "user_clerk_1").await;
 }
 
-async fn refund(
+pub(crate) async fn refund(
     app: &TestApp,
     fixture: &str,
     event_id: &str,
